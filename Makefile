@@ -1,0 +1,30 @@
+# The two set-up commands of the README: `make demo` (the main job) and `make test`.
+# Both create .venv when it is missing. torch is pinned first so pip never resolves
+# an unpinned torch into an empty environment (that would fetch a multi-GB CUDA build).
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.actlab-installed
+
+.PHONY: venv demo test bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/actlab compare --out runs/demo
+
+test: venv
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: venv
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) runs figs site

@@ -1,0 +1,774 @@
+r"""Every activation actlab knows, each defined exactly once.
+
+A definition gives the torch forward and analytic derivative, an independent
+mpmath reference (used only by the tests), LaTeX for both, parameters with
+their valid ranges, declared properties, a description in our own words,
+pros and cons, and references. Everything else in actlab derives from here.
+
+Conventions, stated once: at a kink the derivative takes the value of the
+right-hand piece unless noted (ReLU'(0) = 0 as in PyTorch and JAX, because
+``x > 0`` is the test); NaN in gives NaN out for both forward and derivative.
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import torch
+import torch.nn.functional as F
+
+from .spec import Activation, Param
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_TANH_C = 0.044715
+GELU_SIGMOID_K = 1.702
+# Klambauer et al. (2017), eq. 14, to full double precision.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+inf = math.inf
+
+
+def _keep_nan(x, y):
+    """Return y, but NaN wherever x is NaN (comparisons drop NaN silently)."""
+    return torch.where(torch.isnan(x), x, y)
+
+
+def _mask(cond, x):
+    return cond.to(x.dtype)
+
+
+def _channel(w, x):
+    """Broadcast a per-channel parameter (shape (C,) or ()) over dim 1 of x."""
+    if not torch.is_tensor(w) or w.dim() == 0 or w.numel() == 1:
+        return w.reshape(()) if torch.is_tensor(w) else w
+    shape = [1] * x.dim()
+    shape[1 if x.dim() > 1 else 0] = w.numel()
+    return w.reshape(shape)
+
+
+def _sig(x):
+    return torch.sigmoid(x)
+
+
+def _mp_sig(x):
+    return 1 / (1 + mp.exp(-x))
+
+
+def _mp_softplus(x):
+    return mp.log1p(mp.exp(x)) if x < 0 else x + mp.log1p(mp.exp(-x))
+
+
+# ---------------------------------------------------------------------------
+# Linear and threshold
+# ---------------------------------------------------------------------------
+IDENTITY = Activation(
+    name="identity", title="Identity", family="linear", class_name="Identity",
+    aliases=("linear", "none"),
+    formula=r"f(x) = x", dformula=r"f'(x) = 1",
+    description="Passes its input through unchanged. A network made only of "
+    "linear maps and identities collapses to one linear map, which is why "
+    "every hidden layer needs something else; it is the baseline and the usual "
+    "output of a regression head.",
+    forward=lambda x: x.clone(),
+    derivative=lambda x: _keep_nan(x, torch.ones_like(x)),
+    reference=lambda x: x,
+    pros=("Free to compute; gradient is exactly 1, so it never vanishes or explodes by itself.",),
+    cons=("Adds no non-linearity: stacked linear layers stay linear.",),
+    references=("Any linear-algebra text: a composition of affine maps is affine.",),
+)
+
+BINARY_STEP = Activation(
+    name="binary_step", title="Binary step", family="threshold", class_name="BinaryStep",
+    aliases=("step", "heaviside", "threshold"),
+    formula=r"f(x) = \begin{cases} 1 & x \ge 0 \\ 0 & x < 0 \end{cases}",
+    dformula=r"f'(x) = 0 \quad (x \ne 0;\ \text{undefined at } 0)",
+    description="The perceptron's all-or-nothing unit: on when the input is "
+    "non-negative, off otherwise. Its derivative is zero wherever it exists, so "
+    "gradient descent receives no signal through it; it is here for history and "
+    "for contrast.",
+    forward=lambda x: _keep_nan(x, _mask(x >= 0, x)),
+    derivative=lambda x: _keep_nan(x, torch.zeros_like(x)),
+    reference=lambda x: mp.mpf(1) if x >= 0 else mp.mpf(0),
+    bounds=(0.0, 1.0), smoothness="discontinuous", kinks=(0.0,),
+    pros=("Cheapest possible output, exactly binary.",),
+    cons=("Zero gradient almost everywhere: cannot be trained by backpropagation.",
+          "Discontinuous at 0."),
+    references=("Rosenblatt (1958), The perceptron.",),
+    notes=("f(0) = 1 here (as numpy.heaviside(0, 1)); f'(0) is reported as 0.",),
+)
+
+# ---------------------------------------------------------------------------
+# Sigmoidal
+# ---------------------------------------------------------------------------
+SIGMOID = Activation(
+    name="sigmoid", title="Logistic sigmoid", family="sigmoidal", class_name="Sigmoid",
+    aliases=("logistic", "sigm"),
+    formula=r"f(x) = \sigma(x) = \frac{1}{1 + e^{-x}}",
+    dformula=r"f'(x) = \sigma(x)\,(1 - \sigma(x))",
+    description="Squashes any real number into (0, 1), which reads as a "
+    "probability. Its slope is at most 1/4 (at 0), so a chain of sigmoids shrinks "
+    "gradients by at least a factor 4 per layer; the output is never "
+    "zero-centred. Still the right choice for a binary output or a gate.",
+    forward=torch.sigmoid, native=torch.sigmoid,
+    derivative=lambda x: (lambda s: s * (1 - s))(torch.sigmoid(x)),
+    reference=_mp_sig,
+    bounds=(0.0, 1.0),
+    pros=("Smooth and bounded; output is a probability.", "Natural gate for LSTM/GRU."),
+    cons=("Saturates on both sides: gradients vanish for |x| > 5.",
+          "Maximum slope 0.25, so deep stacks lose gradient geometrically.",
+          "Not zero-centred: every unit's output is positive."),
+    references=("Rumelhart, Hinton, Williams (1986), Learning representations by back-propagating errors.",),
+    dprecision=(4e-16, 0.0),
+)
+
+TANH = Activation(
+    name="tanh", title="Hyperbolic tangent", family="sigmoidal", class_name="Tanh",
+    formula=r"f(x) = \tanh x = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
+    dformula=r"f'(x) = 1 - \tanh^2 x",
+    description="A rescaled sigmoid, tanh(x) = 2 sigma(2x) - 1, with outputs in "
+    "(-1, 1) centred on zero and slope 1 at the origin. It still saturates on "
+    "both sides.",
+    forward=torch.tanh, native=torch.tanh,
+    derivative=lambda x: 1 - torch.tanh(x) ** 2,
+    reference=mp.tanh,
+    bounds=(-1.0, 1.0),
+    pros=("Zero-centred, identity-like near 0.", "Bounded and smooth."),
+    cons=("Saturates on both sides, so deep stacks still vanish.",),
+    references=("LeCun, Bottou, Orr, Mueller (1998), Efficient BackProp.",),
+)
+
+ARCTAN = Activation(
+    name="arctan", title="Arctangent", family="sigmoidal", class_name="Arctan",
+    aliases=("atan",),
+    formula=r"f(x) = \arctan x", dformula=r"f'(x) = \frac{1}{1 + x^2}",
+    description="A sigmoid shape with range (-pi/2, pi/2) whose tails approach "
+    "their limits only polynomially: the slope decays like 1/x^2 rather than "
+    "exponentially, so it saturates more gently than tanh.",
+    forward=torch.atan, native=torch.atan,
+    derivative=lambda x: 1 / (1 + x * x),
+    reference=mp.atan,
+    bounds=(-math.pi / 2, math.pi / 2),
+    pros=("Zero-centred, slope 1 at 0, gentler saturation than tanh.",),
+    cons=("Still saturates; rarely used, so few tuned recipes exist.",),
+    references=("Standard function; discussed as an activation in Glorot & Bengio (2010).",),
+)
+
+SOFTSIGN = Activation(
+    name="softsign", title="Softsign", family="sigmoidal", class_name="Softsign",
+    formula=r"f(x) = \frac{x}{1 + |x|}", dformula=r"f'(x) = \frac{1}{(1 + |x|)^2}",
+    description="A rational sigmoid with range (-1, 1): no exponentials, and "
+    "polynomial rather than exponential tails, so it saturates more slowly "
+    "than tanh.",
+    forward=lambda x: x / (1 + x.abs()),
+    derivative=lambda x: 1 / (1 + x.abs()) ** 2,
+    reference=lambda x: x / (1 + abs(x)),
+    bounds=(-1.0, 1.0),
+    pros=("Cheap (no exp); zero-centred; slower saturation than tanh.",),
+    cons=("Still saturating; the second derivative jumps at 0.",),
+    references=("Bergstra et al. (2009), Quadratic polynomials learn better image features; Glorot & Bengio (2010).",),
+    smoothness="C1", kinks=(0.0,),
+)
+
+SOFTPLUS = Activation(
+    name="softplus", title="Softplus", family="rectifier", class_name="Softplus",
+    params=(
+        Param("beta", 1.0, "sharpness; larger beta approaches ReLU", low=0.0, open_low=True),
+        Param("threshold", None, "above beta*x > threshold return x exactly (PyTorch's default is 20); "
+              "None computes the exact value everywhere", low=0.0, open_low=True, allow_none=True),
+    ),
+    formula=r"f(x) = \frac{1}{\beta}\log\left(1 + e^{\beta x}\right)",
+    dformula=r"f'(x) = \sigma(\beta x)",
+    description="A smooth ReLU: the log of one plus an exponential, which is "
+    "close to 0 for very negative inputs and close to x for large ones. Its "
+    "derivative is exactly the sigmoid. Computed as max(x,0) + log1p(exp(-|beta x|))/beta "
+    "so that it neither overflows nor loses precision at large |beta x|.",
+    forward=lambda x, beta, threshold: _softplus(x, beta, threshold),
+    derivative=lambda x, beta, threshold: _softplus_d(x, beta, threshold),
+    reference=lambda x, beta, threshold: (
+        x if threshold is not None and beta * x > threshold else _mp_softplus(beta * x) / beta),
+    native=lambda x, beta, threshold: F.softplus(x, beta=beta, threshold=threshold),
+    native_when=lambda p: p["threshold"] is not None,
+    bounds=(0.0, inf),
+    settings=({"beta": 2.0}, {"beta": 0.5}, {"threshold": 20.0}),
+    pros=("Smooth everywhere, strictly positive gradient: no dead units.",),
+    cons=("Not zero-centred; costlier than ReLU (exp and log).",
+          "With PyTorch's threshold=20 the result jumps by up to ~2e-9 at the switch."),
+    references=("Dugas et al. (2001), Incorporating second-order functional knowledge for better option pricing.",
+                "Glorot, Bordes, Bengio (2011), Deep sparse rectifier neural networks."),
+    notes=("PyTorch's softplus switches to the identity above beta*x > 20; actlab's default "
+           "threshold=None keeps the exact value (pass threshold=20 for PyTorch's behaviour).",),
+)
+
+
+def _softplus(x, beta, threshold):
+    bx = beta * x
+    y = (torch.clamp_min(bx, 0) + torch.log1p(torch.exp(-bx.abs()))) / beta
+    if threshold is not None:
+        y = torch.where(bx > threshold, x, y)
+    return y
+
+
+def _softplus_d(x, beta, threshold):
+    d = torch.sigmoid(beta * x)
+    if threshold is not None:
+        d = torch.where(beta * x > threshold, torch.ones_like(d), d)
+    return d
+
+
+LOGSIGMOID = Activation(
+    name="logsigmoid", title="Log-sigmoid", family="sigmoidal", class_name="LogSigmoid",
+    aliases=("log_sigmoid",),
+    formula=r"f(x) = \log \sigma(x) = -\log(1 + e^{-x})",
+    dformula=r"f'(x) = 1 - \sigma(x) = \sigma(-x)",
+    description="The logarithm of the sigmoid, i.e. minus softplus of -x: "
+    "linear for very negative inputs, approaching 0 from below for large ones. "
+    "It is the stable way to compute log-probabilities of a binary outcome.",
+    forward=lambda x: -_softplus(-x, 1.0, None), native=F.logsigmoid,
+    derivative=lambda x: torch.sigmoid(-x),
+    reference=lambda x: -_mp_softplus(-x),
+    bounds=(-inf, 0.0),
+    pros=("Numerically stable log-probability; never saturates on the left.",),
+    cons=("Output always negative; saturates on the right.",),
+    references=("Standard; see e.g. Bishop (2006), Pattern Recognition and Machine Learning, 4.3.2.",),
+)
+
+HARDSIGMOID = Activation(
+    name="hardsigmoid", title="Hard sigmoid", family="sigmoidal", class_name="HardSigmoid",
+    aliases=("hard_sigmoid",),
+    formula=r"f(x) = \frac{\operatorname{ReLU6}(x + 3)}{6} = \min(\max(0, x/6 + 1/2), 1)",
+    dformula=r"f'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} \end{cases}",
+    description="A piecewise-linear stand-in for the sigmoid: a ramp from 0 at "
+    "x = -3 to 1 at x = 3. Cheap on mobile hardware; used as the gate of "
+    "Hard-Swish. (Keras 2 used a ramp of slope 0.2; actlab, like PyTorch and "
+    "MobileNetV3, uses 1/6.)",
+    forward=lambda x: torch.clamp(x / 6 + 0.5, 0, 1), native=F.hardsigmoid,
+    derivative=lambda x: _keep_nan(x, _mask((x > -3) & (x < 3), x) / 6),
+    reference=lambda x: min(max(mp.mpf(0), x / 6 + mp.mpf(1) / 2), mp.mpf(1)),
+    bounds=(0.0, 1.0), smoothness="C0", kinks=(-3.0, 3.0),
+    pros=("No exponentials; quantises well.",),
+    cons=("Zero gradient outside (-3, 3).",),
+    references=("Howard et al. (2019), Searching for MobileNetV3.",
+                "Courbariaux, Bengio, David (2015), BinaryConnect."),
+)
+
+# ---------------------------------------------------------------------------
+# Rectifiers
+# ---------------------------------------------------------------------------
+RELU = Activation(
+    name="relu", title="Rectified linear unit", family="rectifier", class_name="ReLU",
+    formula=r"f(x) = \max(0, x)",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}",
+    description="Zero for negative inputs, the identity for positive ones. The "
+    "gradient is exactly 1 wherever the unit is active, so it does not shrink "
+    "with depth, and the zeros make representations sparse. A unit whose input "
+    "stays negative gets no gradient and can die.",
+    forward=lambda x: torch.clamp_min(x, 0), native=F.relu,
+    derivative=lambda x: _keep_nan(x, _mask(x > 0, x)),
+    reference=lambda x: max(mp.mpf(0), x),
+    bounds=(0.0, inf), smoothness="C0", kinks=(0.0,),
+    pros=("Cheapest non-linearity; no saturation for x > 0; sparse activations.",),
+    cons=("Dead units: zero gradient for x < 0.", "Not zero-centred; unbounded output."),
+    references=("Nair & Hinton (2010), Rectified linear units improve restricted Boltzmann machines.",
+                "Glorot, Bordes, Bengio (2011), Deep sparse rectifier neural networks."),
+)
+
+RELU6 = Activation(
+    name="relu6", title="ReLU6", family="rectifier", class_name="ReLU6",
+    formula=r"f(x) = \min(\max(0, x), 6)",
+    dformula=r"f'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise} \end{cases}",
+    description="ReLU capped at 6, which keeps activations in a range that "
+    "low-precision arithmetic represents well. Above 6 the gradient is zero "
+    "again, so a unit can saturate on that side too.",
+    forward=lambda x: torch.clamp(x, 0, 6), native=F.relu6,
+    derivative=lambda x: _keep_nan(x, _mask((x > 0) & (x < 6), x)),
+    reference=lambda x: min(max(mp.mpf(0), x), mp.mpf(6)),
+    bounds=(0.0, 6.0), smoothness="C0", kinks=(0.0, 6.0),
+    pros=("Bounded output; robust under fixed-point quantisation.",),
+    cons=("Dead for x < 0 and saturated for x > 6.",),
+    references=("Krizhevsky (2010), Convolutional deep belief networks on CIFAR-10.",
+                "Howard et al. (2017), MobileNets."),
+)
+
+LEAKY_RELU = Activation(
+    name="leaky_relu", title="Leaky ReLU", family="rectifier", class_name="LeakyReLU",
+    aliases=("lrelu", "leakyrelu"),
+    params=(Param("negative_slope", 0.01, "slope for x < 0; PyTorch and JAX use 0.01, Keras' LeakyReLU 0.3 "
+                  "(Keras 3: 0.2)", low=0.0),),
+    formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+    description="ReLU with a small slope a for negative inputs, so that no unit "
+    "ever receives exactly zero gradient. With a = 0.2, an input of -5 maps to "
+    "-1 (and 5 maps to 5).",
+    forward=lambda x, negative_slope: torch.where(x > 0, x, negative_slope * x),
+    native=lambda x, negative_slope: F.leaky_relu(x, negative_slope),
+    derivative=lambda x, negative_slope: _keep_nan(
+        x, torch.where(x > 0, torch.ones_like(x), torch.full_like(x, negative_slope))),
+    reference=lambda x, negative_slope: x if x > 0 else negative_slope * x,
+    bounds=(-inf, inf), smoothness="C0", kinks=(0.0,),
+    settings=({"negative_slope": 0.2}, {"negative_slope": 0.3}),
+    pros=("No dead units; as cheap as ReLU.",),
+    cons=("The slope is one more hyperparameter; not zero-centred.",),
+    references=("Maas, Hannun, Ng (2013), Rectifier nonlinearities improve neural network acoustic models.",),
+    notes=("Default slopes differ: PyTorch and JAX 0.01; tf.keras LeakyReLU 0.3 (Keras 3: 0.2); "
+           "seed 000's experiment uses 0.2, which is what `actlab compare` uses.",),
+)
+
+PRELU = Activation(
+    name="prelu", title="Parametric ReLU", family="rectifier", class_name="PReLU",
+    params=(
+        Param("weight", 0.25, "initial value of the learned negative slope", always_learned=True),
+        Param("num_parameters", 1, "1 for a single shared slope, or the number of channels (dim 1)",
+              low=1, kind=int, passed=False),
+    ),
+    formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},\ a \text{ learned}",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
+    description="Leaky ReLU whose negative slope is learned by gradient descent, "
+    "either one slope shared by the layer or one per channel.",
+    forward=lambda x, weight: torch.where(x > 0, x, _channel(weight, x) * x),
+    native=lambda x, weight: F.prelu(x, weight.reshape(-1)),
+    derivative=lambda x, weight: _keep_nan(
+        x, torch.where(x > 0, torch.ones_like(x), (_channel(weight, x) * torch.ones_like(x)).to(x.dtype))),
+    reference=lambda x, weight: x if x > 0 else weight * x,
+    bounds=(-inf, inf), smoothness="C0", kinks=(0.0,),
+    pros=("Learns how much to leak; negligible extra parameters.",),
+    cons=("Can overfit on small data; weight decay should not be applied to the slope.",),
+    references=("He, Zhang, Ren, Sun (2015), Delving deep into rectifiers.",),
+)
+
+RRELU = Activation(
+    name="rrelu", title="Randomised leaky ReLU", family="rectifier", class_name="RReLU",
+    params=(
+        Param("lower", 1 / 8, "lower bound of the random slope", low=0.0),
+        Param("upper", 1 / 3, "upper bound of the random slope", low=0.0),
+    ),
+    formula=r"f(x) = \begin{cases} x & x \ge 0 \\ a x & x < 0 \end{cases},\ "
+            r"a \sim U(l, u) \text{ in training},\ a = \tfrac{l+u}{2} \text{ in evaluation}",
+    dformula=r"f'(x) = \begin{cases} 1 & x \ge 0 \\ a & x < 0 \end{cases}",
+    description="Leaky ReLU whose slope is drawn at random per element during "
+    "training (a regulariser) and fixed to the mean of its range at evaluation. "
+    "The derivative, properties and plots here are those of evaluation mode.",
+    forward=lambda x, lower, upper: torch.where(x >= 0, x, (lower + upper) / 2 * x),
+    native=lambda x, lower, upper, training=False: F.rrelu(x, lower, upper, training=training),
+    derivative=lambda x, lower, upper: _keep_nan(
+        x, torch.where(x >= 0, torch.ones_like(x), torch.full_like(x, (lower + upper) / 2))),
+    reference=lambda x, lower, upper: x if x >= 0 else (lower + upper) / 2 * x,
+    bounds=(-inf, inf), smoothness="C0", kinks=(0.0,), stochastic=True,
+    pros=("Random slopes act as a regulariser.",),
+    cons=("Training and evaluation behave differently.",),
+    references=("Xu, Wang, Chen, Li (2015), Empirical evaluation of rectified activations in convolutional network.",),
+)
+
+LEAKY_RELU6 = Activation(
+    name="leaky_relu6", title="Leaky ReLU6 (hybrid)", family="rectifier", class_name="LeakyReLU6",
+    aliases=("relu6_leaky", "leaky6"),
+    params=(Param("negative_slope", 0.01, "slope for x < 0", low=0.0),),
+    formula=r"f(x) = \begin{cases} a x & x < 0 \\ x & 0 \le x \le 6 \\ 6 & x > 6 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} a & x < 0 \\ 1 & 0 < x < 6 \\ 0 & x > 6 \end{cases}",
+    description="The hybrid that seed 002 suggests and no framework ships: ReLU6's "
+    "cap at 6 against exploding activations, with Leaky ReLU's slope for "
+    "negative inputs against dead units. Above 6 the unit still saturates.",
+    forward=lambda x, negative_slope: torch.where(x < 0, negative_slope * x, torch.clamp_max(x, 6.0)),
+    derivative=lambda x, negative_slope: _keep_nan(x, torch.where(
+        x < 0, torch.full_like(x, negative_slope), _mask(x < 6, x))),
+    reference=lambda x, negative_slope: negative_slope * x if x < 0 else min(x, mp.mpf(6)),
+    bounds=(-inf, 6.0), smoothness="C0", kinks=(0.0, 6.0),
+    settings=({"negative_slope": 0.2},),
+    pros=("No dead region for x < 0, bounded above.",),
+    cons=("Saturates (zero gradient) for x > 6; untested in the literature.",),
+    references=("Seed 002 (public write-up 'Everything you need to know about activation functions') proposes it.",),
+)
+
+RELU_SQUARED = Activation(
+    name="relu_squared", title="Squared ReLU", family="rectifier", class_name="ReLUSquared",
+    aliases=("squared_relu", "relu2"),
+    formula=r"f(x) = \max(0, x)^2", dformula=r"f'(x) = 2\max(0, x)",
+    description="The square of ReLU, found by architecture search for "
+    "Transformer feed-forward layers (Primer). Zero for negative inputs, "
+    "quadratic growth for positive ones, continuous derivative.",
+    forward=lambda x: torch.clamp_min(x, 0) ** 2,
+    derivative=lambda x: 2 * torch.clamp_min(x, 0),
+    reference=lambda x: max(mp.mpf(0), x) ** 2,
+    bounds=(0.0, inf), smoothness="C1", kinks=(0.0,),
+    pros=("Cheap; worked well in Transformer MLPs.",),
+    cons=("Dead for x < 0; quadratic growth can explode activations.",),
+    references=("So et al. (2021), Primer: Searching for efficient Transformers for language modeling.",),
+)
+
+# ---------------------------------------------------------------------------
+# Exponential linear
+# ---------------------------------------------------------------------------
+ELU = Activation(
+    name="elu", title="Exponential linear unit", family="exponential", class_name="ELU",
+    params=(Param("alpha", 1.0, "value approached as x -> -inf is -alpha", low=0.0),),
+    formula=r"f(x) = \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
+    description="The identity for positive inputs and a smooth exponential "
+    "approach to -alpha for negative ones. Negative outputs pull the mean "
+    "activation towards zero, and the negative side saturates softly, which "
+    "damps noise. Differentiable at 0 only when alpha = 1.",
+    forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x)),
+    native=lambda x, alpha: F.elu(x, alpha),
+    derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(x)),
+    reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x),
+    bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
+    settings=({"alpha": 0.2}, {"alpha": 2.0}),
+    pros=("Mean activation closer to zero than ReLU; no dead units.",),
+    cons=("exp on the negative side is costlier than ReLU.",),
+    references=("Clevert, Unterthiner, Hochreiter (2016), Fast and accurate deep network learning by ELUs.",),
+    notes=("bounds are for alpha = 1 (the lower bound is -alpha); the derivative jumps at 0 unless alpha = 1.",),
+)
+
+CELU = Activation(
+    name="celu", title="Continuously differentiable ELU", family="exponential", class_name="CELU",
+    params=(Param("alpha", 1.0, "scale; the value approached as x -> -inf is -alpha", low=0.0, open_low=True),),
+    formula=r"f(x) = \max(0, x) + \min\!\left(0, \alpha\,(e^{x/\alpha} - 1)\right)",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases}",
+    description="ELU reparameterised so that its slope is 1 on both sides of "
+    "the origin for every alpha: continuously differentiable, and scale-similar "
+    "in alpha.",
+    forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x / alpha)),
+    native=lambda x, alpha: F.celu(x, alpha),
+    derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), torch.exp(x / alpha)),
+    reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x / alpha),
+    bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
+    settings=({"alpha": 0.5}, {"alpha": 2.0}),
+    pros=("C1 for every alpha, unlike ELU.",),
+    cons=("Same cost as ELU.",),
+    references=("Barron (2017), Continuously differentiable exponential linear units.",),
+)
+
+SELU = Activation(
+    name="selu", title="Scaled ELU (self-normalising)", family="exponential", class_name="SELU",
+    formula=r"f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
+            r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507",
+    dformula=r"f'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
+    description="An ELU scaled by constants chosen so that, in a plain dense "
+    "network with LeCun-normal weights, zero-mean unit-variance inputs map to "
+    "zero-mean unit-variance outputs: mean and variance are pulled to a fixed "
+    "point layer after layer without batch normalisation. Use AlphaDropout, "
+    "not ordinary dropout, to keep that property.",
+    forward=lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x)),
+    native=F.selu,
+    derivative=lambda x: SELU_SCALE * torch.where(x > 0, torch.ones_like(x), SELU_ALPHA * torch.exp(x)),
+    reference=lambda x: mp.mpf("1.0507009873554804934193349852946") * (
+        x if x > 0 else mp.mpf("1.6732632423543772848170429916717") * mp.expm1(x)),
+    bounds=(-SELU_SCALE * SELU_ALPHA, inf), smoothness="C0", kinks=(0.0,),
+    pros=("Self-normalising with LeCun-normal init: deep MLPs train without BatchNorm.",),
+    cons=("The guarantee needs LeCun-normal init, AlphaDropout and plain dense layers.",
+          "Derivative jumps at 0 (1.0507 to 1.7581)."),
+    references=("Klambauer, Unterthiner, Mayr, Hochreiter (2017), Self-normalizing neural networks.",),
+)
+
+# ---------------------------------------------------------------------------
+# Gated: x times a soft gate
+# ---------------------------------------------------------------------------
+def _gelu_d(x):
+    return 0.5 * (1 + torch.erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * torch.exp(-0.5 * x * x)
+
+
+GELU = Activation(
+    name="gelu", title="GELU (exact, erf)", family="gated", class_name="GELU",
+    aliases=("gelu_erf", "gelu_exact"),
+    formula=r"f(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)",
+    dformula=r"f'(x) = \Phi(x) + x\,\varphi(x),\ \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}",
+    description="The input weighted by the probability that a standard normal "
+    "variable is below it. Smooth, non-monotonic with a shallow minimum near "
+    "x = -0.75, and the default in Transformers. The erf argument is x divided "
+    "by sqrt(2) (seed 003 misprints it).",
+    forward=lambda x: 0.5 * x * (1 + torch.erf(x * INV_SQRT_2)),
+    native=F.gelu,
+    derivative=_gelu_d,
+    reference=lambda x: x * mp.ncdf(x),
+    monotonic=False, bounds=(-0.17, inf),
+    pros=("Smooth; strong results in Transformers and vision models.",),
+    cons=("erf is costlier than a max; non-monotonic.",),
+    references=("Hendrycks & Gimpel (2016), Gaussian error linear units (GELUs).",),
+    notes=("PyTorch's F.gelu defaults to this exact form; JAX's jax.nn.gelu defaults to the tanh "
+           "approximation (approximate=True); Keras' gelu defaults to exact.",),
+)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x ** 3)))
+
+
+def _gelu_tanh_d(x):
+    t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x ** 3))
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_C * x * x)
+
+
+GELU_TANH = Activation(
+    name="gelu_tanh", title="GELU, tanh approximation", family="gated", class_name="GELUTanh",
+    aliases=("gelu_approx", "gelu_new", "approximate_gelu"),
+    formula=r"f(x) = \frac{x}{2}\left(1 + \tanh\!\left[\sqrt{2/\pi}\,(x + 0.044715 x^3)\right]\right)",
+    dformula=r"f'(x) = \tfrac12(1 + t) + \tfrac{x}{2}(1 - t^2)\sqrt{2/\pi}\,(1 + 0.134145 x^2),"
+             r"\ t = \tanh\!\left[\sqrt{2/\pi}\,(x + 0.044715 x^3)\right]",
+    description="The tanh approximation to exact GELU used by BERT and GPT-2; it "
+    "differs from the exact form by less than 5e-4 everywhere.",
+    forward=_gelu_tanh,
+    native=lambda x: F.gelu(x, approximate="tanh"),
+    derivative=_gelu_tanh_d,
+    reference=lambda x: x / 2 * (1 + mp.tanh(mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3))),
+    monotonic=False, bounds=(-0.17, inf),
+    pros=("Matches checkpoints trained with it (BERT, GPT-2).",),
+    cons=("Only an approximation; no faster than exact GELU on modern hardware.",),
+    references=("Hendrycks & Gimpel (2016), Gaussian error linear units (GELUs).",),
+)
+
+GELU_SIGMOID = Activation(
+    name="gelu_sigmoid", title="GELU, sigmoid approximation", family="gated", class_name="GELUSigmoid",
+    aliases=("quick_gelu", "quickgelu"),
+    formula=r"f(x) = x\,\sigma(1.702\,x)",
+    dformula=r"f'(x) = \sigma(kx) + kx\,\sigma(kx)(1 - \sigma(kx)),\ k = 1.702",
+    description="GELU approximated by a sigmoid gate, x sigma(1.702x): the "
+    "cheapest GELU (used by CLIP as 'QuickGELU'), within about 0.02 of the exact form. "
+    "It is SiLU with beta = 1.702.",
+    forward=lambda x: x * torch.sigmoid(GELU_SIGMOID_K * x),
+    derivative=lambda x: (lambda s: s + GELU_SIGMOID_K * x * s * (1 - s))(torch.sigmoid(GELU_SIGMOID_K * x)),
+    reference=lambda x: x * _mp_sig(mp.mpf("1.702") * x),
+    monotonic=False, bounds=(-0.17, inf),
+    pros=("One sigmoid: cheaper than erf or tanh.",),
+    cons=("Least accurate of the three GELU forms.",),
+    references=("Hendrycks & Gimpel (2016), Gaussian error linear units (GELUs), section 2.",),
+)
+
+
+def _silu(x, beta):
+    return x * torch.sigmoid(beta * x)
+
+
+def _silu_d(x, beta):
+    s = torch.sigmoid(beta * x)
+    return s * (1 + beta * x * (1 - s))
+
+
+SILU = Activation(
+    name="silu", title="SiLU / Swish", family="gated", class_name="SiLU",
+    aliases=("swish", "swish1"),
+    params=(Param("beta", 1.0, "gate sharpness; beta -> inf approaches ReLU, beta = 0 gives x/2",
+                  low=0.0, can_learn=True),),
+    formula=r"f(x) = x\,\sigma(\beta x)",
+    dformula=r"f'(x) = \sigma(\beta x)\left(1 + \beta x\,(1 - \sigma(\beta x))\right)",
+    description="The input gated by its own sigmoid. With beta = 1 it is the "
+    "SiLU; Swish lets beta be fixed or learned. Smooth, non-monotonic with a "
+    "minimum of about -0.278 at x = -1.278 (beta = 1), unbounded above.",
+    forward=_silu, derivative=_silu_d,
+    native=lambda x, beta: F.silu(x),
+    native_when=lambda p: p["beta"] == 1.0,
+    reference=lambda x, beta: x * _mp_sig(beta * x),
+    monotonic=False, bounds=(-0.2785, inf),
+    settings=({"beta": 0.5}, {"beta": 2.0}),
+    pros=("Smooth, self-gated; often beats ReLU in deep models.",),
+    cons=("Costlier than ReLU (a sigmoid per element).",),
+    references=("Elfwing, Uchibe, Doya (2018), Sigmoid-weighted linear units.",
+                "Ramachandran, Zoph, Le (2017), Searching for activation functions."),
+    notes=("bounds are for beta = 1.",),
+)
+
+HARDSWISH = Activation(
+    name="hardswish", title="Hard-Swish", family="gated", class_name="HardSwish",
+    aliases=("hard_swish", "h_swish", "hswish"),
+    formula=r"f(x) = x\,\frac{\operatorname{ReLU6}(x + 3)}{6}",
+    dformula=r"f'(x) = \begin{cases} 0 & x < -3 \\ \frac{2x + 3}{6} & -3 \le x \le 3 \\ 1 & x > 3 \end{cases}",
+    description="Swish with the sigmoid gate replaced by the piecewise-linear "
+    "hard sigmoid: nearly the same shape, no exponentials. Introduced for "
+    "MobileNetV3.",
+    forward=lambda x: x * torch.clamp(x + 3, 0, 6) / 6, native=F.hardswish,
+    derivative=lambda x: _keep_nan(x, torch.where(
+        x < -3, torch.zeros_like(x), torch.where(x > 3, torch.ones_like(x), (2 * x + 3) / 6))),
+    reference=lambda x: x * min(max(mp.mpf(0), x + 3), mp.mpf(6)) / 6,
+    monotonic=False, bounds=(-0.375, inf), smoothness="C0", kinks=(-3.0, 3.0),
+    pros=("Swish-like accuracy at ReLU-like cost; quantisation friendly.",),
+    cons=("Zero gradient below -3; derivative jumps at -3 (0 to -0.5) and at 3.",),
+    references=("Howard et al. (2019), Searching for MobileNetV3.",),
+    notes=("PyTorch's backward uses (2x+3)/6 on the closed interval [-3, 3]; actlab does the same.",),
+)
+
+
+def _mish_d(x):
+    sp = _softplus(x, 1.0, None)
+    t = torch.tanh(sp)
+    return t + x * (1 - t * t) * torch.sigmoid(x)
+
+
+MISH = Activation(
+    name="mish", title="Mish", family="gated", class_name="Mish",
+    formula=r"f(x) = x \tanh(\operatorname{softplus}(x))",
+    dformula=r"f'(x) = \tanh(s) + x\,\operatorname{sech}^2(s)\,\sigma(x),\ s = \operatorname{softplus}(x)",
+    description="Self-gating by tanh of softplus: smooth, non-monotonic with a "
+    "minimum of about -0.309 near x = -1.19, unbounded above and bounded below.",
+    forward=lambda x: x * torch.tanh(_softplus(x, 1.0, None)), native=F.mish,
+    derivative=_mish_d,
+    reference=lambda x: x * mp.tanh(_mp_softplus(x)),
+    monotonic=False, bounds=(-0.31, inf),
+    pros=("Smooth with a non-zero gradient for negative inputs; strong results in YOLOv4.",),
+    cons=("Three transcendental functions: among the costliest.",),
+    references=("Misra (2019), Mish: A self regularized non-monotonic activation function.",),
+)
+
+SQUAREPLUS = Activation(
+    name="squareplus", title="Squareplus", family="rectifier", class_name="Squareplus",
+    params=(Param("b", 4.0, "curvature near 0; b = 0 gives ReLU", low=0.0),),
+    formula=r"f(x) = \frac{x + \sqrt{x^2 + b}}{2}",
+    dformula=r"f'(x) = \frac{1}{2}\left(1 + \frac{x}{\sqrt{x^2 + b}}\right)",
+    description="A softplus-like curve built from a square root instead of exp "
+    "and log. Computed as b / (2(sqrt(x^2+b) - x)) for negative x so that the "
+    "small left tail keeps full precision.",
+    forward=lambda x, b: _squareplus(x, b),
+    derivative=lambda x, b: _squareplus_d(x, b),
+    reference=lambda x, b: (x + mp.sqrt(x * x + b)) / 2,
+    bounds=(0.0, inf),
+    settings=({"b": 1.0},),
+    pros=("Softplus shape without transcendental functions.",),
+    cons=("Not zero-centred; less studied.",),
+    references=("Barron (2021), Squareplus: A softplus-like algebraic rectifier.",),
+)
+
+
+def _squareplus(x, b):
+    r = torch.hypot(x, torch.full_like(x, math.sqrt(b)))
+    return torch.where(x >= 0, (x + r) / 2, b / (2 * (r - x)))
+
+
+def _squareplus_d(x, b):
+    r = torch.hypot(x, torch.full_like(x, math.sqrt(b)))
+    # 1 + x/r loses everything for very negative x; b/(r(r - x)) equals it exactly.
+    return torch.where(x >= 0, (1 + x / r) / 2, b / (2 * r * (r - x)))
+
+
+SNAKE = Activation(
+    name="snake", title="Snake", family="periodic", class_name="Snake",
+    params=(Param("alpha", 1.0, "frequency of the periodic part", low=0.0, open_low=True),),
+    formula=r"f(x) = x + \frac{\sin^2(\alpha x)}{\alpha}",
+    dformula=r"f'(x) = 1 + \sin(2\alpha x)",
+    description="The identity plus a periodic ripple: monotonic, with a learnable-"
+    "frequency bias towards periodic functions, so networks using it extrapolate "
+    "periodic data better than with ReLU or tanh.",
+    forward=lambda x, alpha: x + torch.sin(alpha * x) ** 2 / alpha,
+    derivative=lambda x, alpha: 1 + torch.sin(2 * alpha * x),
+    reference=lambda x, alpha: x + mp.sin(alpha * x) ** 2 / alpha,
+    settings=({"alpha": 0.5},),
+    pros=("Captures periodic structure; monotonic.",),
+    cons=("Derivative touches 0 periodically.",),
+    references=("Liu, Ziyin, Ueda (2020), Neural networks fail to learn periodic functions and how to fix it.",),
+)
+
+# ---------------------------------------------------------------------------
+# Clipping and shrinkage
+# ---------------------------------------------------------------------------
+HARDTANH = Activation(
+    name="hardtanh", title="Hard tanh", family="sigmoidal", class_name="Hardtanh",
+    aliases=("hard_tanh",),
+    params=(Param("min_val", -1.0, "lower clip value"), Param("max_val", 1.0, "upper clip value")),
+    formula=r"f(x) = \min(\max(x, m), M)",
+    dformula=r"f'(x) = \begin{cases} 1 & m < x < M \\ 0 & \text{otherwise} \end{cases}",
+    description="The identity clipped to [min_val, max_val]: a piecewise-linear "
+    "tanh. ReLU6 is hardtanh with limits 0 and 6.",
+    forward=lambda x, min_val, max_val: torch.clamp(x, min_val, max_val),
+    native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val),
+    derivative=lambda x, min_val, max_val: _keep_nan(x, _mask((x > min_val) & (x < max_val), x)),
+    reference=lambda x, min_val, max_val: min(max(x, mp.mpf(min_val)), mp.mpf(max_val)),
+    bounds=(-1.0, 1.0), smoothness="C0", kinks=(-1.0, 1.0),
+    pros=("Cheap, bounded, zero-centred.",),
+    cons=("Zero gradient outside the clip range.",),
+    references=("Collobert (2004), Large scale machine learning (thesis).",),
+)
+
+TANHSHRINK = Activation(
+    name="tanhshrink", title="Tanhshrink", family="shrinkage", class_name="Tanhshrink",
+    formula=r"f(x) = x - \tanh x", dformula=r"f'(x) = \tanh^2 x",
+    description="What is left of x after removing its tanh: flat (cubic) near "
+    "zero, parallel to the identity far from it.",
+    forward=lambda x: x - torch.tanh(x), native=F.tanhshrink,
+    derivative=lambda x: torch.tanh(x) ** 2,
+    reference=lambda x: x - mp.tanh(x),
+    pros=("Suppresses small inputs smoothly.",),
+    cons=("Near-zero gradient around 0; rarely used as a hidden activation.",),
+    references=("Used in sparse coding; available in Torch7 and PyTorch.",),
+)
+
+SOFTSHRINK = Activation(
+    name="softshrink", title="Soft shrinkage", family="shrinkage", class_name="Softshrink",
+    params=(Param("lambd", 0.5, "half-width of the zero band", low=0.0),),
+    formula=r"f(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\ 0 & \text{otherwise} \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+    description="The soft-thresholding operator of sparse coding (the proximal "
+    "map of the L1 norm): zero inside [-lambda, lambda], shifted identity outside.",
+    forward=lambda x, lambd: _keep_nan(x, torch.where(x > lambd, x - lambd, torch.where(
+        x < -lambd, x + lambd, torch.zeros_like(x)))),
+    native=lambda x, lambd: F.softshrink(x, lambd),
+    derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
+    reference=lambda x, lambd: x - lambd if x > lambd else (x + lambd if x < -lambd else mp.mpf(0)),
+    smoothness="C0", kinks=(-0.5, 0.5),
+    pros=("Produces exact zeros: sparse codes.",),
+    cons=("Dead band around 0.",),
+    references=("Donoho (1995), De-noising by soft-thresholding.",),
+)
+
+HARDSHRINK = Activation(
+    name="hardshrink", title="Hard shrinkage", family="shrinkage", class_name="Hardshrink",
+    params=(Param("lambd", 0.5, "half-width of the zero band", low=0.0),),
+    formula=r"f(x) = \begin{cases} x & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}",
+    description="Hard thresholding: inputs inside [-lambda, lambda] become zero, "
+    "others pass unchanged. Discontinuous at the band edges.",
+    forward=lambda x, lambd: _keep_nan(x, torch.where(x.abs() > lambd, x, torch.zeros_like(x))),
+    native=lambda x, lambd: F.hardshrink(x, lambd),
+    derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
+    reference=lambda x, lambd: x if abs(x) > lambd else mp.mpf(0),
+    monotonic=True, smoothness="discontinuous", kinks=(-0.5, 0.5),
+    pros=("Keeps large values exactly.",),
+    cons=("Discontinuous; dead band around 0.",),
+    references=("Donoho & Johnstone (1994), Ideal spatial adaptation by wavelet shrinkage.",),
+)
+
+# ---------------------------------------------------------------------------
+# Vector-valued
+# ---------------------------------------------------------------------------
+def _softmax(x, temperature, dim):
+    return torch.softmax(x / temperature, dim=dim)
+
+
+def _softmax_diag(x, temperature, dim):
+    """Diagonal of the Jacobian, dy_i/dx_i = y_i (1 - y_i) / T."""
+    y = _softmax(x, temperature, dim)
+    return y * (1 - y) / temperature
+
+
+SOFTMAX = Activation(
+    name="softmax", title="Softmax", family="vector", class_name="Softmax",
+    params=(
+        Param("temperature", 1.0, "divides the logits; large T flattens, small T sharpens",
+              low=0.0, open_low=True),
+        Param("dim", -1, "the dimension that is normalised", kind=int),
+    ),
+    formula=r"f(x)_i = \frac{e^{x_i / T}}{\sum_j e^{x_j / T}}",
+    dformula=r"\frac{\partial f_i}{\partial x_j} = \frac{1}{T}\, f_i\,(\delta_{ij} - f_j)",
+    description="Turns a vector of scores into a probability distribution. It "
+    "is a function of the whole vector, so its derivative is a Jacobian, not a "
+    "number per element; use .jacobian(x) or .jvp(x, v). The temperature T "
+    "divides the scores first. Computed stably by subtracting the maximum.",
+    forward=_softmax, derivative=_softmax_diag,
+    native=lambda x, temperature, dim: F.softmax(x / temperature, dim=dim),
+    reference=lambda xs, temperature, dim: [e / mp.fsum(mp.exp(v / temperature) for v in xs)
+                                            for e in (mp.exp(v / temperature) for v in xs)],
+    bounds=(0.0, 1.0), vector=True, monotonic=False,
+    settings=({"temperature": 0.5}, {"temperature": 4.0}),
+    pros=("Output is a probability distribution; pairs with cross-entropy.",),
+    cons=("Only for outputs: as a hidden activation it couples all units and saturates.",),
+    references=("Bridle (1990), Probabilistic interpretation of feedforward classification network outputs.",),
+    notes=(".derivative(x) gives the diagonal of the Jacobian; .jacobian(x) the full matrix; "
+           ".jvp(x, v) the product with a vector. Properties are for the first component of a "
+           "2-vector (x, 0), i.e. sigma(x/T).",),
+)
+
+ALL: tuple[Activation, ...] = (
+    IDENTITY, BINARY_STEP, SIGMOID, TANH, ARCTAN, SOFTSIGN, HARDSIGMOID, HARDTANH, LOGSIGMOID,
+    RELU, RELU6, LEAKY_RELU, PRELU, RRELU, LEAKY_RELU6, RELU_SQUARED, SOFTPLUS, SQUAREPLUS,
+    ELU, CELU, SELU,
+    GELU, GELU_TANH, GELU_SIGMOID, SILU, HARDSWISH, MISH,
+    SNAKE, TANHSHRINK, SOFTSHRINK, HARDSHRINK, SOFTMAX,
+)

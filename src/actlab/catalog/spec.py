@@ -1,0 +1,170 @@
+"""The shape of one activation definition.
+
+Every activation in actlab is one :class:`Activation` value. Modules, the
+functional form, the NumPy form, plots, property tables, docs and tests are all
+derived from it; nothing about an activation is written down anywhere else.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+LEARNABLE = "learnable"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an activation.
+
+    ``low``/``high`` bound the valid range; ``open_low``/``open_high`` say
+    whether the bound itself is excluded. ``can_learn`` means the value may be
+    the string ``"learnable"``: the module then holds an ``nn.Parameter``
+    initialised at ``default``. ``kind`` is ``float``, ``int`` or ``bool``;
+    ``allow_none`` admits ``None`` (meaning "off", e.g. softplus' threshold).
+    """
+
+    name: str
+    default: Any
+    doc: str
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+    kind: type = float
+    can_learn: bool = False
+    always_learned: bool = False
+    allow_none: bool = False
+    passed: bool = True  # False: shapes the module (e.g. PReLU's channel count), not the formula
+
+    def range_text(self) -> str:
+        lo = "-inf" if self.low == -math.inf else repr(self.low)
+        hi = "inf" if self.high == math.inf else repr(self.high)
+        left = "(" if (self.open_low or self.low == -math.inf) else "["
+        right = ")" if (self.open_high or self.high == math.inf) else "]"
+        extra = " or None" if self.allow_none else ""
+        extra += " or 'learnable'" if self.can_learn else ""
+        return f"{left}{lo}, {hi}{right}{extra}"
+
+    def validate(self, owner: str, value: Any) -> Any:
+        """Return the checked (and converted) value, or raise ValueError."""
+        if value is None and self.allow_none:
+            return None
+        if self.always_learned and not isinstance(value, str):
+            value = self._number(owner, value)
+            return value
+        if isinstance(value, str) and value == LEARNABLE:
+            if self.can_learn or self.always_learned:
+                return LEARNABLE
+            raise ValueError(
+                f"{owner}: parameter '{self.name}' cannot be learnable; "
+                f"expected a number in {self.range_text()}"
+            )
+        if self.kind is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError(f"{owner}: parameter '{self.name}' must be True or False (got {value!r})")
+        return self._number(owner, value)
+
+    def _number(self, owner: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value) if self.kind is float else int(value)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{owner}: parameter '{self.name}' must be a number in "
+                    f"{self.range_text()} (got {value!r})"
+                ) from None
+        if self.kind is int:
+            if float(value) != int(value):
+                raise ValueError(f"{owner}: parameter '{self.name}' must be an integer (got {value!r})")
+            value = int(value)
+        else:
+            value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"{owner}: parameter '{self.name}' is NaN; expected a number in {self.range_text()}")
+        too_low = value < self.low or (self.open_low and value == self.low)
+        too_high = value > self.high or (self.open_high and value == self.high)
+        if too_low or too_high:
+            raise ValueError(
+                f"{owner}: parameter '{self.name}' = {value!r} is outside its valid range "
+                f"{self.range_text()}; {self.doc}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The single definition of one activation function.
+
+    ``forward(x, **p)`` and ``derivative(x, **p)`` are written with torch ops
+    and must keep the input's dtype and shape. ``reference(x, **p)`` is an
+    independent mpmath formula used only to verify them. ``native`` is
+    PyTorch's own op where it has the same definition; it is used in modules
+    when ``native_when(params)`` holds.
+
+    Declared properties (``bounds``, ``monotonic``, ``smoothness``) are checked
+    against the numerically computed ones in the tests.
+    """
+
+    name: str
+    title: str
+    family: str
+    formula: str  # LaTeX of f(x)
+    dformula: str  # LaTeX of f'(x)
+    description: str
+    forward: Callable
+    derivative: Callable
+    reference: Callable
+    params: tuple[Param, ...] = ()
+    aliases: tuple[str, ...] = ()
+    native: Optional[Callable] = None
+    native_when: Callable[[dict], bool] = lambda p: True
+    pros: tuple[str, ...] = ()
+    cons: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    bounds: tuple[float, float] = (-math.inf, math.inf)
+    monotonic: bool = True
+    smoothness: str = "smooth"  # one of: discontinuous, C0, C1, smooth
+    kinks: tuple[float, ...] = ()  # points where f or f' is not smooth
+    stochastic: bool = False  # forward depends on training mode (RReLU)
+    vector: bool = False  # maps a vector to a vector (softmax)
+    # Tolerance (relative, absolute) reached against the mpmath reference in
+    # float64 for forward and derivative; measured, see tests/test_precision.
+    precision: tuple[float, float] = (4e-16, 0.0)
+    dprecision: tuple[float, float] = (4e-16, 0.0)
+    class_name: str = ""
+    settings: tuple[dict, ...] = field(default_factory=tuple)  # parameter settings that matter, for tests and plots
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def formula_params(self, params: dict) -> dict:
+        """The subset of ``params`` that forward/derivative/reference take."""
+        return {p.name: params[p.name] for p in self.params if p.passed}
+
+    def resolve_params(self, given: dict) -> dict:
+        """Validate user parameters against this definition; fill defaults."""
+        names = [p.name for p in self.params]
+        unknown = [k for k in given if k not in names]
+        if unknown:
+            expected = ", ".join(names) if names else "no parameters"
+            raise ValueError(
+                f"{self.name}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                f"expected {expected} (see 'actlab show {self.name}')"
+            )
+        out = {}
+        for p in self.params:
+            out[p.name] = p.validate(self.name, given.get(p.name, p.default))
+        return out
+
+    def param_settings(self) -> tuple[dict, ...]:
+        """Parameter settings worth testing: the defaults plus declared ones."""
+        return (self.defaults(),) + tuple(dict(self.defaults(), **s) for s in self.settings)

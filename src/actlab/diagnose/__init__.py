@@ -1,0 +1,1 @@
+"""actlab.diagnose"""
