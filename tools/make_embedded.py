@@ -8,7 +8,8 @@ TRAIN_PER_CLASS images from the official training set and TEST_PER_CLASS from
 the official test set, kept in their original order. The chosen indices go into
 subset.json so anyone can check that each embedded image is the official one.
 Files are written as gzip IDX like the originals, with a fixed gzip timestamp so
-a rerun reproduces them.
+a rerun reproduces them; --check compares decompressed content, which does not
+depend on the zlib version.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def _official(source: Path, stem: str) -> Path:
 
 
 def build(source: Path) -> dict[str, bytes]:
-    """The embedded files (name -> bytes) drawn from the official files in ``source``."""
+    """The embedded files' content (name -> bytes, before gzip) drawn from the official files in ``source``."""
     rng = np.random.default_rng(SEED)
     out, indices = {}, {}
     for part, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
@@ -75,8 +76,8 @@ def build(source: Path) -> dict[str, bytes]:
         images, labels = read_pair(_official(source, image_stem), _official(source, label_stem))
         chosen = _draw(labels, per_class, rng)
         indices[part] = chosen.tolist()
-        out[f"{image_stem}.gz"] = gzip.compress(encode_idx(images[chosen]), compresslevel=9, mtime=0)
-        out[f"{label_stem}.gz"] = gzip.compress(encode_idx(labels[chosen]), compresslevel=9, mtime=0)
+        out[f"{image_stem}.gz"] = encode_idx(images[chosen])
+        out[f"{label_stem}.gz"] = encode_idx(labels[chosen])
     record = {
         "dataset": "MNIST subset (mnist-small)",
         "seed": SEED,
@@ -94,6 +95,14 @@ def build(source: Path) -> dict[str, bytes]:
     return out
 
 
+def _committed(path: Path) -> bytes | None:
+    """A committed file's content, decompressed for .gz: compressed bytes may differ between zlib versions."""
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, required=True, help="folder with the four official MNIST files")
@@ -102,11 +111,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     files = build(args.source)
     if args.check:
-        stale = [name for name, data in files.items() if not (args.out / name).is_file() or (args.out / name).read_bytes() != data]
+        stale = [name for name, data in files.items() if _committed(args.out / name) != data]
         print("up to date" if not stale else f"differ from a fresh build: {', '.join(stale)}")
         return 1 if stale else 0
     args.out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
+        if name.endswith(".gz"):
+            data = gzip.compress(data, compresslevel=9, mtime=0)
         (args.out / name).write_bytes(data)
         print(f"wrote {args.out / name} ({len(data):,} bytes)")
     return 0
