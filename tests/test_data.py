@@ -229,7 +229,7 @@ def _empty(folder):
         (_header_count_too_big, r"is truncated: its header declares 21 x 28 x 28 uint8 values \(16480 bytes in all\), but it holds only 15696 bytes"),
         (_trailing_data, r"has more data than its header declares \(20 values, 28 bytes\)"),
         (_labels_for_fewer_images, r"holds 30 images but .*train-labels-idx1-ubyte.gz holds 25 labels"),
-        (_empty, r"is empty \(0 bytes\); expected an IDX labels file"),
+        (_empty, r"is empty \(no content\); expected an IDX labels file"),
     ],
     ids=["truncated-gzip", "wrong-magic", "count-exceeds-data", "trailing-data", "images-labels-mismatch", "empty"],
 )
@@ -266,10 +266,12 @@ class _Server:
 
 
 @pytest.fixture
-def mirror_site(tmp_path):
+def mirror_site(tmp_path, monkeypatch):
     """good/ serves the official MNIST; corrupt/ serves it with one label changed in train-labels."""
     if not (SHARED / "mnist").is_dir():
         pytest.skip(f"official MNIST is not in {SHARED / 'mnist'}")
+    for var in ("no_proxy", "NO_PROXY"):  # a proxy configured in the environment must not see loopback requests
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
     root = tmp_path / "www"
     for name in ("good", "corrupt"):
         (root / name).mkdir(parents=True)

@@ -86,7 +86,7 @@ def _check_magic(head: bytes, kind: str, name: str) -> None:
 def _parse(stream, kind: str, name: str) -> np.ndarray:
     head = stream.read(4)
     if not head:
-        raise DataError(f"{name} is empty (0 bytes); expected an IDX {kind} file. {_redo(name)}")
+        raise DataError(f"{name} is empty (no content); expected an IDX {kind} file. {_redo(name)}")
     if len(head) < 4:
         raise DataError(f"{name} is truncated: {len(head)} byte(s), shorter than the 4-byte IDX magic number. {_redo(name)}")
     _check_magic(head, kind, name)
