@@ -1,0 +1,349 @@
+"""The training engine of ``actlab compare``: train one configuration over several seeds, fast.
+
+Speed comes from removing what a DataLoader loop spends outside the maths:
+the splits stay in memory as tensors, an epoch is a random permutation of row
+indices (one ``index_select`` per batch, no per-sample Python and no collate),
+loss and accuracy are summed into tensors and read once per epoch, and
+evaluation runs in large batches under ``torch.inference_mode``. Convolutional
+models run in channels_last layout on CPU (oneDNN's native layout; see
+bench/results/training.md for what each choice measured).
+
+Reproducibility: every run owns its random streams, derived from its seed
+alone: the initial weights, the shuffling (a ``torch.Generator``) and the
+global RNG state that dropout and RReLU draw from, which is installed for the
+run's own steps and saved afterwards. A run therefore gives the same numbers
+whichever other seeds share its group, and whether it is run again alone
+(bit-for-bit on CPU: runs of a group are trained one after another, never
+batched into one model, see the benchmark notes for why). Because the streams
+depend on the seed and not on the activation, every activation sees the same
+shuffling order for a given seed, which makes paired comparisons sharper.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..catalog import label
+from ..models import KINDS, SCHEMES, build_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+EVAL_BATCH = 1000
+# Reading a finite-check every step would cost a device sync on GPUs; every
+# DIVERGENCE_CHECK steps (and at the end of each epoch) is cheap and soon enough.
+DIVERGENCE_CHECK = 20
+# Fields that say where and how fast a run happens, not what it computes.
+BOOKKEEPING = ("device", "threads")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one training run (one activation, one seed).
+
+    ``clip_value`` clips every gradient element to [-v, v] (Keras' clipvalue);
+    ``clip_norm`` rescales the whole gradient to norm at most c (per model and
+    seed); with both, the norm is clipped first. ``threads``: intra-op threads
+    (None: every core this process may use).
+    """
+
+    model: str = "cnn"
+    activation: str = "relu"
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    clip_value: Optional[float] = 0.5
+    clip_norm: Optional[float] = None
+    optimizer: str = "adam"
+    batchnorm: bool = False
+    init: str = "auto"
+    width: int = 128
+    depth: int = 2
+    dropout: bool = True
+    device: str = "cpu"
+    threads: Optional[int] = None
+
+    def __post_init__(self):
+        self.activation = label(self.activation)  # validates; also makes 'ELU' and 'elu' one key
+        if self.model not in KINDS and ":" not in self.model:
+            raise ValueError(f"model {self.model!r}: expected 'cnn', 'mlp' or a factory 'PKG.MODULE:FUNC'")
+        for name in ("seed", "epochs", "batch_size", "width", "depth"):
+            value = getattr(self, name)
+            low = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        for name in ("clip_value", "clip_norm"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number or None (no clipping), got {value!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r} is not supported; expected one of {', '.join(OPTIMIZERS)}")
+        if self.init not in SCHEMES:
+            raise ValueError(f"init {self.init!r} is not a scheme; expected one of {', '.join(SCHEMES)}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None (all cores), got {self.threads!r}")
+
+    def _digest(self, drop: tuple[str, ...]) -> str:
+        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in drop}
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def key(self) -> str:
+        """Stable hash of what the run computes (seed included; device and threads left out)."""
+        return self._digest(BOOKKEEPING)
+
+    def group_key(self) -> str:
+        """Like :meth:`key` without the seed: equal for configs that ``train_group`` may train together."""
+        return self._digest(BOOKKEEPING + ("seed",))
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch of one run measured.
+
+    Losses are mean categorical cross-entropy, accuracies fractions in [0, 1].
+    ``train_*`` are averaged over the epoch's steps as they happened (dropout
+    on, weights changing), like Keras' running numbers; validation and test
+    are evaluated after the epoch in eval mode. ``seconds``: wall time of the
+    epoch's training and evaluation. ``samples``: training samples seen so far.
+    ``diverged``: the loss became NaN or infinite during this epoch; the run
+    stopped there and the record's losses are not finite.
+    """
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+    samples: int
+    layers: list = field(default_factory=list)
+    diverged: bool = False
+
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """An independent 63-bit seed for one purpose ('init', 'shuffle', 'dropout') of a run."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{purpose}".encode()).digest()[:8], "big") >> 1
+
+
+def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr)
+    return torch.optim.SGD(params, lr=config.lr, momentum=0.9)
+
+
+class _Run:
+    """One seed's model, optimizer and private random streams."""
+
+    def __init__(self, config: TrainConfig, in_shape, num_classes: int, channels_last: bool):
+        self.config = config
+        device = torch.device(config.device)
+        model = build_model(config.model, config.activation, in_shape=in_shape, num_classes=num_classes,
+                            depth=config.depth, width=config.width, batchnorm=config.batchnorm,
+                            init=config.init, dropout=config.dropout, seed=derived_seed(config.seed, "init"))
+        self.model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = _make_optimizer(config, self.params)
+        self.shuffle = torch.Generator(device="cpu").manual_seed(derived_seed(config.seed, "shuffle"))
+        with _private_rng(device, None) as state:
+            torch.manual_seed(derived_seed(config.seed, "dropout"))
+        self.rng_state = state
+        self.samples = 0
+        self.diverged = False
+
+    def clip(self) -> None:
+        if self.config.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.clip_norm)
+        if self.config.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(self.params, self.config.clip_value)
+
+
+class _RngState(dict):
+    """The RNG states a run owns (CPU, and the CUDA device it trains on), filled on leaving."""
+
+
+@contextmanager
+def _private_rng(device: torch.device, state: Optional[_RngState]):
+    """Run the body with ``state`` installed as the global RNG state, then save the run's new state into
+    the yielded object and put the caller's state back. ``state=None`` starts from the current state."""
+    cuda = device.type == "cuda"
+    saved_cpu = torch.get_rng_state()
+    saved_cuda = torch.cuda.get_rng_state(device) if cuda else None
+    if state is not None:
+        torch.set_rng_state(state["cpu"])
+        if cuda:
+            torch.cuda.set_rng_state(state["cuda"], device)
+    out = _RngState()
+    try:
+        yield out
+    finally:
+        out["cpu"] = torch.get_rng_state()
+        if cuda:
+            out["cuda"] = torch.cuda.get_rng_state(device)
+        torch.set_rng_state(saved_cpu)
+        if cuda:
+            torch.cuda.set_rng_state(saved_cuda, device)
+
+
+def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 on_step: Optional[Callable[[], None]]) -> tuple[float, float, int]:
+    """One pass over (x, y) in a fresh order; returns (mean loss, accuracy, samples trained on)."""
+    model, optimizer = run.model, run.optimizer
+    model.train()
+    n = y.shape[0]
+    order = torch.randperm(n, generator=run.shuffle).to(y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    seen = 0
+    for step, start in enumerate(range(0, n, batch_size), 1):
+        idx = order[start:start + batch_size]
+        xb, yb = x.index_select(0, idx), y.index_select(0, idx)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.clip()
+        optimizer.step()
+        loss_sum += loss.detach() * idx.shape[0]
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += idx.shape[0]
+        if on_step is not None:
+            on_step()
+        if step % DIVERGENCE_CHECK == 0 and not torch.isfinite(loss_sum):
+            break
+    return loss_sum.item() / seen, correct.item() / seen, seen
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of ``model`` on (x, y), in eval mode, in large batches."""
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
+    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    with torch.inference_mode():
+        for start in range(0, y.shape[0], batch_size):
+            logits = model(x[start:start + batch_size])
+            yb = y[start:start + batch_size]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
+    n = max(y.shape[0], 1)
+    return loss_sum.item() / n, correct.item() / n
+
+
+class _Diagnostics:
+    """The per-epoch hook for ``diagnostics=True``: ``actlab.diagnose`` watches each epoch's training
+    steps (not the evaluation passes) and its per-layer summary becomes ``EpochRecord.layers``."""
+
+    def __init__(self):
+        from ..diagnose import diagnose, epoch_summary
+
+        self._diagnose, self._summary = diagnose, epoch_summary
+        self._current = None
+
+    @contextmanager
+    def watch(self, run: _Run):
+        with self._diagnose(run.model, optimizer=run.optimizer) as d:
+            self._current = d
+            yield
+        self._current = None
+
+    def layers(self) -> list[dict]:
+        return self._summary(self._current)
+
+
+def _check_group(configs: list[TrainConfig]) -> None:
+    if not configs:
+        raise ValueError("train_group needs at least one TrainConfig")
+    reference = dataclasses.replace(configs[0], seed=0)
+    for c in configs[1:]:
+        if dataclasses.replace(c, seed=0) != reference:
+            raise ValueError("train_group trains configs that differ only in their seed; group runs by "
+                             "TrainConfig.group_key() and call it once per group")
+
+
+def _use_channels_last(model: nn.Module, device: torch.device) -> bool:
+    return device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@contextmanager
+def _threads(count: Optional[int]):
+    previous = torch.get_num_threads()
+    wanted = count or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
+                diagnostics: bool = False, *, channels_last: Optional[bool] = None) -> list[list[EpochRecord]]:
+    """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
+    every epoch of every run and return each run's records.
+
+    The runs advance epoch by epoch together, so an interrupted group has
+    finished the same epochs for all its seeds. A run whose loss becomes NaN
+    or infinite stops: its last record has ``diverged=True`` and the others
+    go on. ``channels_last``: None chooses (on for convolutional models on
+    CPU); True/False forces the layout (for benchmarks).
+    """
+    _check_group(configs)
+    first = configs[0]
+    device = torch.device(first.device)
+    hook = _Diagnostics() if diagnostics else None
+    data = {name: getattr(splits, name).to(device) for name in
+            ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+    in_shape, num_classes = tuple(data["train_x"].shape[1:]), len(splits.classes)
+    history: list[list[EpochRecord]] = [[] for _ in configs]
+    with _threads(first.threads):
+        runs = [_Run(c, in_shape, num_classes, False) for c in configs]
+        layout = _use_channels_last(runs[0].model, device) if channels_last is None else channels_last
+        if layout:
+            for run in runs:
+                run.model.to(memory_format=torch.channels_last)
+        for epoch in range(1, first.epochs + 1):
+            for index, run in enumerate(runs):
+                if run.diverged:
+                    continue
+                record = _run_epoch(run, epoch, data, hook, device)
+                history[index].append(record)
+                on_epoch(index, record)
+    return history
+
+
+def _run_epoch(run: _Run, epoch: int, data: dict, hook: Optional[_Diagnostics], device: torch.device) -> EpochRecord:
+    start = time.perf_counter()
+    with _private_rng(device, run.rng_state) as state:
+        if hook is None:
+            train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"],
+                                                       run.config.batch_size, None)
+            layers = []
+        else:
+            with hook.watch(run):
+                train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"],
+                                                           run.config.batch_size, None)
+                layers = hook.layers()
+    run.rng_state = state
+    run.samples += seen
+    run.diverged = not math.isfinite(train_loss)
+    val_loss, val_acc = evaluate(run.model, data["val_x"], data["val_y"])
+    test_loss, test_acc = evaluate(run.model, data["test_x"], data["test_y"])
+    return EpochRecord(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+                       val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
+                       seconds=time.perf_counter() - start, samples=run.samples, layers=layers,
+                       diverged=run.diverged)

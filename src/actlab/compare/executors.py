@@ -1,0 +1,188 @@
+"""Where training runs execute: in this process, or in a pool of worker processes.
+
+The contract is small so that other backends (Ray, a cluster queue) can
+plug in. An :class:`Executor` receives :class:`WorkUnit` values (a group of
+runs that differ only in seed) and a *task*, a picklable function
+``task(unit, emit)`` that trains the unit and calls ``emit(EpochEvent)``
+after every epoch. The executor delivers every event to ``on_event`` in the
+calling process, as it happens, followed by one :class:`UnitDone` per unit.
+Only the calling process touches the results store: workers never write it.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import queue as _queue
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Protocol, Sequence, Union
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How a worker obtains the data splits (everything is loaded, never shipped, to each worker)."""
+
+    dataset: str
+    data_dir: Optional[str]
+    val_fraction: float
+    train_limit: Optional[int]
+    split_seed: int
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Runs that share everything but the seed; ``configs[i]`` belongs to ``run_ids[i]``."""
+
+    unit_id: int
+    run_ids: tuple
+    configs: tuple  # plain dicts of training settings
+    data: DataSpec
+    diagnostics: bool = False
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """One finished epoch of one run: the record's fields and its per-layer statistics."""
+
+    run_id: int
+    record: dict
+    layers: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UnitDone:
+    unit_id: int
+
+
+Event = Union[EpochEvent, UnitDone]
+Emit = Callable[[EpochEvent], None]
+Task = Callable[[WorkUnit, Emit], None]
+
+
+class Executor(Protocol):
+    """Run every unit with ``task``; call ``on_event`` in this process for each event, in arrival order.
+
+    Returns when every unit is done; the first failure of a unit is raised
+    here (events already delivered stay delivered).
+    """
+
+    def run(self, units: Sequence[WorkUnit], task: Task, on_event: Callable[[Event], None]) -> None: ...
+
+
+class InProcessExecutor:
+    """Runs units one after another in the calling process (the default; simplest to debug)."""
+
+    def run(self, units, task, on_event):
+        for unit in units:
+            task(unit, on_event)
+            on_event(UnitDone(unit.unit_id))
+
+
+# --- process pool ----------------------------------------------------------- #
+@dataclass(frozen=True)
+class _UnitFailed:
+    unit_id: int
+    error: BaseException
+    trace: str
+
+
+def _worker(task: Task, units, events, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    parent = os.getppid()
+
+    def emit(event) -> None:
+        # A worker whose parent died (kill -9) has nobody to report to: stop
+        # instead of training on and filling a queue no one reads.
+        if os.getppid() != parent:
+            os._exit(1)
+        events.put(event)
+
+    for unit in iter(units.get, None):
+        try:
+            task(unit, emit)
+        except BaseException as e:  # reported to the parent, which raises it
+            events.put(_UnitFailed(unit.unit_id, _picklable(e), traceback.format_exc()))
+            return
+        emit(UnitDone(unit.unit_id))
+
+
+def _picklable(error: BaseException) -> BaseException:
+    """The error itself if it survives the trip to the parent, else a RuntimeError with its text."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+
+
+def _context():
+    """'forkserver' where available: workers fork from a clean, single-threaded server that has
+    imported torch once (fast start, no inherited threads); 'spawn' elsewhere."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class ProcessPoolExecutor:
+    """Runs units in ``workers`` fresh processes, each with ``threads`` torch threads.
+
+    Events travel back over one multiprocessing queue; the parent drains it
+    and alone writes the store. On any failure (or Ctrl-C) the workers are
+    terminated, so no orphan keeps training.
+    """
+
+    def __init__(self, workers: int, threads: Optional[int] = None):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {workers})")
+        self.workers = workers
+        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+
+    def run(self, units, task, on_event):
+        if not units:
+            return
+        ctx = _context()
+        todo, events = ctx.Queue(), ctx.Queue()
+        n = min(self.workers, len(units))
+        for unit in units:
+            todo.put(unit)
+        for _ in range(n):
+            todo.put(None)
+        procs = [ctx.Process(target=_worker, args=(task, todo, events, self.threads), daemon=True)
+                 for _ in range(n)]
+        for p in procs:
+            p.start()
+        try:
+            waiting = {unit.unit_id for unit in units}
+            while waiting:
+                try:
+                    event = events.get(timeout=0.5)
+                except _queue.Empty:
+                    dead = [p for p in procs if p.exitcode not in (None, 0)]
+                    if dead:
+                        raise RuntimeError(f"a compare worker process died (exit code {dead[0].exitcode}) "
+                                           "before finishing its runs; rerun the same command to resume")
+                    continue
+                if isinstance(event, _UnitFailed):
+                    raise event.error from RuntimeError(f"in a worker process:\n{event.trace}")
+                if isinstance(event, UnitDone):
+                    waiting.discard(event.unit_id)
+                on_event(event)
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join()
+            for q in (todo, events):
+                q.close()
+                q.cancel_join_thread()
+
+
+def make_executor(workers: int = 1) -> Executor:
+    """The in-process executor for one worker, a process pool for more."""
+    return InProcessExecutor() if workers <= 1 else ProcessPoolExecutor(workers)

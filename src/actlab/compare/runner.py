@@ -1,0 +1,147 @@
+"""Drive a study: validate it, plan the unfinished runs, execute them, and record every epoch.
+
+Resume rule: a run marked done in the store is never trained again; every
+other run is restarted from scratch (its partial epochs are deleted in the
+same transaction that marks it running) and trained in full.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Optional
+
+from ..store import EPOCH_FIELDS, Store, canonical_json
+from .executors import DataSpec, EpochEvent, Executor, Task, UnitDone, WorkUnit
+from .sweep import Study, describe
+
+
+def data_spec(study: Study) -> DataSpec:
+    return DataSpec(study.dataset, study.data_dir, study.val_fraction, study.train_limit, study.split_seed)
+
+
+_SPLITS: dict = {}
+
+
+def load_splits(data: DataSpec, download: bool = False, progress: bool = False):
+    """The train/validation/test splits of ``data``; each process loads a dataset once and keeps it."""
+    from ..data import load_dataset, split
+
+    if data not in _SPLITS:
+        dataset = load_dataset(data.dataset, data_dir=data.data_dir, download=download, progress=progress)
+        _SPLITS.clear()  # one study per process: keep at most one dataset in memory
+        _SPLITS[data] = split(dataset, val_fraction=data.val_fraction, seed=data.split_seed,
+                              train_limit=data.train_limit)
+    return _SPLITS[data]
+
+
+def make_train_config(settings: dict):
+    """An engine TrainConfig from a run's settings; a setting the engine does not know is an error, never dropped."""
+    from .engine import TrainConfig
+
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise RuntimeError(f"the training engine's TrainConfig has no field(s) {', '.join(unknown)}; "
+                           "this is a bug in actlab, please report it")
+    return TrainConfig(**settings)
+
+
+def train_unit(unit: WorkUnit, emit) -> None:
+    """The default task: train a unit's runs with the compare engine, emitting every epoch."""
+    from .engine import train_group
+
+    splits = load_splits(unit.data)
+    configs = [make_train_config(c) for c in unit.configs]
+
+    def on_epoch(index: int, record) -> None:
+        values = {k: getattr(record, k) for k in ("epoch", *EPOCH_FIELDS)}
+        emit(EpochEvent(unit.run_ids[index], values, list(getattr(record, "layers", None) or [])))
+
+    train_group(configs, splits, on_epoch, diagnostics=unit.diagnostics)
+
+
+def validate(study: Study, *, progress: bool = True):
+    """Check everything a study needs before any training: data, split, model and every activation.
+
+    Returns the loaded splits. Downloads the dataset if it is missing and
+    downloading is possible, so that workers only ever read it.
+    """
+    from ..models import build_model
+
+    splits = load_splits(data_spec(study), download=True, progress=progress)
+    in_shape = tuple(splits.train_x.shape[1:])
+    for run in study.runs()[:: study.seeds]:
+        config = run["config"]
+        make_train_config(config)
+        try:
+            build_model(config["model"], config["activation"], in_shape=in_shape, num_classes=len(splits.classes),
+                        depth=config["depth"], width=config["width"], batchnorm=config["batchnorm"],
+                        init=config["init"], seed=0)
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f"--model {config['model']!r} cannot be built ({e}); expected cnn, mlp or "
+                             "PKG.MODULE:FUNC naming an importable factory") from None
+    return splits
+
+
+def plan(store: Store, diagnostics: bool, data: DataSpec) -> list[WorkUnit]:
+    """Work units for every unfinished run: one unit per activation x grid point, holding its seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in store.runs():
+        if run["status"] != "done":
+            groups.setdefault((run["activation"], canonical_json(run["grid"])), []).append(run)
+    return [WorkUnit(i, tuple(r["run_id"] for r in runs), tuple(r["config"] for r in runs), data, diagnostics)
+            for i, runs in enumerate(groups.values())]
+
+
+def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Task] = None,
+            quiet: bool = False) -> int:
+    """Train every unfinished run of ``study`` into ``store``; returns how many runs were (re)trained."""
+    from tqdm import tqdm
+
+    units = plan(store, study.diagnostics, data_spec(study))
+    runs = {r["run_id"]: r for r in store.runs()}
+    for unit in units:
+        for run_id in unit.run_ids:
+            store.restart_run(run_id)
+    total = sum(runs[i]["epochs"] for u in units for i in u.run_ids)
+    bar = tqdm(total=total, unit="epoch", desc="compare", disable=quiet or total == 0,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def on_event(event) -> None:
+        if isinstance(event, UnitDone):
+            return
+        store.record_epoch(event.run_id, event.record, event.layers)
+        run = runs[event.run_id]
+        bar.set_postfix_str(f"{describe(run)} seed {run['seed']} epoch {event.record['epoch']}/{run['epochs']} "
+                            f"val_acc {event.record['val_acc']:.3f}", refresh=False)
+        bar.update(1)
+
+    try:
+        executor.run(units, task or train_unit, on_event)
+    finally:
+        bar.close()
+    return sum(len(u.run_ids) for u in units)
+
+
+def run_study(study: Study, out_dir, *, workers: int = 1, quiet: bool = False, command: str = "",
+              task: Optional[Task] = None):
+    """Validate, then train every unfinished run into ``out_dir``/results.sqlite and write the outputs.
+
+    Re-running with the same study and folder resumes; a different study in
+    the same folder is refused before any training. Returns the
+    :class:`~actlab.compare.outputs.Summary`.
+    """
+    from .. import __version__
+    from .executors import make_executor
+    from .outputs import write_config_json, write_outputs
+
+    splits = validate(study, progress=not quiet)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with Store(out / "results.sqlite") as store:
+        store.ensure_study(study.study_id(), study.config(), command, __version__)
+        store.add_runs(study.runs())
+        write_config_json(out / "config.json", study, store.study(), command, splits, workers)
+        execute(study, store, make_executor(workers), task=task, quiet=quiet)
+        return write_outputs(store, out)

@@ -1,0 +1,136 @@
+"""Executors and the runner's resume logic, driven by a tiny fake training task (no torch training)."""
+import os
+
+import pytest
+
+from actlab.compare.executors import (DataSpec, EpochEvent, InProcessExecutor, ProcessPoolExecutor, UnitDone,
+                                      WorkUnit, make_executor)
+from actlab.compare.runner import execute, plan
+from actlab.compare.sweep import build_study
+from actlab.store import Store
+
+DATA = DataSpec("mnist-small", None, 0.1, None, 0)
+
+
+def fake_record(config, epoch):
+    """Numbers that depend only on the activation, seed and epoch (like a deterministic trainer)."""
+    base = (sum(map(ord, config["activation"])) % 17) / 100 + config["seed"] / 1000
+    return {"epoch": epoch, "train_loss": 1 / epoch, "train_acc": 0.5 + base, "val_loss": 1 / epoch + base,
+            "val_acc": 0.6 + base, "test_loss": 1.1 / epoch, "test_acc": 0.7 + base + epoch / 100,
+            "seconds": 0.5, "samples": 100 * epoch}
+
+
+def fake_task(unit, emit):
+    for epoch in range(1, unit.configs[0]["epochs"] + 1):
+        for run_id, config in zip(unit.run_ids, unit.configs):
+            emit(EpochEvent(run_id, fake_record(config, epoch), [{"name": "fc", "act_mean": float(epoch)}]))
+
+
+def failing_task(unit, emit):
+    if "gelu" in unit.configs[0]["activation"]:
+        raise ValueError("gelu exploded on purpose")
+    fake_task(unit, emit)
+
+
+def dying_task(unit, emit):
+    os._exit(3)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupted_task(unit, emit):
+    """Finishes the relu unit, then stops gelu's after its first epoch (like a kill)."""
+    if "gelu" in unit.configs[0]["activation"]:
+        for run_id, config in zip(unit.run_ids, unit.configs):
+            emit(EpochEvent(run_id, fake_record(config, 1)))
+        raise Interrupted
+    fake_task(unit, emit)
+
+
+def units(n=3, seeds=2, epochs=2):
+    names = ["relu", "gelu", "elu", "selu"][:n]
+    return [WorkUnit(i, tuple(10 * i + s for s in range(seeds)),
+                     tuple({"activation": a, "seed": s, "epochs": epochs} for s in range(seeds)), DATA)
+            for i, a in enumerate(names)]
+
+
+def collect(executor, task, work):
+    events = []
+    executor.run(work, task, events.append)
+    return events
+
+
+def test_in_process_delivers_every_epoch_then_unit_done():
+    events = collect(InProcessExecutor(), fake_task, units())
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    assert len(epochs) == 3 * 2 * 2
+    assert [e.unit_id for e in events if isinstance(e, UnitDone)] == [0, 1, 2]
+    assert events[4] == UnitDone(0)  # a unit's epochs come before its UnitDone
+
+
+def test_process_pool_gives_the_same_events():
+    work = units()
+    local = collect(InProcessExecutor(), fake_task, work)
+    pooled = collect(ProcessPoolExecutor(2, threads=1), fake_task, work)
+    key = lambda e: (type(e).__name__, getattr(e, "run_id", -1), getattr(e, "unit_id", -1), str(e))
+    assert sorted(pooled, key=key) == sorted(local, key=key)
+    for unit in work:  # per unit, order is kept
+        ours = [e for e in pooled if getattr(e, "run_id", None) in unit.run_ids or e == UnitDone(unit.unit_id)]
+        assert ours[-1] == UnitDone(unit.unit_id)
+
+
+def test_process_pool_raises_the_worker_error():
+    with pytest.raises(ValueError, match="gelu exploded on purpose"):
+        collect(ProcessPoolExecutor(2, threads=1), failing_task, units())
+
+
+def test_process_pool_notices_a_dead_worker():
+    with pytest.raises(RuntimeError, match="worker process died"):
+        collect(ProcessPoolExecutor(1, threads=1), dying_task, units(n=1))
+
+
+def test_make_executor():
+    assert isinstance(make_executor(1), InProcessExecutor)
+    assert make_executor(3).workers == 3
+    with pytest.raises(ValueError):
+        ProcessPoolExecutor(0)
+
+
+@pytest.fixture
+def study_store(tmp_path):
+    study = build_study(activations=("relu", "gelu"), seeds=2, epochs=3, model="mlp")
+    store = Store(tmp_path / "results.sqlite")
+    store.ensure_study(study.study_id(), study.config(), "test", "0")
+    store.add_runs(study.runs())
+    yield study, store
+    store.close()
+
+
+def test_execute_records_everything(study_store):
+    study, store = study_store
+    assert execute(study, store, InProcessExecutor(), task=fake_task, quiet=True) == 4
+    assert [r["status"] for r in store.runs()] == ["done"] * 4
+    assert len(store.epochs()) == 4 * 3
+    assert len(store.layer_stats()) == 4 * 3
+    assert execute(study, store, InProcessExecutor(), task=fake_task, quiet=True) == 0
+
+
+def test_interrupted_execute_resumes_without_duplicates_or_reruns(study_store):
+    study, store = study_store
+    with pytest.raises(Interrupted):
+        execute(study, store, InProcessExecutor(), task=interrupted_task, quiet=True)
+    runs = {r["activation"]: r for r in store.runs()}
+    assert runs["relu"]["status"] == "done" and runs["gelu"]["status"] == "running"
+    finished_rows = [e for e in store.epochs() if e["activation"] == "relu"]
+    assert len([e for e in store.epochs() if e["activation"] == "gelu"]) == 2  # one partial epoch per seed
+    assert [len(u.run_ids) for u in plan(store, False, DATA)] == [2]
+
+    assert execute(study, store, ProcessPoolExecutor(2, threads=1), task=fake_task, quiet=True) == 2
+    rows = store.epochs()
+    assert len(rows) == len({(r["run_id"], r["epoch"]) for r in rows}) == 12
+    assert [e for e in rows if e["activation"] == "relu"] == finished_rows
+    attempts = {(r["activation"], r["seed"]): r["attempts"] for r in store.runs()}
+    assert attempts == {("relu", 0): 1, ("relu", 1): 1, ("gelu", 0): 2, ("gelu", 1): 2}
+    assert all(r["status"] == "done" for r in store.runs())
