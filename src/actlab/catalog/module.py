@@ -5,11 +5,16 @@ style: constructor arguments are the activation's parameters, validated at
 construction). Inside ``forward`` the module picks, in this order:
 
 1. PyTorch's native op, where it has the same definition for these parameters;
-2. otherwise, when nothing is learned, an ``autograd.Function`` that saves only
-   the input and uses the analytic derivative in backward (timm's "memory
-   efficient" idea: a composite like ``x * sigmoid(b x)`` would otherwise keep
-   several intermediates alive; see BENCHMARKS.md for what it saves);
-3. otherwise the composite formula, so autograd reaches learned parameters.
+2. otherwise, when nothing is learned and plain autograd of the formula would
+   keep more for backward than the input itself, an ``autograd.Function``
+   that saves only the input and uses the analytic derivative in backward
+   (timm's "memory efficient" idea: ``x * sigmoid(b x)`` would otherwise keep
+   x, the sigmoid and the product's operands, 12 bytes per float32 element
+   instead of 4; bench/results/activations.md has the measurements);
+3. otherwise the composite formula: autograd then reaches learned parameters,
+   and where the formula keeps no more than the input (identity keeps
+   nothing, the binary step a 1-byte mask) it is also faster than the
+   Function, which recomputes the derivative in backward.
 """
 from __future__ import annotations
 
@@ -35,6 +40,44 @@ def as_float_tensor(x) -> torch.Tensor:
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     return x
+
+
+def saved_tensors(fn, x: torch.Tensor) -> list[torch.Tensor]:
+    """The distinct tensors autograd keeps for backward while computing ``fn(x)``.
+
+    Distinct by storage: one buffer saved by two ops is kept once, so it is
+    listed once. ``x`` must require grad.
+    """
+    found: dict[int, torch.Tensor] = {}
+
+    def pack(t):
+        found.setdefault(t.untyped_storage().data_ptr(), t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(x)
+    return list(found.values())
+
+
+_KEEPS_MORE: dict[tuple, bool] = {}
+
+
+def composite_keeps_more_than_input(spec: Activation, fixed: dict) -> bool:
+    """Would plain autograd of ``spec.forward`` keep more bytes per element than x itself?
+
+    Probed once per (activation, parameters) on a small float32 tensor: the
+    graph of an elementwise formula does not depend on the size. Only
+    full-size tensors count; saved scalars are negligible at real sizes.
+    """
+    key = (spec.name, tuple(sorted(fixed.items())))
+    if key not in _KEEPS_MORE:
+        # Modules are often built under no_grad or inference_mode; the probe needs a graph.
+        with torch.inference_mode(False), torch.enable_grad():
+            x = torch.linspace(-4.0, 4.0, 16, dtype=torch.float32, requires_grad=True)
+            kept = saved_tensors(lambda t: spec.forward(t, **fixed), x)
+        total = sum(t.untyped_storage().nbytes() for t in kept if t.numel() == x.numel())
+        _KEEPS_MORE[key] = total > x.numel() * x.element_size()
+    return _KEEPS_MORE[key]
 
 
 def _make_function(spec: Activation, names: tuple[str, ...]) -> type[torch.autograd.Function]:
@@ -82,6 +125,15 @@ class ActivationModule(nn.Module):
             elif p.passed:
                 self._fixed[p.name] = value
         self._native = spec.native is not None and spec.native_when(resolved)
+        self.path = self._choose_path()
+
+    def _choose_path(self) -> str:
+        """Which implementation forward uses: "native", "analytic" or "composite" (see the module docstring)."""
+        if self._native:
+            return "native"
+        if self._learned or self._function is None:
+            return "composite"
+        return "analytic" if composite_keeps_more_than_input(self.spec, self._fixed) else "composite"
 
     def _kwargs(self) -> dict:
         kw = dict(self._fixed)
@@ -94,9 +146,9 @@ class ActivationModule(nn.Module):
         kw = self._kwargs()
         if self.spec.stochastic and self.training:
             return self.spec.native(x, training=True, **kw)
-        if self._native:
+        if self.path == "native":
             return self.spec.native(x, **kw)
-        if self._learned or self._function is None:
+        if self.path == "composite":
             return self.spec.forward(x, **kw)
         return self._function.apply(x, *kw.values())
 

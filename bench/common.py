@@ -1,0 +1,88 @@
+"""Timing helpers shared by the benchmarks under bench/.
+
+The interleaved timer itself lives in the package (``actlab.catalog.cost``),
+because ``actlab list`` measures relative costs at run time; it is re-exported
+here so benchmarks and the package time things the same way.
+
+Conventions for every benchmark: warm up first, interleave the candidates
+(round-robin, rotated each round) so background load hits them alike, report
+medians of at least 5 rounds, and print the machine line with the results.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import statistics
+import sys
+
+import torch
+
+from actlab.catalog.cost import interleaved_times, medians, num_threads
+
+__all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "machine_line",
+           "matmul_gflops", "median_time", "medians", "num_threads", "today"]
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` discarded calls."""
+    return statistics.median(interleaved_times({"fn": fn}, repeats=repeats, warmup=warmup)["fn"])
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the OS reports it (Linux /proc/cpuinfo, else platform)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall back to what platform knows
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Achieved GFLOP/s of an n x n float32 matmul (2 n^3 flops) at the current thread count.
+
+    A yardstick for how fast (and how busy) the machine was: compare it
+    between runs before comparing any other number.
+    """
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen)
+    b = torch.randn(n, n, generator=gen)
+    seconds = median_time(lambda: torch.mm(a, b), repeats=repeats, warmup=1)
+    return 2 * n ** 3 / seconds / 1e9
+
+
+def machine_info() -> dict:
+    """CPU model, logical cores, torch threads, torch and Python versions, matmul GFLOP/s."""
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "matmul_gflops": matmul_gflops(),
+    }
+
+
+def machine_line(info: dict) -> str:
+    return (f"{info['cpu']}, {info['cores']} logical cores, torch {info['torch']} with "
+            f"{info['threads']} thread(s), Python {info['python']}; "
+            f"2048x2048 float32 matmul: {info['matmul_gflops']:.1f} GFLOP/s")
+
+
+def today() -> str:
+    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
+def command_line() -> str:
+    """How this script was started, as a command to paste (interpreter path relative when possible)."""
+    exe = sys.executable
+    try:
+        rel = os.path.relpath(exe)
+        exe = rel if not rel.startswith("..") else exe
+    except ValueError:
+        pass  # different drive on Windows: keep the absolute path
+    return " ".join(shlex.quote(a) for a in [exe, *sys.argv])

@@ -1,0 +1,172 @@
+"""Cost measurement (actlab.catalog.cost) and the memory-saving analytic-backward path."""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+
+import actlab
+from actlab.catalog import cost
+
+SMALL = 2 ** 12  # enough elements to run every kernel; timings themselves are not asserted
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "actlab"
+
+
+def test_relative_cost_covers_catalog_with_relu_as_unit(cache_home):
+    before = torch.get_num_threads()
+    costs = cost.relative_cost(numel=SMALL, repeats=1)
+    assert list(costs) == actlab.names()
+    assert costs["relu"] == 1.0
+    for name, value in costs.items():
+        assert math.isfinite(value) and value > 0, (name, value)
+    assert torch.get_num_threads() == before, "the measurement must restore the thread count"
+
+
+def test_cache_round_trip_and_refresh(cache_home, monkeypatch):
+    first = cost.relative_cost(["relu", "tanh", "silu:beta=2"], numel=SMALL, repeats=1)
+    files = list(cache_home.glob("cost-*.json"))
+    assert len(files) == 1 and f"n{SMALL}" in files[0].name and "threads1" in files[0].name
+
+    calls = []
+    real_measure = cost.measure
+    monkeypatch.setattr(cost, "measure", lambda *a, **k: calls.append(a) or real_measure(*a, **k))
+    assert cost.relative_cost(["tanh", "relu"], numel=SMALL, repeats=1) == {"tanh": first["tanh"], "relu": 1.0}
+    assert calls == [], "cached values must not be measured again"
+
+    cost.relative_cost(["tanh"], numel=SMALL, repeats=1, refresh=True)
+    assert len(calls) == 1 and calls[0][0] == ["tanh"]
+
+    cost.relative_cost(["elu"], numel=SMALL, repeats=1)  # a name not cached yet: only it is measured
+    assert calls[-1][0] == ["elu"]
+    assert set(cost._read_cache(files[0])) == {"relu", "tanh", "silu:beta=2", "elu"}
+
+
+def test_cache_depends_on_size_and_threads(cache_home):
+    cost.relative_cost(["tanh"], numel=SMALL, repeats=1)
+    cost.relative_cost(["tanh"], numel=2 * SMALL, repeats=1)
+    cost.relative_cost(["tanh"], numel=SMALL, repeats=1, threads=2)
+    assert len(list(cache_home.glob("cost-*.json"))) == 3
+
+
+def test_corrupt_cache_is_measured_again(cache_home):
+    cost.relative_cost(["tanh"], numel=SMALL, repeats=1)
+    (path,) = cache_home.glob("cost-*.json")
+    path.write_text("{not json")
+    again = cost.relative_cost(["tanh"], numel=SMALL, repeats=1)
+    assert again["tanh"] > 0
+    assert set(cost._read_cache(path)) == {"relu", "tanh"}
+
+
+def test_keys_are_canonical_labels(cache_home):
+    costs = cost.relative_cost(["ReLU", "Leaky-ReLU:negative_slope=0.2", "softmax"], numel=SMALL, repeats=1)
+    assert list(costs) == ["relu", "leaky_relu:negative_slope=0.2", "softmax"]
+
+
+def test_bad_input_is_refused_before_measuring(cache_home, monkeypatch):
+    monkeypatch.setattr(cost, "measure", lambda *a, **k: pytest.fail("measured despite bad input"))
+    with pytest.raises(actlab.catalog.UnknownActivation, match="relux"):
+        cost.relative_cost(["relux"], numel=SMALL)
+    with pytest.raises(ValueError, match="numel must be at least"):
+        cost.relative_cost(["relu"], numel=3)
+    with pytest.raises(ValueError, match="outside its valid range"):
+        cost.relative_cost(["elu:alpha=-1"], numel=SMALL)
+
+
+def test_unwritable_cache_warns_and_still_returns(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(UserWarning, match="could not cache"):
+        costs = cost.relative_cost(["tanh"], numel=SMALL, repeats=1)
+    assert costs["tanh"] > 0
+
+
+def test_vector_and_stochastic_inputs():
+    assert cost.input_for("softmax", 95).shape == (9, cost.VECTOR_ROW)
+    assert cost.input_for("relu", 95).shape == (95,)
+    # RReLU is timed in eval mode, where it is deterministic
+    module = actlab.get("rrelu").eval()
+    x = cost.input_for("rrelu", 64)
+    assert torch.equal(module(x), module(x))
+
+
+def test_interleaved_times_rotates_and_discards_warmup():
+    order = []
+    fns = {k: (lambda k=k: order.append(k)) for k in "abc"}
+    times = cost.interleaved_times(fns, repeats=3, warmup=1)
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3, "c": 3}
+    assert "".join(order) == "abc" + "bca" + "cab" + "abc"
+    assert all(t >= 0 for v in times.values() for t in v)
+    with pytest.raises(ValueError, match="repeats"):
+        cost.interleaved_times(fns, repeats=0)
+
+
+def test_single_thread_uses_cpu_clock():
+    assert cost.clock_for(1) is time.thread_time
+    assert cost.clock_for(2) is time.perf_counter
+
+
+# --- the analytic-backward path ------------------------------------------- #
+def _saved(fn, x):
+    """Distinct full-size tensors autograd keeps for fn(x), counted with our own hooks."""
+    kept = {}
+
+    def pack(t):
+        if t.numel() == x.numel():
+            kept[t.untyped_storage().data_ptr()] = t
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = fn(x)
+    return y, list(kept.values())
+
+
+ANALYTIC = ["gelu_sigmoid", "softsign", "squareplus", "leaky_relu6", "silu:beta=2"]
+
+
+@pytest.mark.parametrize("spec", ANALYTIC)
+def test_analytic_path_saves_only_the_input(spec):
+    module = actlab.get(spec)
+    assert module.path == "analytic"
+    x = torch.linspace(-8, 8, 1000, dtype=torch.float64, requires_grad=True)  # misses the kinks (0, 6)
+    y, kept = _saved(module, x)
+    assert len(kept) == 1 and kept[0].data_ptr() == x.data_ptr(), "only x itself may be kept"
+
+    kw = module._kwargs()
+    y_plain, kept_plain = _saved(lambda t: module.spec.forward(t, **kw), x)
+    plain_bytes = sum(t.untyped_storage().nbytes() for t in kept_plain)
+    assert plain_bytes > x.untyped_storage().nbytes(), "the composite would keep more than x"
+    assert cost.saved_bytes_per_element(module, x) == 8.0  # float64 input
+    assert cost.saved_bytes_per_element(lambda t: module.spec.forward(t, **kw), x) == plain_bytes / x.numel()
+
+    # same values and the same gradient as plain autograd of the formula
+    g = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+    (dx,) = torch.autograd.grad(y, x, g)
+    (dx_plain,) = torch.autograd.grad(y_plain, x, g)
+    torch.testing.assert_close(y, y_plain, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dx, dx_plain, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["identity", "binary_step"])
+def test_composite_kept_where_it_keeps_no_more_than_the_input(name):
+    module = actlab.get(name)
+    assert module.path == "composite"
+    x = torch.randn(64, requires_grad=True)
+    _, kept = _saved(module, x)
+    assert sum(t.untyped_storage().nbytes() for t in kept) < x.untyped_storage().nbytes()
+
+
+def test_path_choice_ignores_grad_mode():
+    with torch.inference_mode():
+        assert actlab.get("silu", beta=3.0).path == "analytic"
+    with torch.no_grad():
+        assert actlab.get("softsign").path == "analytic"
+    assert actlab.get("silu").path == "native"
+    assert actlab.get("silu", beta="learnable").path == "composite"
