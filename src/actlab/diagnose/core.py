@@ -40,8 +40,9 @@ class _ActivationStats:
             n_fired = torch.count_nonzero(fired)
             frac_sat = 1.0 - n_fired / max(a.numel(), 1)
         else:
-            fired = d != 0
-            frac_sat = (d.abs() < threshold).float().mean()
+            size = d.abs()
+            fired = size > 0  # NaN neither fires nor saturates
+            frac_sat = (size < threshold).float().mean()
         dim = self.unit_dim % a.dim() if a.dim() else 0
         others = tuple(i for i in range(a.dim()) if i != dim)
         unit_fired = fired.any(dim=others) if others else fired
