@@ -59,12 +59,18 @@ def _run_compare(args):
 
 # --- gradients -------------------------------------------------------------- #
 def _add_gradients(sub):
-    p = sub.add_parser("gradients", help="gradient-flow experiments: chain, speed, propagate, dead, clip")
+    from .diagnose.commands import DESCRIPTION, add_subcommands
+
+    p = sub.add_parser("gradients", help="gradient-flow experiments: chain, speed, propagate, dead, clip",
+                       description=DESCRIPTION)
+    add_subcommands(p)
     p.set_defaults(func=_run_gradients)
 
 
 def _run_gradients(args):
-    raise UserError("'actlab gradients' is not available yet")
+    from .diagnose.commands import run
+
+    return run(args)
 
 
 COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients]
