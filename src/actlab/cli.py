@@ -73,7 +73,38 @@ def _run_gradients(args):
     return run(args)
 
 
-COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients]
+# --- report / catalog site ------------------------------------------------- #
+def _add_report(sub):
+    p = sub.add_parser("report", help="(re)build FOLDER/report.html from a study's results store")
+    p.add_argument("folder", help="the --out folder of 'actlab compare'")
+    p.set_defaults(func=_run_report)
+
+
+def _run_report(args):
+    from .report import write_study_report
+
+    try:
+        print(write_study_report(args.folder))
+    except OSError as e:
+        raise UserError(f"cannot write {args.folder}/report.html: {e.strerror or e}; check the folder's permissions") from None
+
+
+def _add_catalog(sub):
+    p = sub.add_parser("catalog", help="write a browsable HTML catalog of every activation")
+    p.add_argument("--html", metavar="DIR", required=True, help="folder for index.html and one page per activation")
+    p.set_defaults(func=_run_catalog)
+
+
+def _run_catalog(args):
+    from .report import write_catalog_site
+
+    try:
+        print(write_catalog_site(args.html))
+    except OSError as e:
+        raise UserError(f"cannot write the catalog to {args.html}: {e.strerror or e}; choose a writable folder") from None
+
+
+COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,17 +77,22 @@ def cell(value: Any, digits: int = 4) -> Cell:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, table_id: str,
-          caption: Optional[str] = None, sortable: bool = True, titles: Sequence[str] = ()) -> str:
-    """A table whose columns sort on click (by each cell's ``data-sort``) when ``sortable``."""
+          caption: Optional[str] = None, sortable: bool = True, titles: Sequence[str] = (),
+          row_classes: Sequence[str] = ()) -> str:
+    """A table whose columns sort on click (by each cell's ``data-sort``) when ``sortable``.
+
+    ``titles`` are header tooltips; ``row_classes`` a class per row (e.g. runs still in progress).
+    """
     tips = list(titles) + [""] * (len(headers) - len(titles))
     head = "".join(f'<th scope="col"{attr("title", t)}>{esc(h)}</th>' for h, t in zip(headers, tips))
     body = []
-    for row in rows:
+    classes = list(row_classes)
+    for i, row in enumerate(rows):
         tds = []
         for value in row:
             c = cell(value)
             tds.append(f"<td{attr('data-sort', c.sort)}{attr('class', c.cls)}>{c.html}</td>")
-        body.append(f"<tr>{''.join(tds)}</tr>")
+        body.append(f"<tr{attr('class', classes[i] if i < len(classes) else '')}>{''.join(tds)}</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     cls = "data sortable" if sortable else "data"
     return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="{cls}">{cap}'

@@ -145,3 +145,44 @@ def legend(series: Sequence[Series]) -> str:
         f'<span class="key"><span class="swatch" style="background:{s.color}"></span>{esc(s.label)}</span>'
         for s in series)
     return f'<div class="legend">{items}</div>'
+
+
+def interval_chart(rows: Sequence[tuple[str, float, float, float, str]], *, chart_id: str,
+                   xlabel: str = "", width: int = 560) -> str:
+    """Means with confidence intervals, one row per (label, mean, low, high, colour); NaN bounds draw no whisker."""
+    row_h, left, right, top, bottom = 24, 190, 16, 8, 34
+    height = top + bottom + row_h * len(rows)
+    values = [v for _, m, lo, hi, _ in rows for v in (m, lo, hi) if v is not None and math.isfinite(v)]
+    if not values:
+        return ""
+    x0, x1 = min(values), max(values)
+    pad = 0.08 * (x1 - x0) if x1 > x0 else 0.01
+    x0, x1 = x0 - pad, x1 + pad
+
+    def px(v):
+        return left + (v - x0) / (x1 - x0) * (width - left - right)
+
+    out = [f'<svg class="chart intervals" viewBox="0 0 {width} {height}" role="img"{attr("id", chart_id)}'
+           f'{attr("aria-label", xlabel)}>',
+           f'<rect class="frame" x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}"/>']
+    for v in MaxNLocator(nbins=6).tick_values(x0, x1):
+        if x0 <= v <= x1:
+            out.append(f'<line class="grid" x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{top}" y2="{height - bottom}"/>'
+                       f'<text class="tick" x="{px(v):.1f}" y="{height - bottom + 14}" text-anchor="middle">'
+                       f"{_tick(v)}</text>")
+    for i, (label, mean, lo, hi, colour) in enumerate(rows):
+        y = top + row_h * i + row_h / 2
+        out.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{esc(label)}</text>')
+        if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+            out.append(f'<line x1="{px(lo):.1f}" x2="{px(hi):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+                       f'stroke-width="2"/><line x1="{px(lo):.1f}" x2="{px(lo):.1f}" y1="{y - 5:.1f}" '
+                       f'y2="{y + 5:.1f}" stroke="{colour}"/><line x1="{px(hi):.1f}" x2="{px(hi):.1f}" '
+                       f'y1="{y - 5:.1f}" y2="{y + 5:.1f}" stroke="{colour}"/>')
+        if mean is not None and math.isfinite(mean):
+            out.append(f'<circle cx="{px(mean):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+                       f"<title>{esc(label)}: {mean:.4g}</title></circle>")
+    if xlabel:
+        out.append(f'<text class="label" x="{(left + width - right) / 2}" y="{height - 4}" '
+                   f'text-anchor="middle">{esc(xlabel)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,38 @@
+"""Where a study is weak, in plain sentences for the report's warning box."""
+from __future__ import annotations
+
+import math
+
+from .study_data import StudyData
+
+
+def diverged_runs(data: StudyData) -> dict[int, int]:
+    """run_id -> first epoch whose training or validation loss was NaN (stored as NULL)."""
+    out: dict[int, int] = {}
+    for row in data.history:
+        if row["run_id"] not in out and (row["train_loss"] is None or row["val_loss"] is None):
+            out[row["run_id"]] = row["epoch"]
+    return out
+
+
+def weaknesses(data: StudyData) -> list[str]:
+    out = []
+    if data.in_progress:
+        out.append(f"The study is still running or was interrupted: {data.count('done')} of {len(data.runs)} "
+                   "runs are finished. The ranking covers finished runs only; resume with the study's command.")
+    seeds = data.config.get("seeds")
+    if seeds == 1:
+        out.append("One seed per activation: there is no spread, no confidence interval and no test, so "
+                   "a difference may be pure chance. Use --seeds 3 or more.")
+    runs = {r["run_id"]: r for r in data.runs}
+    for run_id, epoch in sorted(diverged_runs(data).items()):
+        run = runs.get(run_id, {"label": f"run {run_id}", "seed": "?"})
+        out.append(f"{run['label']} (seed {run['seed']}) diverged: its loss was NaN from epoch {epoch} on.")
+    out.extend(w for w in data.summary.ranking.warnings if not (seeds == 1 and "only 1 run" in w))
+    tested = [r for r in data.summary.ranking.rows[1:] if not math.isnan(r.p_holm)]
+    if tested and not any(r.significant for r in tested):
+        out.append("No activation is significantly worse than the best at alpha = "
+                   f"{data.summary.ranking.alpha}: the seeds do not separate them.")
+    if data.history and not data.summary.rows:
+        out.append("No run has finished yet, so there is no ranking; the curves show the epochs recorded so far.")
+    return out
