@@ -116,3 +116,12 @@ def test_foreign_database(tmp_path):
 def test_missing_file_readonly(tmp_path):
     with pytest.raises(StoreError, match="no results store"):
         Store(tmp_path / "nope.sqlite", readonly=True)
+
+
+def test_diverged_run_is_done_early(store):
+    run_id = store.runs()[0]["run_id"]
+    store.restart_run(run_id)
+    assert store.record_epoch(run_id, {**record(1), "train_loss": math.inf, "diverged": True}) is True
+    assert store.runs()[0]["status"] == "done"
+    row = store.epochs()[0]
+    assert row["diverged"] == 1 and row["train_loss"] == math.inf

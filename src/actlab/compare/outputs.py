@@ -16,7 +16,7 @@ from . import stats
 from .sweep import describe
 
 SUMMARY_COLUMNS = (
-    "rank", "label", "activation", "grid", "n_runs", "n_planned",
+    "rank", "label", "activation", "grid", "n_runs", "n_planned", "n_diverged",
     "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high",
     "test_loss_mean", "test_loss_std", "test_loss_ci_low", "test_loss_ci_high",
     "best_epoch_mean", "best_epochs", "seconds_per_epoch", "samples_per_second",
@@ -42,6 +42,7 @@ class RunResult:
     test_loss: float
     seconds_per_epoch: float
     samples_per_second: float
+    diverged: bool
 
 
 def _nan(value) -> float:
@@ -67,7 +68,8 @@ def run_results(store: Store) -> list[RunResult]:
             label=describe(last), activation=last["activation"], grid=last["grid"], seed=last["seed"],
             best_epoch=best["epoch"], test_acc=_nan(best["test_acc"]), test_loss=_nan(best["test_loss"]),
             seconds_per_epoch=seconds / len(rows),
-            samples_per_second=_nan(last["samples"]) / seconds if seconds > 0 else math.nan))
+            samples_per_second=_nan(last["samples"]) / seconds if seconds > 0 else math.nan,
+            diverged=bool(last["diverged"])))
     return out
 
 
@@ -88,6 +90,12 @@ def summarize(store: Store, alpha: float = 0.05) -> Summary:
     for r in results:
         groups.setdefault(r.label, []).append(r)
     ranking = stats.rank({k: [r.test_acc for r in v] for k, v in groups.items()}, alpha=alpha)
+    for label, runs in groups.items():
+        diverged = sum(r.diverged for r in runs)
+        if diverged:
+            ranking.warnings.append(f"{label}: {diverged} of {len(runs)} runs diverged (loss became NaN or "
+                                    "infinite) and stopped early; their numbers come from their best "
+                                    "validation epoch before that")
     rows = []
     for ranked in ranking.rows:
         runs = groups[ranked.label]
@@ -97,6 +105,7 @@ def summarize(store: Store, alpha: float = 0.05) -> Summary:
             "rank": ranked.rank, "label": ranked.label, "activation": runs[0].activation,
             "grid": ";".join(f"{k}={v}" for k, v in sorted(runs[0].grid.items())),
             "n_runs": len(runs), "n_planned": planned[ranked.label],
+            "n_diverged": sum(r.diverged for r in runs),
             "test_acc_mean": acc.mean, "test_acc_std": acc.std, "test_acc_ci_low": acc.ci_low,
             "test_acc_ci_high": acc.ci_high,
             "test_loss_mean": loss.mean, "test_loss_std": loss.std, "test_loss_ci_low": loss.ci_low,

@@ -49,13 +49,16 @@ def make_train_config(settings: dict):
 
 def train_unit(unit: WorkUnit, emit) -> None:
     """The default task: train a unit's runs with the compare engine, emitting every epoch."""
+    import torch
+
     from .engine import train_group
 
     splits = load_splits(unit.data)
-    configs = [make_train_config(c) for c in unit.configs]
+    # Train with the thread count this process was given (a pool worker gets its share of the cores).
+    configs = [make_train_config({**c, "threads": torch.get_num_threads()}) for c in unit.configs]
 
     def on_epoch(index: int, record) -> None:
-        values = {k: getattr(record, k) for k in ("epoch", *EPOCH_FIELDS)}
+        values = {k: getattr(record, k) for k in ("epoch", "diverged", *EPOCH_FIELDS)}
         emit(EpochEvent(unit.run_ids[index], values, list(getattr(record, "layers", None) or [])))
 
     train_group(configs, splits, on_epoch, diagnostics=unit.diagnostics)
@@ -74,13 +77,9 @@ def validate(study: Study, *, progress: bool = True):
     for run in study.runs()[:: study.seeds]:
         config = run["config"]
         make_train_config(config)
-        try:
-            build_model(config["model"], config["activation"], in_shape=in_shape, num_classes=len(splits.classes),
-                        depth=config["depth"], width=config["width"], batchnorm=config["batchnorm"],
-                        init=config["init"], seed=0)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"--model {config['model']!r} cannot be built ({e}); expected cnn, mlp or "
-                             "PKG.MODULE:FUNC naming an importable factory") from None
+        build_model(config["model"], config["activation"], in_shape=in_shape, num_classes=len(splits.classes),
+                    depth=config["depth"], width=config["width"], batchnorm=config["batchnorm"],
+                    init=config["init"], seed=0)
     return splits
 
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 from ..catalog import label as _label
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "relu", "elu", "leaky_relu:0.2", "selu", "gelu")
+ALL = "all"  # train_limit value meaning "no limit", even where the profile sets one
 
 
 class SweepError(ValueError):
@@ -126,6 +127,17 @@ def parse_value(key: str, text: str):
         raise SweepError(f"value {text!r} for {key} is not {expected}") from None
 
 
+def parse_train_limit(text: str):
+    """'3000' -> 3000; 'all' (or 'none') -> ALL, which lifts a profile's limit."""
+    t = text.strip().lower()
+    if t in ("all", "none"):
+        return ALL
+    try:
+        return int(t)
+    except ValueError:
+        raise SweepError(f"--train-limit {text!r} is not a whole number; give e.g. 3000, or 'all'") from None
+
+
 def parse_grid(items) -> tuple:
     """['lr=0.001|0.0003', 'batch_size=64|128'] -> (('lr', (0.001, 0.0003)), ('batch_size', (64, 128)))."""
     out: dict[str, tuple] = {}
@@ -152,6 +164,8 @@ def build_study(profile: str = "default", **overrides: Any) -> Study:
     if unknown:
         raise TypeError(f"build_study got unknown setting(s): {', '.join(sorted(unknown))}")
     study = replace(Study(), **{**PROFILES[profile], **given})
+    if study.train_limit == ALL:
+        study = replace(study, train_limit=None)
     study = replace(study, activations=tuple(dict.fromkeys(_label(a) for a in study.activations)))
     _check_numbers(study)
     return study

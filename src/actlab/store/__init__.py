@@ -15,13 +15,16 @@ Tables
     ``leaky_relu:negative_slope=0.2``), ``seed``, ``grid_json`` (the grid
     point's overrides, ``{}`` without a grid), ``config_json`` (the full
     training configuration of this run), ``epochs`` (planned), ``status``
-    (``pending`` -> ``running`` -> ``done``), ``attempts`` (how often it was
+    (``pending`` -> ``running`` -> ``done``; done means every planned epoch
+    is stored, or the run diverged), ``attempts`` (how often it was
     started), ``started``, ``finished``. UNIQUE (activation, seed, grid_json).
 ``epochs`` (one row per run x epoch; PRIMARY KEY (run_id, epoch))
     ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``test_loss``,
     ``test_acc`` (categorical cross-entropy and accuracy on each split;
     NULL where the loss was NaN), ``seconds`` (wall time of the epoch),
-    ``samples`` (training samples seen so far), ``recorded`` (UTC time).
+    ``samples`` (training samples seen so far), ``diverged`` (1 when the
+    loss became NaN or infinite in this epoch: the run stopped there and is
+    done with fewer epochs than planned), ``recorded`` (UTC time).
 ``layer_stats`` (PRIMARY KEY (run_id, epoch, layer, metric))
     Per-layer diagnostics in long form: ``value`` of ``metric`` (e.g.
     ``grad_norm_w``, ``frac_dead``) for ``layer`` after ``epoch``; empty

@@ -149,20 +149,23 @@ class Store:
         """Store one epoch (and its per-layer statistics) in one transaction.
 
         The run is marked done in the same transaction when this was its last
-        epoch; returns whether it was.
+        planned epoch, or when the run diverged (``record['diverged']``: its
+        loss became NaN or infinite and training stopped); returns whether it
+        is now done.
         """
         epoch = int(record["epoch"])
+        diverged = int(bool(record.get("diverged", False)))
         with self._transaction():
             self.conn.execute(
-                f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}, recorded) "
-                f"VALUES (?, ?, {', '.join('?' * len(EPOCH_FIELDS))}, ?)",
-                (run_id, epoch, *[_number(record.get(k)) for k in EPOCH_FIELDS], _now()))
+                f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}, diverged, recorded) "
+                f"VALUES (?, ?, {', '.join('?' * len(EPOCH_FIELDS))}, ?, ?)",
+                (run_id, epoch, *[_number(record.get(k)) for k in EPOCH_FIELDS], diverged, _now()))
             self.conn.executemany(
                 "INSERT INTO layer_stats (run_id, epoch, layer, metric, value) VALUES (?, ?, ?, ?, ?)",
                 list(_layer_rows(run_id, epoch, layers)))
             cur = self.conn.execute(
-                "UPDATE runs SET status = 'done', finished = ? WHERE run_id = ? AND epochs = ?",
-                (_now(), run_id, epoch))
+                "UPDATE runs SET status = 'done', finished = ? WHERE run_id = ? AND (epochs = ? OR ?)",
+                (_now(), run_id, epoch, diverged))
         return cur.rowcount == 1
 
     # --- reading ----------------------------------------------------------- #

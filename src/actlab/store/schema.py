@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     test_acc   REAL,
     seconds    REAL,
     samples    INTEGER,
+    diverged   INTEGER NOT NULL DEFAULT 0 CHECK (diverged IN (0, 1)),
     recorded   TEXT NOT NULL,
     PRIMARY KEY (run_id, epoch)
 );
