@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -151,19 +151,20 @@ def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
 class _Run:
     """One seed's model, optimizer and private random streams."""
 
-    def __init__(self, config: TrainConfig, in_shape, num_classes: int, channels_last: bool):
+    def __init__(self, config: TrainConfig, in_shape, num_classes: int):
         self.config = config
         device = torch.device(config.device)
         model = build_model(config.model, config.activation, in_shape=in_shape, num_classes=num_classes,
                             depth=config.depth, width=config.width, batchnorm=config.batchnorm,
                             init=config.init, dropout=config.dropout, seed=derived_seed(config.seed, "init"))
-        self.model = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+        self.model = model.to(device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = _make_optimizer(config, self.params)
         self.shuffle = torch.Generator(device="cpu").manual_seed(derived_seed(config.seed, "shuffle"))
-        with _private_rng(device, None) as state:
-            torch.manual_seed(derived_seed(config.seed, "dropout"))
-        self.rng_state = state
+        dropout_seed = derived_seed(config.seed, "dropout")
+        self.rng_state = {"cpu": torch.Generator().manual_seed(dropout_seed).get_state()}
+        if device.type == "cuda":
+            self.rng_state["cuda"] = torch.Generator(device=device).manual_seed(dropout_seed).get_state()
         self.samples = 0
         self.diverged = False
 
@@ -174,22 +175,17 @@ class _Run:
             torch.nn.utils.clip_grad_value_(self.params, self.config.clip_value)
 
 
-class _RngState(dict):
-    """The RNG states a run owns (CPU, and the CUDA device it trains on), filled on leaving."""
-
-
 @contextmanager
-def _private_rng(device: torch.device, state: Optional[_RngState]):
-    """Run the body with ``state`` installed as the global RNG state, then save the run's new state into
-    the yielded object and put the caller's state back. ``state=None`` starts from the current state."""
+def _private_rng(device: torch.device, state: dict):
+    """Run the body with ``state`` (a run's own RNG states) installed as the global RNG state; on leaving,
+    save the run's advanced states into the yielded dict and put the caller's states back."""
     cuda = device.type == "cuda"
     saved_cpu = torch.get_rng_state()
     saved_cuda = torch.cuda.get_rng_state(device) if cuda else None
-    if state is not None:
-        torch.set_rng_state(state["cpu"])
-        if cuda:
-            torch.cuda.set_rng_state(state["cuda"], device)
-    out = _RngState()
+    torch.set_rng_state(state["cpu"])
+    if cuda:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    out: dict = {}
     try:
         yield out
     finally:
@@ -201,8 +197,7 @@ def _private_rng(device: torch.device, state: Optional[_RngState]):
             torch.cuda.set_rng_state(saved_cuda, device)
 
 
-def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                 on_step: Optional[Callable[[], None]]) -> tuple[float, float, int]:
+def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float, int]:
     """One pass over (x, y) in a fresh order; returns (mean loss, accuracy, samples trained on)."""
     model, optimizer = run.model, run.optimizer
     model.train()
@@ -223,8 +218,6 @@ def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int,
         loss_sum += loss.detach() * idx.shape[0]
         correct += (logits.detach().argmax(1) == yb).sum()
         seen += idx.shape[0]
-        if on_step is not None:
-            on_step()
         if step % DIVERGENCE_CHECK == 0 and not torch.isfinite(loss_sum):
             break
     return loss_sum.item() / seen, correct.item() / seen, seen
@@ -245,25 +238,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return loss_sum.item() / n, correct.item() / n
 
 
-class _Diagnostics:
-    """The per-epoch hook for ``diagnostics=True``: ``actlab.diagnose`` watches each epoch's training
-    steps (not the evaluation passes) and its per-layer summary becomes ``EpochRecord.layers``."""
+@contextmanager
+def _diagnosed(run: _Run, layers: list):
+    """The diagnostics hook: ``actlab.diagnose`` watches the body (one epoch's training steps, not the
+    evaluation passes) and appends its per-layer summary to ``layers`` (``EpochRecord.layers``)."""
+    from ..diagnose import diagnose, epoch_summary
 
-    def __init__(self):
-        from ..diagnose import diagnose, epoch_summary
-
-        self._diagnose, self._summary = diagnose, epoch_summary
-        self._current = None
-
-    @contextmanager
-    def watch(self, run: _Run):
-        with self._diagnose(run.model, optimizer=run.optimizer) as d:
-            self._current = d
-            yield
-        self._current = None
-
-    def layers(self) -> list[dict]:
-        return self._summary(self._current)
+    with diagnose(run.model, optimizer=run.optimizer) as d:
+        yield
+        layers.extend(epoch_summary(d))
 
 
 def _check_group(configs: list[TrainConfig]) -> None:
@@ -305,13 +288,12 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     _check_group(configs)
     first = configs[0]
     device = torch.device(first.device)
-    hook = _Diagnostics() if diagnostics else None
     data = {name: getattr(splits, name).to(device) for name in
             ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
     in_shape, num_classes = tuple(data["train_x"].shape[1:]), len(splits.classes)
     history: list[list[EpochRecord]] = [[] for _ in configs]
     with _threads(first.threads):
-        runs = [_Run(c, in_shape, num_classes, False) for c in configs]
+        runs = [_Run(c, in_shape, num_classes) for c in configs]
         layout = _use_channels_last(runs[0].model, device) if channels_last is None else channels_last
         if layout:
             for run in runs:
@@ -320,24 +302,18 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
             for index, run in enumerate(runs):
                 if run.diverged:
                     continue
-                record = _run_epoch(run, epoch, data, hook, device)
+                record = _run_epoch(run, epoch, data, diagnostics, device)
                 history[index].append(record)
                 on_epoch(index, record)
     return history
 
 
-def _run_epoch(run: _Run, epoch: int, data: dict, hook: Optional[_Diagnostics], device: torch.device) -> EpochRecord:
+def _run_epoch(run: _Run, epoch: int, data: dict, diagnostics: bool, device: torch.device) -> EpochRecord:
     start = time.perf_counter()
-    with _private_rng(device, run.rng_state) as state:
-        if hook is None:
-            train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"],
-                                                       run.config.batch_size, None)
-            layers = []
-        else:
-            with hook.watch(run):
-                train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"],
-                                                           run.config.batch_size, None)
-                layers = hook.layers()
+    layers: list[dict] = []
+    with _private_rng(device, run.rng_state) as state, \
+            (_diagnosed(run, layers) if diagnostics else nullcontext()):
+        train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"], run.config.batch_size)
     run.rng_state = state
     run.samples += seen
     run.diverged = not math.isfinite(train_loss)
