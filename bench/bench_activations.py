@@ -127,12 +127,22 @@ def summary(rows) -> list[str]:
     over = [r["spec"] for r in rows if "native" in r["ns"]
             and r["ns"]["actlab"] / r["ns"]["native"] > NATIVE_TARGET]
     floors = sorted(r["ns"]["floor"] for r in rows)
+    analytic = [r for r in rows if r["path"] == "analytic"]
+    slower = [f"{r['spec']} ({r['ns']['composite'] / r['ns']['analytic']:.2f})" for r in analytic
+              if r["ns"]["analytic"] > r["ns"]["composite"]]
+    kept_composite = [r["spec"] for r in rows if r["path"] == "composite" and "analytic" in r["ns"]]
     return [
         f"- Target: actlab no slower than {NATIVE_TARGET}x native where native exists. "
         + ("Met for every activation with a native op." if not over else f"Over target: {', '.join(over)}."),
         f"- Floor (clone + multiply) median over all groups: {floors[len(floors) // 2]:.2f} ns/elem.",
+        f"- actlab uses the analytic Function for {len(analytic)} rows; it saves less memory than plain "
+        f"autograd of the composite in {sum(r['saved']['analytic'] < r['saved']['composite'] for r in analytic)} "
+        "of them and is slower in time for: " + (", ".join(slower) or "none") + ".",
+        "- Composite kept (plain autograd keeps no more than the input, so the Function cannot pay): "
+        + (", ".join(kept_composite) or "none") + ".",
         "- 'composite / analytic (time)' above 1 means the analytic Function is faster than plain autograd; "
-        "'analytic pays?' also asks whether it saves fewer bytes.",
+        "'analytic pays?' also asks whether it saves fewer bytes. Rows with path 'native' show the "
+        "Function only for information.",
     ]
 
 
@@ -170,7 +180,11 @@ def main(argv=None) -> int:
         f"Input: {args.numel} float32 elements (softmax: rows of 10), forward + backward, "
         f"median of {args.repeats} interleaved rounds after one warmup round; clock: "
         + ("this thread's CPU time.  " if args.clock == "cpu" else "wall time.  "),
-        f"Rerun: `{command_line()}`",
+        f"Rerun: `{command_line()}`  ",
+        ("Taken on a busy machine, hence `--threads 1 --clock cpu` (time lost to other processes is not "
+         "counted); on a quiet machine drop both flags for wall time at torch's default thread count."
+         if args.clock == "cpu" else
+         "On a busy machine add `--threads 1 --clock cpu`: time lost to other processes is then not counted."),
         "",
         *table(rows),
         "",

@@ -170,3 +170,30 @@ def test_path_choice_ignores_grad_mode():
         assert actlab.get("softsign").path == "analytic"
     assert actlab.get("silu").path == "native"
     assert actlab.get("silu", beta="learnable").path == "composite"
+
+
+def test_benchmark_script_writes_its_table(tmp_path, monkeypatch):
+    """bench/bench_activations.py end to end on a tiny tensor (timings not asserted, only the report)."""
+    import importlib.util
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_activations.py"
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location("bench_activations", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "machine_info", lambda: {  # skip the 2048^2 matmul yardstick
+        "cpu": "test CPU", "cores": 1, "threads": 1, "torch": torch.__version__, "python": "3", "matmul_gflops": 1.0})
+    out = tmp_path / "results" / "activations.md"
+    assert bench.main(["--numel", "4096", "--threads", "1", "--clock", "cpu", "--markdown", str(out),
+                       "--only", "relu", "gelu_sigmoid", "identity"]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in out.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| activation")}
+    assert set(rows) == {"relu", "gelu_sigmoid", "identity"}
+    assert rows["relu"][1] == "native" and rows["gelu_sigmoid"][1] == "analytic" and rows["identity"][1] == "composite"
+    # saved bytes per element: actlab | analytic | composite | native (float32)
+    actlab_b, analytic_b, composite_b, native_b = (c.strip(" |") for c in rows["gelu_sigmoid"][-4:])
+    assert (actlab_b, analytic_b, native_b) == ("4.0", "4.0", "-") and float(composite_b) > 4.0
+    assert [c.strip(" |") for c in rows["identity"][-4:]] == ["0.0", "4.0", "0.0", "-"]
+    with pytest.raises(SystemExit):
+        bench.main(["--clock", "cpu", "--threads", "2"])
