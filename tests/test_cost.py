@@ -67,6 +67,7 @@ def test_corrupt_cache_is_measured_again(cache_home):
 def test_keys_are_canonical_labels(cache_home):
     costs = cost.relative_cost(["ReLU", "Leaky-ReLU:negative_slope=0.2", "softmax"], numel=SMALL, repeats=1)
     assert list(costs) == ["relu", "leaky_relu:negative_slope=0.2", "softmax"]
+    assert list(cost.relative_cost("tanh", numel=SMALL, repeats=1)) == ["tanh"]  # one name, not its letters
 
 
 def test_bad_input_is_refused_before_measuring(cache_home, monkeypatch):

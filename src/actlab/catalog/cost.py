@@ -5,13 +5,14 @@ rotated order, and the median over rounds is kept. Background load on a shared
 machine then slows all candidates alike instead of whichever happened to run
 during a burst, so the ratios stay meaningful even when absolute times do not.
 
-They are taken on one thread by default. Relative costs of elementwise ops
+They are taken on one thread by default, with that thread's CPU time as the
+clock, so time the process spends descheduled is not counted. Relative costs of elementwise ops
 hardly depend on the thread count, while a multi-threaded kernel on a busy
 machine stalls whenever one of its threads is descheduled, which made ratios
 swing by 20x in our measurements on a shared 2-core machine.
 
-Relative costs are cached per (torch version, thread count, tensor size,
-dtype) in ``$XDG_CACHE_HOME/actlab`` (default ``~/.cache/actlab``) because
+Relative costs are cached per (actlab version, torch version, thread count,
+tensor size, dtype) in ``$XDG_CACHE_HOME/actlab`` (default ``~/.cache/actlab``) because
 ``actlab list`` shows them on every call and measuring takes a few seconds.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 
+from .. import __version__
 from .module import saved_tensors
 from .registry import DEFINITIONS, get, label, names as all_names, parse
 
@@ -132,7 +134,7 @@ def cache_dir() -> Path:
 
 def _cache_file(numel: int, dtype, threads: int) -> Path:
     dt = str(dtype).replace("torch.", "")
-    key = f"cost-v{_CACHE_VERSION}-torch{torch.__version__}-threads{threads}-n{numel}-{dt}"
+    key = f"cost-v{_CACHE_VERSION}-actlab{__version__}-torch{torch.__version__}-threads{threads}-n{numel}-{dt}"
     return cache_dir() / (key.replace("+", "_") + ".json")
 
 
@@ -185,6 +187,8 @@ def relative_cost(names: Optional[Iterable[str]] = None, numel: int = 2 ** 20, r
     if numel < VECTOR_ROW:
         raise ValueError(f"numel must be at least {VECTOR_ROW} (got {numel}); costs of tiny tensors "
                          "measure Python overhead, not the activation")
+    if isinstance(names, str):
+        names = [names]
     labels = list(dict.fromkeys(label(n) for n in (all_names() if names is None else names)))
     path = _cache_file(numel, dtype, torch.get_num_threads() if threads is None else threads)
     cached = _read_cache(path)  # other names' values stay cached even when these are refreshed
