@@ -1,0 +1,149 @@
+"""ASHA early stopping: the promotion rule, rung tracking, and whole sweeps through the runner and the store."""
+import csv
+import math
+
+import pytest
+
+from actlab.compare.asha import Asha, AshaExecutor, Ladder, RungTracker, config_key, history, parse_early_stop
+from actlab.compare.executors import EpochEvent, InProcessExecutor, ProcessPoolExecutor
+from actlab.compare.scaleout import execute, run_study, stopped_runs
+from actlab.compare.sweep import build_study
+from actlab.store import Store
+
+# Validation accuracy per activation: gelu best, relu second, elu, selu, sigmoid worst.
+QUALITY = {"gelu": 0.9, "relu": 0.8, "elu": 0.7, "selu": 0.6, "sigmoid": 0.5}
+
+
+def quality_task(unit, emit):
+    """Deterministic fake training: accuracy set by the activation, rising a little each epoch."""
+    for epoch in range(1, unit.configs[0]["epochs"] + 1):
+        for run_id, config in zip(unit.run_ids, unit.configs):
+            acc = QUALITY[config["activation"]] + epoch / 100 + config["seed"] / 1000
+            emit(EpochEvent(run_id, {"epoch": epoch, "train_loss": 1.0, "train_acc": acc, "val_loss": 1 - acc,
+                                     "val_acc": acc, "test_loss": 1 - acc, "test_acc": acc, "seconds": 0.1,
+                                     "samples": 10 * epoch}))
+
+
+def test_rungs_follow_eta_and_stop_before_the_last_epoch():
+    assert Asha().rungs(12) == (1, 3, 9)
+    assert Asha().rungs(9) == (1, 3)
+    assert Asha().rungs(1) == ()
+    assert Asha(eta=2, first_rung=2).rungs(10) == (2, 4, 8)
+    with pytest.raises(ValueError, match="eta"):
+        Asha(eta=1)
+    with pytest.raises(ValueError, match="first rung"):
+        Asha(first_rung=0)
+
+
+def test_ladder_promotes_the_top_third_as_scores_arrive():
+    ladder = Ladder(Asha(eta=3))
+    # Arrival order matters: each newcomer is judged against the scores already at the rung.
+    decisions = [ladder.report(name, 1, score)[0] for name, score in
+                 [("a", 0.5), ("b", 0.7), ("c", 0.6), ("d", 0.9), ("e", 0.4), ("f", 0.8), ("g", 0.75)]]
+    # a: alone, goes on; b: best of 2; c: 2nd of 3 (keep 1); d: best of 4; e: 5th of 5 (keep 1);
+    # f: 2nd of 6 (keep 2); g: 3rd of 7 (keep 2).
+    assert decisions == [True, True, False, True, False, True, False]
+    go, why = Ladder(Asha(), [("x", 1, 0.9), ("y", 1, 0.8)]).report("z", 1, 0.7)
+    assert not go and "best 1 of 3" in why and "cutoff 0.9000" in why
+
+
+def test_ladder_rungs_are_independent_and_nan_counts_as_worst():
+    ladder = Ladder(Asha(eta=2), [("a", 1, 0.9), ("b", 1, 0.1)])
+    assert ladder.report("c", 3, 0.2)[0]          # first at rung 3
+    assert not ladder.report("d", 1, math.nan)[0]  # diverged: worse than anything
+    assert ladder.report("e", 1, 0.95)[0]
+    ladder.forget("e")
+    assert "e" not in ladder.scores[1]
+
+
+def test_tracker_waits_for_every_live_seed_and_drops_diverged_ones():
+    def ev(run_id, epoch, acc, diverged=False):
+        return EpochEvent(run_id, {"epoch": epoch, "val_acc": acc, "diverged": diverged})
+
+    t = RungTracker([1, 2, 3], rungs=[1, 3])
+    assert t.feed(ev(1, 1, 0.5)) is None
+    assert t.feed(ev(2, 1, 0.7)) is None
+    assert t.feed(ev(3, 1, 0.6)) == (1, pytest.approx(0.6), (1, 2, 3))
+    assert t.feed(ev(1, 2, 0.5, diverged=True)) is None  # run 1 is out
+    assert t.feed(ev(2, 2, 0.7)) is None and t.feed(ev(3, 2, 0.7)) is None
+    assert t.feed(ev(2, 3, 0.8)) is None
+    assert t.feed(ev(3, 3, 0.9)) == (3, pytest.approx(0.85), (2, 3))
+
+
+def test_parse_early_stop():
+    assert parse_early_stop(None) is None and parse_early_stop("none") is None
+    assert parse_early_stop("asha") == Asha(3, 1)
+    assert parse_early_stop("asha:eta=2,first=3") == Asha(2, 3)
+    with pytest.raises(ValueError, match="unknown method"):
+        parse_early_stop("hyperband")
+    with pytest.raises(ValueError, match="eta=N"):
+        parse_early_stop("asha:eta=two")
+
+
+def make_store(tmp_path, activations, epochs=4, seeds=2):
+    study = build_study(activations=activations, seeds=seeds, epochs=epochs, model="mlp")
+    store = Store(tmp_path / "results.sqlite")
+    store.ensure_study(study.study_id(), study.config(), "test", "0")
+    store.add_runs(study.runs())
+    return study, store
+
+
+@pytest.mark.parametrize("executor", [InProcessExecutor(), ProcessPoolExecutor(2, threads=1)],
+                         ids=["in-process", "process-pool"])
+def test_sweep_stops_losers_and_ranks_only_complete_runs(tmp_path, executor):
+    # In sorted arrival order (one worker), relu then gelu go on; elu and sigmoid lose at rung 1.
+    study, store = make_store(tmp_path, ("relu", "gelu", "elu", "sigmoid"), epochs=4)
+    with store:
+        execute(study, store, executor, early_stop=Asha(eta=3), task=quality_task, quiet=True)
+        stopped = stopped_runs(store)
+        runs = {r["run_id"]: r for r in store.runs()}
+        stopped_names = {runs[i]["activation"] for i in stopped}
+        done_names = {r["activation"] for r in runs.values() if r["status"] == "done"}
+        assert "gelu" in done_names and "sigmoid" in stopped_names
+        assert stopped_names.isdisjoint(done_names) and stopped_names | done_names == set(QUALITY) - {"selu"}
+        for run_id, info in stopped.items():  # stopped after the rung: epochs 2.. never trained
+            assert info["epoch"] in (1, 3)
+            assert max(e["epoch"] for e in store.epochs() if e["run_id"] == run_id) == info["epoch"]
+        if isinstance(executor, InProcessExecutor):  # the arrival order is fixed with one worker
+            assert stopped_names == {"elu", "sigmoid"}
+
+
+def test_resume_never_restarts_stopped_runs_and_keeps_the_ladder(tmp_path):
+    study, store = make_store(tmp_path, ("relu", "gelu", "elu", "sigmoid"), epochs=4)
+    with store:
+        execute(study, store, InProcessExecutor(), early_stop=Asha(), task=quality_task, quiet=True)
+        before = store.epochs()
+        stopped = stopped_runs(store)
+        assert execute(study, store, InProcessExecutor(), early_stop=Asha(), task=quality_task, quiet=True) == 0
+        assert store.epochs() == before and stopped_runs(store) == stopped
+        keys = {(k, e) for k, e, _ in history(store, Asha(), stopped)}
+        relu = config_key(next(r["config"] for r in store.runs() if r["activation"] == "relu"))
+        assert (relu, 1) in keys and (relu, 3) in keys
+
+
+def test_restored_ladder_judges_a_newcomer_against_earlier_sessions(tmp_path):
+    study, store = make_store(tmp_path, ("gelu", "relu", "elu"), epochs=2)
+    with store:
+        execute(study, store, InProcessExecutor(), task=quality_task, quiet=True)  # no early stopping at first
+        seen = history(store, Asha(), [])
+        assert len(seen) == 3 and {e for _, e, _ in seen} == {1}
+        ladder = Ladder(Asha(), seen)
+        assert not ladder.report("newcomer", 1, 0.75)[0]  # gelu's 0.91 was already there
+
+
+def test_real_training_with_asha_writes_stopped_csv_and_ranks_the_rest(tmp_path):
+    # Real data (the embedded MNIST subset); a tiny learning rate learns far slower than 3e-3 in one epoch.
+    study = build_study(activations=("relu", "gelu", "sigmoid"), seeds=2, epochs=2, model="mlp", width=32,
+                        depth=1, dataset="mnist-small", train_limit=300, batch_size=32,
+                        grid=(("lr", (3e-3, 1e-5)),))
+    summary = run_study(study, tmp_path / "out", early_stop=Asha(eta=3), quiet=True)
+    with Store(tmp_path / "out" / "results.sqlite", readonly=True) as store:
+        stopped = stopped_runs(store)
+        runs = store.runs()
+    assert stopped, "with six configurations and eta=3, some must stop at rung 1"
+    ranked = {r["label"] for r in summary.rows}
+    with open(tmp_path / "out" / "stopped.csv", newline="") as f:
+        stopped_labels = {row["label"] for row in csv.DictReader(f)}
+    assert ranked.isdisjoint(stopped_labels) and all(r["n_runs"] == 2 for r in summary.rows)
+    assert len(ranked) + len(stopped_labels) == 6
+    assert all(r["status"] == "done" for r in runs if r["run_id"] not in stopped)
