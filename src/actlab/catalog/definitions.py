@@ -5,9 +5,11 @@ mpmath reference (used only by the tests), LaTeX for both, parameters with
 their valid ranges, declared properties, a description in our own words,
 pros and cons, and references. Everything else in actlab derives from here.
 
-Conventions, stated once: at a kink the derivative takes the value of the
-right-hand piece unless noted (ReLU'(0) = 0 as in PyTorch and JAX, because
-``x > 0`` is the test); NaN in gives NaN out for both forward and derivative.
+Conventions, stated once: at a kink the derivative is the value PyTorch's
+backward gives for the same op (ReLU'(0) = 0, LeakyReLU'(0) = a, ReLU6'(6) = 0,
+Hard-Swish'(-3) = 0 and '(3) = 1, ELU'(0) = alpha); tests check this for every
+activation with a native op, and docs/precision.md lists them. NaN in gives
+NaN out for both forward and derivative.
 """
 from __future__ import annotations
 
@@ -49,8 +51,18 @@ def _channel(w, x):
     return w.reshape(shape)
 
 
-def _sig(x):
-    return torch.sigmoid(x)
+# Beyond |x| = 50 every gate below (Phi, sigmoid of the GELU-tanh argument) is
+# exactly 0 or 1 in every float dtype; clamping there keeps x * gate'(x) from
+# becoming inf * 0 = NaN, and keeps x**2 finite in float16.
+_GATE_CLAMP = 50.0
+# The same for sigmoid gates: sigmoid(-z) is exactly 0 in every dtype for z > 1000.
+_SIGMOID_CLAMP = 1000.0
+
+
+def _finite(x):
+    """x with +-inf replaced by the dtype's largest finite value (NaN kept)."""
+    big = torch.finfo(x.dtype).max
+    return torch.clamp(x, -big, big)
 
 
 def _mp_sig(x):
@@ -59,6 +71,12 @@ def _mp_sig(x):
 
 def _mp_softplus(x):
     return mp.log1p(mp.exp(x)) if x < 0 else x + mp.log1p(mp.exp(-x))
+
+
+def _tanh_d(x):
+    # sech^2 x = 4e/(1+e)^2 with e = exp(-2|x|): 1 - tanh^2 x cancels for large |x|.
+    e = torch.exp(-2 * x.abs())
+    return 4 * e / (1 + e) ** 2
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +131,7 @@ SIGMOID = Activation(
     "gradients by at least a factor 4 per layer; the output is never "
     "zero-centred. Still the right choice for a binary output or a gate.",
     forward=torch.sigmoid, native=torch.sigmoid,
-    derivative=lambda x: (lambda s: s * (1 - s))(torch.sigmoid(x)),
+    derivative=lambda x: torch.sigmoid(x) * torch.sigmoid(-x),
     reference=_mp_sig,
     bounds=(0.0, 1.0),
     pros=("Smooth and bounded; output is a probability.", "Natural gate for LSTM/GRU."),
@@ -121,18 +139,18 @@ SIGMOID = Activation(
           "Maximum slope 0.25, so deep stacks lose gradient geometrically.",
           "Not zero-centred: every unit's output is positive."),
     references=("Rumelhart, Hinton, Williams (1986), Learning representations by back-propagating errors.",),
-    dprecision=(4e-16, 0.0),
 )
 
 TANH = Activation(
     name="tanh", title="Hyperbolic tangent", family="sigmoidal", class_name="Tanh",
+    dprecision=(1e-15, 0.0),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = \tanh x = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}",
     dformula=r"f'(x) = 1 - \tanh^2 x",
     description="A rescaled sigmoid, tanh(x) = 2 sigma(2x) - 1, with outputs in "
     "(-1, 1) centred on zero and slope 1 at the origin. It still saturates on "
     "both sides.",
     forward=torch.tanh, native=torch.tanh,
-    derivative=lambda x: 1 - torch.tanh(x) ** 2,
+    derivative=lambda x: _tanh_d(x),
     reference=mp.tanh,
     bounds=(-1.0, 1.0),
     pros=("Zero-centred, identity-like near 0.", "Bounded and smooth."),
@@ -162,7 +180,7 @@ SOFTSIGN = Activation(
     description="A rational sigmoid with range (-1, 1): no exponentials, and "
     "polynomial rather than exponential tails, so it saturates more slowly "
     "than tanh.",
-    forward=lambda x: x / (1 + x.abs()),
+    forward=lambda x: (lambda xf: xf / (1 + xf.abs()))(_finite(x)),
     derivative=lambda x: 1 / (1 + x.abs()) ** 2,
     reference=lambda x: x / (1 + abs(x)),
     bounds=(-1.0, 1.0),
@@ -205,7 +223,8 @@ SOFTPLUS = Activation(
 
 def _softplus(x, beta, threshold):
     bx = beta * x
-    y = (torch.clamp_min(bx, 0) + torch.log1p(torch.exp(-bx.abs()))) / beta
+    # max(x, 0) outside the division: beta * x may overflow where the result does not.
+    y = torch.clamp_min(x, 0) + torch.log1p(torch.exp(-bx.abs())) / beta
     if threshold is not None:
         y = torch.where(bx > threshold, x, y)
     return y
@@ -244,7 +263,7 @@ HARDSIGMOID = Activation(
     "x = -3 to 1 at x = 3. Cheap on mobile hardware; used as the gate of "
     "Hard-Swish. (Keras 2 used a ramp of slope 0.2; actlab, like PyTorch and "
     "MobileNetV3, uses 1/6.)",
-    forward=lambda x: torch.clamp(x / 6 + 0.5, 0, 1), native=F.hardsigmoid,
+    forward=lambda x: torch.clamp((x + 3) / 6, 0, 1), native=F.hardsigmoid,
     derivative=lambda x: _keep_nan(x, _mask((x > -3) & (x < 3), x) / 6),
     reference=lambda x: min(max(mp.mpf(0), x / 6 + mp.mpf(1) / 2), mp.mpf(1)),
     bounds=(0.0, 1.0), smoothness="C0", kinks=(-3.0, 3.0),
@@ -328,7 +347,7 @@ PRELU = Activation(
     description="Leaky ReLU whose negative slope is learned by gradient descent, "
     "either one slope shared by the layer or one per channel.",
     forward=lambda x, weight: torch.where(x > 0, x, _channel(weight, x) * x),
-    native=lambda x, weight: F.prelu(x, weight.reshape(-1)),
+    native=lambda x, weight: F.prelu(x, weight.reshape(-1).to(x.dtype)),
     derivative=lambda x, weight: _keep_nan(
         x, torch.where(x > 0, torch.ones_like(x), (_channel(weight, x) * torch.ones_like(x)).to(x.dtype))),
     reference=lambda x, weight: x if x > 0 else weight * x,
@@ -344,17 +363,17 @@ RRELU = Activation(
         Param("lower", 1 / 8, "lower bound of the random slope", low=0.0),
         Param("upper", 1 / 3, "upper bound of the random slope", low=0.0),
     ),
-    formula=r"f(x) = \begin{cases} x & x \ge 0 \\ a x & x < 0 \end{cases},\ "
+    formula=r"f(x) = \begin{cases} x & x > 0 \\ a x & x \le 0 \end{cases},\ "
             r"a \sim U(l, u) \text{ in training},\ a = \tfrac{l+u}{2} \text{ in evaluation}",
-    dformula=r"f'(x) = \begin{cases} 1 & x \ge 0 \\ a & x < 0 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & x > 0 \\ a & x \le 0 \end{cases}",
     description="Leaky ReLU whose slope is drawn at random per element during "
     "training (a regulariser) and fixed to the mean of its range at evaluation. "
     "The derivative, properties and plots here are those of evaluation mode.",
-    forward=lambda x, lower, upper: torch.where(x >= 0, x, (lower + upper) / 2 * x),
+    forward=lambda x, lower, upper: torch.where(x > 0, x, (lower + upper) / 2 * x),
     native=lambda x, lower, upper, training=False: F.rrelu(x, lower, upper, training=training),
     derivative=lambda x, lower, upper: _keep_nan(
-        x, torch.where(x >= 0, torch.ones_like(x), torch.full_like(x, (lower + upper) / 2))),
-    reference=lambda x, lower, upper: x if x >= 0 else (lower + upper) / 2 * x,
+        x, torch.where(x > 0, torch.ones_like(x), torch.full_like(x, (lower + upper) / 2))),
+    reference=lambda x, lower, upper: x if x > 0 else (lower + upper) / 2 * x,
     bounds=(-inf, inf), smoothness="C0", kinks=(0.0,), stochastic=True,
     pros=("Random slopes act as a regulariser.",),
     cons=("Training and evaluation behave differently.",),
@@ -366,13 +385,14 @@ LEAKY_RELU6 = Activation(
     aliases=("relu6_leaky", "leaky6"),
     params=(Param("negative_slope", 0.01, "slope for x < 0", low=0.0),),
     formula=r"f(x) = \begin{cases} a x & x < 0 \\ x & 0 \le x \le 6 \\ 6 & x > 6 \end{cases}",
-    dformula=r"f'(x) = \begin{cases} a & x < 0 \\ 1 & 0 < x < 6 \\ 0 & x > 6 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} a & x \le 0 \\ 1 & 0 < x < 6 \\ 0 & x \ge 6 \end{cases}",
     description="The hybrid that seed 002 suggests and no framework ships: ReLU6's "
     "cap at 6 against exploding activations, with Leaky ReLU's slope for "
     "negative inputs against dead units. Above 6 the unit still saturates.",
     forward=lambda x, negative_slope: torch.where(x < 0, negative_slope * x, torch.clamp_max(x, 6.0)),
+    # At 0 the slope a, as F.leaky_relu's backward; at 6 zero, as F.relu6's.
     derivative=lambda x, negative_slope: _keep_nan(x, torch.where(
-        x < 0, torch.full_like(x, negative_slope), _mask(x < 6, x))),
+        x <= 0, torch.full_like(x, negative_slope), _mask(x < 6, x))),
     reference=lambda x, negative_slope: negative_slope * x if x < 0 else min(x, mp.mpf(6)),
     bounds=(-inf, 6.0), smoothness="C0", kinks=(0.0, 6.0),
     settings=({"negative_slope": 0.2},),
@@ -442,6 +462,7 @@ CELU = Activation(
 
 SELU = Activation(
     name="selu", title="Scaled ELU (self-normalising)", family="exponential", class_name="SELU",
+    dprecision=(1e-15, 0.0),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
             r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507",
     dformula=r"f'(x) = \lambda \begin{cases} 1 & x > 0 \\ \alpha e^{x} & x \le 0 \end{cases}",
@@ -465,12 +486,20 @@ SELU = Activation(
 # ---------------------------------------------------------------------------
 # Gated: x times a soft gate
 # ---------------------------------------------------------------------------
+def _gelu(x):
+    # Phi(x) = erfc(-x/sqrt 2)/2 keeps full relative precision in the left
+    # tail, where 1 + erf(x/sqrt 2) cancels to 0.
+    return x * (0.5 * torch.erfc(-x * INV_SQRT_2))
+
+
 def _gelu_d(x):
-    return 0.5 * (1 + torch.erf(x * INV_SQRT_2)) + x * INV_SQRT_2PI * torch.exp(-0.5 * x * x)
+    xc = torch.clamp(x, -_GATE_CLAMP, _GATE_CLAMP)
+    return 0.5 * torch.erfc(-x * INV_SQRT_2) + xc * INV_SQRT_2PI * torch.exp(-0.5 * xc * xc)
 
 
 GELU = Activation(
     name="gelu", title="GELU (exact, erf)", family="gated", class_name="GELU",
+    precision=(5e-16, 5e-16), dprecision=(1e-15, 6e-17),  # measured: tests/test_catalog_verify.py
     aliases=("gelu_erf", "gelu_exact"),
     formula=r"f(x) = x\,\Phi(x) = \frac{x}{2}\left(1 + \operatorname{erf}\frac{x}{\sqrt{2}}\right)",
     dformula=r"f'(x) = \Phi(x) + x\,\varphi(x),\ \varphi(x) = \frac{e^{-x^2/2}}{\sqrt{2\pi}}",
@@ -478,10 +507,12 @@ GELU = Activation(
     "variable is below it. Smooth, non-monotonic with a shallow minimum near "
     "x = -0.75, and the default in Transformers. The erf argument is x divided "
     "by sqrt(2) (seed 003 misprints it).",
-    forward=lambda x: 0.5 * x * (1 + torch.erf(x * INV_SQRT_2)),
+    forward=_gelu,
     native=F.gelu,
     derivative=_gelu_d,
-    reference=lambda x: x * mp.ncdf(x),
+    # Beyond |x| = 1e6, Phi(x) is within exp(-5e11) of 0 or 1 (mpmath's ncdf
+    # cannot take arguments near 1e308).
+    reference=lambda x: x * mp.ncdf(x) if abs(x) < 1e6 else (x if x > 0 else 0 * x),
     monotonic=False, bounds=(-0.17, inf),
     pros=("Smooth; strong results in Transformers and vision models.",),
     cons=("erf is costlier than a max; non-monotonic.",),
@@ -492,16 +523,22 @@ GELU = Activation(
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x ** 3)))
+    # (1 + tanh u)/2 = sigmoid(2u): the same function without the cancellation
+    # of 1 + tanh u in the left tail.
+    xc = torch.clamp(x, -_GATE_CLAMP, _GATE_CLAMP)
+    return x * torch.sigmoid(2 * SQRT_2_OVER_PI * (xc + GELU_TANH_C * xc ** 3))
 
 
 def _gelu_tanh_d(x):
-    t = torch.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_C * x ** 3))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_C * x * x)
+    xc = torch.clamp(x, -_GATE_CLAMP, _GATE_CLAMP)
+    u2 = 2 * SQRT_2_OVER_PI * (xc + GELU_TANH_C * xc ** 3)
+    s, sm = torch.sigmoid(u2), torch.sigmoid(-u2)  # (1 + t)/2 and (1 - t)/2
+    return s + 2 * xc * s * sm * SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_C * xc * xc)
 
 
 GELU_TANH = Activation(
     name="gelu_tanh", title="GELU, tanh approximation", family="gated", class_name="GELUTanh",
+    precision=(5e-16, 7e-16), dprecision=(1e-15, 1.3e-16),  # measured: tests/test_catalog_verify.py
     aliases=("gelu_approx", "gelu_new", "approximate_gelu"),
     formula=r"f(x) = \frac{x}{2}\left(1 + \tanh\!\left[\sqrt{2/\pi}\,(x + 0.044715 x^3)\right]\right)",
     dformula=r"f'(x) = \tfrac12(1 + t) + \tfrac{x}{2}(1 - t^2)\sqrt{2/\pi}\,(1 + 0.134145 x^2),"
@@ -511,7 +548,8 @@ GELU_TANH = Activation(
     forward=_gelu_tanh,
     native=lambda x: F.gelu(x, approximate="tanh"),
     derivative=_gelu_tanh_d,
-    reference=lambda x: x / 2 * (1 + mp.tanh(mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3))),
+    # x (1 + tanh u)/2 written as x sigmoid(2u), which does not cancel at 50 digits.
+    reference=lambda x: x * _mp_sig(2 * mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3)),
     monotonic=False, bounds=(-0.17, inf),
     pros=("Matches checkpoints trained with it (BERT, GPT-2).",),
     cons=("Only an approximation; no faster than exact GELU on modern hardware.",),
@@ -520,16 +558,17 @@ GELU_TANH = Activation(
 
 GELU_SIGMOID = Activation(
     name="gelu_sigmoid", title="GELU, sigmoid approximation", family="gated", class_name="GELUSigmoid",
+    precision=(1e-15, 5e-20), dprecision=(1e-15, 5e-17),  # measured: tests/test_catalog_verify.py
     aliases=("quick_gelu", "quickgelu"),
     formula=r"f(x) = x\,\sigma(1.702\,x)",
     dformula=r"f'(x) = \sigma(kx) + kx\,\sigma(kx)(1 - \sigma(kx)),\ k = 1.702",
     description="GELU approximated by a sigmoid gate, x sigma(1.702x): the "
     "cheapest GELU (used by CLIP as 'QuickGELU'), within about 0.02 of the exact form. "
     "It is SiLU with beta = 1.702.",
-    forward=lambda x: x * torch.sigmoid(GELU_SIGMOID_K * x),
-    derivative=lambda x: (lambda s: s + GELU_SIGMOID_K * x * s * (1 - s))(torch.sigmoid(GELU_SIGMOID_K * x)),
+    forward=lambda x: _silu(x, GELU_SIGMOID_K),
+    derivative=lambda x: _silu_d(x, GELU_SIGMOID_K),
     reference=lambda x: x * _mp_sig(mp.mpf("1.702") * x),
-    monotonic=False, bounds=(-0.17, inf),
+    monotonic=False, bounds=(-0.1636, inf),
     pros=("One sigmoid: cheaper than erf or tanh.",),
     cons=("Least accurate of the three GELU forms.",),
     references=("Hendrycks & Gimpel (2016), Gaussian error linear units (GELUs), section 2.",),
@@ -537,16 +576,20 @@ GELU_SIGMOID = Activation(
 
 
 def _silu(x, beta):
-    return x * torch.sigmoid(beta * x)
+    # -inf becomes the most negative finite number so that the limit is 0, not -inf * 0.
+    xf = torch.clamp_min(x, -torch.finfo(x.dtype).max)
+    return xf * torch.sigmoid(beta * xf)
 
 
 def _silu_d(x, beta):
-    s = torch.sigmoid(beta * x)
-    return s * (1 + beta * x * (1 - s))
+    # 1 - sigmoid(z) = sigmoid(-z) keeps precision in the right tail.
+    z = torch.clamp(beta * x, -_SIGMOID_CLAMP, _SIGMOID_CLAMP)
+    return torch.sigmoid(beta * x) * (1 + z * torch.sigmoid(-z))
 
 
 SILU = Activation(
     name="silu", title="SiLU / Swish", family="gated", class_name="SiLU",
+    dprecision=(1e-15, 6e-17),  # measured: tests/test_catalog_verify.py
     aliases=("swish", "swish1"),
     params=(Param("beta", 1.0, "gate sharpness; beta -> inf approaches ReLU, beta = 0 gives x/2",
                   low=0.0, can_learn=True),),
@@ -572,30 +615,35 @@ HARDSWISH = Activation(
     name="hardswish", title="Hard-Swish", family="gated", class_name="HardSwish",
     aliases=("hard_swish", "h_swish", "hswish"),
     formula=r"f(x) = x\,\frac{\operatorname{ReLU6}(x + 3)}{6}",
-    dformula=r"f'(x) = \begin{cases} 0 & x < -3 \\ \frac{2x + 3}{6} & -3 \le x \le 3 \\ 1 & x > 3 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 0 & x \le -3 \\ \frac{2x + 3}{6} & -3 < x < 3 \\ 1 & x \ge 3 \end{cases}",
     description="Swish with the sigmoid gate replaced by the piecewise-linear "
     "hard sigmoid: nearly the same shape, no exponentials. Introduced for "
     "MobileNetV3.",
-    forward=lambda x: x * torch.clamp(x + 3, 0, 6) / 6, native=F.hardswish,
+    # (x + 3)/6 is exact near -3, and x * gate does not overflow where x * (x + 3) would.
+    forward=lambda x: x * torch.clamp((x + 3) / 6, 0, 1), native=F.hardswish,
     derivative=lambda x: _keep_nan(x, torch.where(
-        x < -3, torch.zeros_like(x), torch.where(x > 3, torch.ones_like(x), (2 * x + 3) / 6))),
+        x <= -3, torch.zeros_like(x), torch.where(x >= 3, torch.ones_like(x), (2 * x + 3) / 6))),
     reference=lambda x: x * min(max(mp.mpf(0), x + 3), mp.mpf(6)) / 6,
     monotonic=False, bounds=(-0.375, inf), smoothness="C0", kinks=(-3.0, 3.0),
     pros=("Swish-like accuracy at ReLU-like cost; quantisation friendly.",),
     cons=("Zero gradient below -3; derivative jumps at -3 (0 to -0.5) and at 3.",),
     references=("Howard et al. (2019), Searching for MobileNetV3.",),
-    notes=("PyTorch's backward uses (2x+3)/6 on the closed interval [-3, 3]; actlab does the same.",),
+    notes=("At the kinks f'(-3) = 0 and f'(3) = 1 (the outer pieces), as PyTorch's backward gives; "
+           "(2x+3)/6 holds on the open interval (-3, 3).",
+           "PyTorch's native op computes x * (x + 3) / 6 and so overflows to inf for x > 3e307 "
+           "(float64), x > 5.7e37 (float32) and x > 10922 (float16); see docs/precision.md.",),
 )
 
 
 def _mish_d(x):
     sp = _softplus(x, 1.0, None)
-    t = torch.tanh(sp)
-    return t + x * (1 - t * t) * torch.sigmoid(x)
+    xc = torch.clamp(x, -_SIGMOID_CLAMP, _SIGMOID_CLAMP)  # beyond it the second term is exactly 0
+    return torch.tanh(sp) + xc * _tanh_d(sp) * torch.sigmoid(xc)
 
 
 MISH = Activation(
     name="mish", title="Mish", family="gated", class_name="Mish",
+    precision=(1e-15, 0.0), dprecision=(1e-15, 2.5e-16),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = x \tanh(\operatorname{softplus}(x))",
     dformula=r"f'(x) = \tanh(s) + x\,\operatorname{sech}^2(s)\,\sigma(x),\ s = \operatorname{softplus}(x)",
     description="Self-gating by tanh of softplus: smooth, non-monotonic with a "
@@ -603,7 +651,7 @@ MISH = Activation(
     forward=lambda x: x * torch.tanh(_softplus(x, 1.0, None)), native=F.mish,
     derivative=_mish_d,
     reference=lambda x: x * mp.tanh(_mp_softplus(x)),
-    monotonic=False, bounds=(-0.31, inf),
+    monotonic=False, bounds=(-0.3088, inf),
     pros=("Smooth with a non-zero gradient for negative inputs; strong results in YOLOv4.",),
     cons=("Three transcendental functions: among the costliest.",),
     references=("Misra (2019), Mish: A self regularized non-monotonic activation function.",),
@@ -611,6 +659,7 @@ MISH = Activation(
 
 SQUAREPLUS = Activation(
     name="squareplus", title="Squareplus", family="rectifier", class_name="Squareplus",
+    dprecision=(1e-15, 0.0),  # measured: tests/test_catalog_verify.py
     params=(Param("b", 4.0, "curvature near 0; b = 0 gives ReLU", low=0.0),),
     formula=r"f(x) = \frac{x + \sqrt{x^2 + b}}{2}",
     dformula=r"f'(x) = \frac{1}{2}\left(1 + \frac{x}{\sqrt{x^2 + b}}\right)",
@@ -630,25 +679,29 @@ SQUAREPLUS = Activation(
 
 def _squareplus(x, b):
     r = torch.hypot(x, torch.full_like(x, math.sqrt(b)))
-    return torch.where(x >= 0, (x + r) / 2, b / (2 * (r - x)))
+    # x/2 + r/2 rather than (x + r)/2: the sum overflows for x > 9e307.
+    return torch.where(x >= 0, x / 2 + r / 2, b / (2 * (r - x)))
 
 
 def _squareplus_d(x, b):
-    r = torch.hypot(x, torch.full_like(x, math.sqrt(b)))
+    xf = _finite(x)  # x/r at +inf would be inf/inf
+    r = torch.hypot(xf, torch.full_like(x, math.sqrt(b)))
     # 1 + x/r loses everything for very negative x; b/(r(r - x)) equals it exactly.
-    return torch.where(x >= 0, (1 + x / r) / 2, b / (2 * r * (r - x)))
+    return torch.where(x >= 0, (1 + xf / r) / 2, b / (2 * r * (r - xf)))
 
 
 SNAKE = Activation(
     name="snake", title="Snake", family="periodic", class_name="Snake",
+    precision=(1e-15, 0.0), dprecision=(5e-16, 4e-16),  # measured: tests/test_catalog_verify.py
     params=(Param("alpha", 1.0, "frequency of the periodic part", low=0.0, open_low=True),),
     formula=r"f(x) = x + \frac{\sin^2(\alpha x)}{\alpha}",
     dformula=r"f'(x) = 1 + \sin(2\alpha x)",
     description="The identity plus a periodic ripple: monotonic, with a learnable-"
     "frequency bias towards periodic functions, so networks using it extrapolate "
     "periodic data better than with ReLU or tanh.",
-    forward=lambda x, alpha: x + torch.sin(alpha * x) ** 2 / alpha,
-    derivative=lambda x, alpha: 1 + torch.sin(2 * alpha * x),
+    forward=lambda x, alpha: x + torch.sin(alpha * _finite(x)) ** 2 / alpha,
+    # 2 sin cos rather than sin(2 alpha x): 2 alpha x overflows for |x| near the dtype's max.
+    derivative=lambda x, alpha: 1 + 2 * torch.sin(alpha * x) * torch.cos(alpha * x),
     reference=lambda x, alpha: x + mp.sin(alpha * x) ** 2 / alpha,
     settings=({"alpha": 0.5},),
     pros=("Captures periodic structure; monotonic.",),
@@ -671,7 +724,7 @@ HARDTANH = Activation(
     native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val),
     derivative=lambda x, min_val, max_val: _keep_nan(x, _mask((x > min_val) & (x < max_val), x)),
     reference=lambda x, min_val, max_val: min(max(x, mp.mpf(min_val)), mp.mpf(max_val)),
-    bounds=(-1.0, 1.0), smoothness="C0", kinks=(-1.0, 1.0),
+    bounds=(-1.0, 1.0), smoothness="C0", kinks=lambda p: (p["min_val"], p["max_val"]),
     pros=("Cheap, bounded, zero-centred.",),
     cons=("Zero gradient outside the clip range.",),
     references=("Collobert (2004), Large scale machine learning (thesis).",),
@@ -679,6 +732,7 @@ HARDTANH = Activation(
 
 TANHSHRINK = Activation(
     name="tanhshrink", title="Tanhshrink", family="shrinkage", class_name="Tanhshrink",
+    precision=(1e-15, 5e-17),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = x - \tanh x", dformula=r"f'(x) = \tanh^2 x",
     description="What is left of x after removing its tanh: flat (cubic) near "
     "zero, parallel to the identity far from it.",
@@ -702,7 +756,7 @@ SOFTSHRINK = Activation(
     native=lambda x, lambd: F.softshrink(x, lambd),
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x - lambd if x > lambd else (x + lambd if x < -lambd else mp.mpf(0)),
-    smoothness="C0", kinks=(-0.5, 0.5),
+    smoothness="C0", kinks=lambda p: (-p["lambd"], p["lambd"]),
     pros=("Produces exact zeros: sparse codes.",),
     cons=("Dead band around 0.",),
     references=("Donoho (1995), De-noising by soft-thresholding.",),
@@ -719,7 +773,7 @@ HARDSHRINK = Activation(
     native=lambda x, lambd: F.hardshrink(x, lambd),
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x if abs(x) > lambd else mp.mpf(0),
-    monotonic=True, smoothness="discontinuous", kinks=(-0.5, 0.5),
+    monotonic=True, smoothness="discontinuous", kinks=lambda p: (-p["lambd"], p["lambd"]),
     pros=("Keeps large values exactly.",),
     cons=("Discontinuous; dead band around 0.",),
     references=("Donoho & Johnstone (1994), Ideal spatial adaptation by wavelet shrinkage.",),
@@ -755,7 +809,7 @@ SOFTMAX = Activation(
     native=lambda x, temperature, dim: F.softmax(x / temperature, dim=dim),
     reference=lambda xs, temperature, dim: [e / mp.fsum(mp.exp(v / temperature) for v in xs)
                                             for e in (mp.exp(v / temperature) for v in xs)],
-    bounds=(0.0, 1.0), vector=True, monotonic=False,
+    bounds=(0.0, 1.0), vector=True, monotonic=True,
     settings=({"temperature": 0.5}, {"temperature": 4.0}),
     pros=("Output is a probability distribution; pairs with cross-entropy.",),
     cons=("Only for outputs: as a hidden activation it couples all units and saturates.",),

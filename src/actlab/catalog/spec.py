@@ -127,11 +127,16 @@ class Activation:
     bounds: tuple[float, float] = (-math.inf, math.inf)
     monotonic: bool = True
     smoothness: str = "smooth"  # one of: discontinuous, C0, C1, smooth
-    kinks: tuple[float, ...] = ()  # points where f or f' is not smooth
+    # Points where f or f' is not smooth: a tuple, or a function of the
+    # parameters when they move the kinks (softshrink's lambda); see kinks_at.
+    kinks: tuple[float, ...] | Callable[[dict], tuple[float, ...]] = ()
     stochastic: bool = False  # forward depends on training mode (RReLU)
     vector: bool = False  # maps a vector to a vector (softmax)
-    # Tolerance (relative, absolute) reached against the mpmath reference in
-    # float64 for forward and derivative; measured, see tests/test_precision.
+    # Tolerance (rtol, atol) reached in float64 against the mpmath reference,
+    # |got - ref| <= rtol |ref| + atol, by the module's forward (``precision``)
+    # and by ``derivative`` (``dprecision``), for every setting in
+    # param_settings() and |x| <= 1e4; measured and asserted by
+    # tests/test_catalog_verify.py, explained in docs/precision.md.
     precision: tuple[float, float] = (4e-16, 0.0)
     dprecision: tuple[float, float] = (4e-16, 0.0)
     class_name: str = ""
@@ -164,6 +169,10 @@ class Activation:
         for p in self.params:
             out[p.name] = p.validate(self.name, given.get(p.name, p.default))
         return out
+
+    def kinks_at(self, params: dict) -> tuple[float, ...]:
+        """The kinks for these (resolved) parameters."""
+        return tuple(self.kinks(params)) if callable(self.kinks) else tuple(self.kinks)
 
     def param_settings(self) -> tuple[dict, ...]:
         """Parameter settings worth testing: the defaults plus declared ones."""

@@ -1,0 +1,638 @@
+"""Numerical verification of every activation in the catalog.
+
+For each activation and each parameter setting that matters
+(``spec.param_settings()``) this checks the module's forward and its analytic
+``derivative`` against an independent mpmath reference (precision reached is
+declared in the definition as ``precision``/``dprecision`` and asserted here),
+against autograd, in every float dtype, at extreme and non-finite inputs, and
+against ``torch.nn.functional`` where the definitions coincide.
+
+The mpmath reference is evaluated once per (activation, setting) on a grid of
+about 170 points and cached, with the working precision raised until two
+successive precisions agree, so cancellation inside a reference formula cannot
+go unnoticed.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import actlab
+from actlab.catalog import DEFINITIONS
+from actlab.catalog.definitions import SELU_ALPHA, SELU_SCALE
+
+ELEMENTWISE = [n for n in actlab.names() if not DEFINITIONS[n].vector]
+CASES = [(n, p) for n in ELEMENTWISE for p in DEFINITIONS[n].param_settings()]
+
+
+def _case_id(case) -> str:
+    name, params = case
+    changed = {k: v for k, v in params.items() if v != DEFINITIONS[name].param(k).default}
+    return name + "".join(f":{k}={v}" for k, v in changed.items())
+
+
+CASE_IDS = [_case_id(c) for c in CASES]
+case_param = pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+
+FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+EPS64 = float(np.finfo(np.float64).eps)
+TINY64 = float(np.finfo(np.float64).tiny)
+
+# PyTorch's own kernels return NaN at -inf for x * gate(x) (-inf * 0); actlab
+# keeps the native op there for speed (docs/precision.md). The limit is 0.
+NATIVE_NAN_AT_NEG_INF = {"gelu", "gelu_tanh", "mish", "hardswish", "silu"}
+# snake' = 1 + sin(2 alpha x) has no limit at +-inf, so NaN is the right answer.
+NO_DERIVATIVE_LIMIT = {"snake"}
+# PyTorch's hardsigmoid backward multiplies by 1/6 as a float32 constant, also
+# for float64 tensors (relative error 3e-8); docs/precision.md.
+PYTORCH_BACKWARD_RTOL = {"hardsigmoid": 6e-8}
+
+
+def module(case):
+    name, params = case
+    return actlab.get(name, **params).eval()
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+# ---------------------------------------------------------------------------
+# The high-precision reference
+# ---------------------------------------------------------------------------
+def _converged(fn, x, start=50):
+    """fn(x) in mpmath, raising the precision until two successive values agree.
+
+    Two zeros only count as agreement at 400 digits or more: a formula that
+    cancels completely at low precision also returns 0.
+    """
+    previous = None
+    for dps in (50, 100, 200, 400, 800, 1600):
+        if dps < start:
+            continue
+        with mp.workdps(dps):
+            value = fn(mp.mpf(x), dps)
+        if previous is not None:
+            if value != 0 and abs(value - previous) <= abs(value) * mp.mpf(10) ** -30 + mp.mpf(10) ** -330:
+                return value
+            if value == previous == 0 and dps >= 400:
+                return value
+        previous = value
+    raise AssertionError(f"reference did not converge at x={x!r}")
+
+
+def _ref_value(reference, x):
+    return _converged(lambda t, dps: reference(t), x)
+
+
+def _ref_derivative(reference, x):
+    def diff(t, dps):
+        # Central difference with a step relative to x (so it never crosses a
+        # kink at 0); truncation (h/x)^2 is about 10^(-2 dps/3).
+        h = (abs(t) if t != 0 else mp.mpf(1)) * mp.mpf(10) ** (-dps // 3)
+        return mp.diff(reference, t, h=h)
+
+    # f(x +- h) must differ in the digits we keep: for tiny |x| that takes
+    # about 1.5 log10(1/|x|) extra digits.
+    start = 50 + (int(-1.5 * math.log10(abs(x))) if 0 < abs(x) < 1 else 0)
+    return _converged(diff, x, start)
+
+
+def _grid(kinks) -> np.ndarray:
+    """~170 points: |x| up to 1e4 log-spaced, both signs, a linear core, tiny values, kinks."""
+    mag = np.logspace(-8, 4, 50)
+    pts = [*mag, *-mag, *np.linspace(-8, 8, 49), 0.0, -0.0, 1e-30, -1e-30, 1e-300, -1e-300, 5e-324, -5e-324]
+    for k in kinks:
+        step = max(1.0, abs(k))
+        pts += [k, k + 1e-3 * step, k - 1e-3 * step, k + 1e-9 * step, k - 1e-9 * step]
+    # Most points are float32 numbers, so the same reference serves the float32 check.
+    pts = [float(np.float32(p)) if abs(p) > 1e-30 and p not in kinks else p for p in pts]
+    return np.unique(np.array(pts, dtype=np.float64))
+
+
+@functools.lru_cache(maxsize=None)
+def reference_table(name: str, key: tuple):
+    """(x, f_ref, f'_ref, far_from_kinks) as float64 arrays for one setting."""
+    spec = DEFINITIONS[name]
+    params = dict(key)
+    kinks = spec.kinks_at(params)
+    fp = spec.formula_params(params)
+    ref = functools.partial(spec.reference, **fp)
+    x = _grid(kinks)
+    far = np.array([all(abs(t - k) > 1e-12 * max(1.0, abs(k)) for k in kinks) for t in x])
+    fx = np.array([float(_ref_value(ref, t)) for t in x])
+    dx = np.array([float(_ref_derivative(ref, t)) if ok else np.nan for t, ok in zip(x, far)])
+    return x, fx, dx, far
+
+
+def _bound_violations(got, want, rtol, atol, floor):
+    got = np.asarray(got, dtype=np.float64)
+    both_inf = np.isinf(want) & (got == want)
+    err = np.abs(got - want)
+    ok = both_inf | (err <= rtol * np.abs(want) + atol + floor)
+    return np.flatnonzero(~ok)
+
+
+def _explain(bad, x, got, want, rtol, atol, what):
+    rows = [f"x={x[i]!r}: got {float(got[i])!r}, want {want[i]!r}, "
+            f"rel {abs(float(got[i]) - want[i]) / max(abs(want[i]), 1e-320):.2e}" for i in bad[:6]]
+    return f"{what}: {len(bad)} points outside rtol={rtol:g}, atol={atol:g}:\n  " + "\n  ".join(rows)
+
+
+# ---------------------------------------------------------------------------
+# 2. values and derivatives against mpmath, float64 and float32
+# ---------------------------------------------------------------------------
+@case_param
+def test_float64_forward_matches_mpmath(case):
+    name, params = case
+    x, fx, _, _ = reference_table(name, _key(params))
+    with torch.no_grad():
+        got = module(case)(torch.tensor(x)).numpy()
+    rtol, atol = DEFINITIONS[name].precision
+    bad = _bound_violations(got, fx, rtol, atol, TINY64)
+    assert not len(bad), _explain(bad, x, got, fx, rtol, atol, f"{name} forward")
+
+
+@case_param
+def test_float64_derivative_matches_mpmath(case):
+    name, params = case
+    x, _, dx, far = reference_table(name, _key(params))
+    got = module(case).derivative(torch.tensor(x[far])).detach().numpy()
+    rtol, atol = DEFINITIONS[name].dprecision
+    # 1e-100: the reference's own accuracy where f'(x) = 0 exactly (tanhshrink at 0).
+    bad = _bound_violations(got, dx[far], rtol, atol, 1e-100)
+    assert not len(bad), _explain(bad, x[far], got, dx[far], rtol, atol, f"{name} derivative")
+
+
+def test_declared_precision_is_near_float64():
+    """The declared bounds stay within a few hundred ulps, and atol is only used where needed."""
+    for spec in DEFINITIONS.values():
+        for rtol, atol in (spec.precision, spec.dprecision):
+            assert 0 < rtol <= 5e-13 and 0 <= atol <= 1e-15, (spec.name, rtol, atol)
+
+
+@case_param
+def test_float32_matches_float64_reference(case):
+    name, params = case
+    x, fx, dx, far = reference_table(name, _key(params))
+    in32 = (np.float32(x).astype(np.float64) == x) & (np.abs(x) < 1e30)
+    xs = torch.tensor(x[in32], dtype=torch.float32)
+    mod = module(case)
+    with torch.no_grad():
+        got = mod(xs).double().numpy()
+    deriv = mod.derivative(xs).detach().double().numpy()
+    spec = DEFINITIONS[name]
+    eps32, tiny32 = float(torch.finfo(torch.float32).eps), float(torch.finfo(torch.float32).tiny)
+    scale = 4 * eps32 / EPS64  # same number of ulps as in float64, plus headroom
+    for what, vals, want, mask, (rtol, atol) in (
+            ("forward", got, fx[in32], np.ones(in32.sum(), bool), spec.precision),
+            ("derivative", deriv, dx[in32], far[in32], spec.dprecision)):
+        rt, at = max(rtol, 2 * EPS64) * scale, atol * scale
+        bad = _bound_violations(vals[mask], want[mask], rt, at, tiny32)
+        assert not len(bad), _explain(bad, x[in32][mask], vals[mask], want[mask], rt, at, f"{name} float32 {what}")
+
+
+# ---------------------------------------------------------------------------
+# 1. analytic derivative against autograd
+# ---------------------------------------------------------------------------
+def _away_from_kinks(case, x):
+    name, params = case
+    keep = torch.ones_like(x, dtype=torch.bool)
+    for k in DEFINITIONS[name].kinks_at(params):
+        keep &= (x - k).abs() > 0.05
+    return x[keep]
+
+
+@case_param
+def test_gradcheck(case):
+    name, _ = case
+    mod = module(case)
+    x = _away_from_kinks(case, torch.linspace(-6.3, 6.1, 29, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(mod, (x,))
+    if DEFINITIONS[name].smoothness == "smooth":
+        assert torch.autograd.gradgradcheck(mod, (x,))
+
+
+@case_param
+def test_derivative_equals_autograd_on_grid(case):
+    name, params = case
+    x, _, _, far = reference_table(name, _key(params))
+    xt = torch.tensor(x[far], requires_grad=True)
+    mod = module(case)
+    (auto,) = torch.autograd.grad(mod(xt).sum(), xt)
+    analytic = mod.derivative(xt.detach())
+    rtol, atol = DEFINITIONS[name].dprecision
+    # autograd runs PyTorch's own backward formula where the module uses the
+    # native op; those cancel in the tails (sigmoid, GELU) up to a few eps
+    # absolute, and hardsigmoid's backward uses 1/6 rounded to float32.
+    rtol = PYTORCH_BACKWARD_RTOL.get(name, max(4 * rtol, 1e-14))
+    torch.testing.assert_close(analytic, auto, rtol=rtol, atol=max(4 * atol, 4e-15))
+
+
+@case_param
+def test_derivative_convention_at_kinks_matches_pytorch(case):
+    """At a kink, actlab's f'(k) is what PyTorch's backward of the same op gives."""
+    name, params = case
+    spec = DEFINITIONS[name]
+    kinks = spec.kinks_at(params)
+    if spec.native is None or not kinks:
+        pytest.skip("no native PyTorch op or no kinks")
+    mod = module(case)
+    x = torch.tensor(kinks, dtype=torch.float64, requires_grad=True)
+    fp = {k: (getattr(mod, k) if k in mod._learned else v) for k, v in spec.formula_params(mod.params).items()}
+    (native_grad,) = torch.autograd.grad(spec.native(x, **fp).sum(), x)
+    assert torch.equal(mod.derivative(x.detach()), native_grad), (kinks, native_grad)
+
+
+def test_hardswish_kink_convention():
+    """PyTorch gives 0 at -3 and 1 at 3 (the outer pieces); so does actlab, and docs say so."""
+    x = torch.tensor([-3.0, 3.0], dtype=torch.float64)
+    assert actlab.get("hardswish").derivative(x).tolist() == [0.0, 1.0]
+    assert actlab.get("relu").derivative(torch.tensor([0.0])).item() == 0.0
+    assert "f'(-3) = 0 and f'(3) = 1" in " ".join(DEFINITIONS["hardswish"].notes)
+
+
+# ---------------------------------------------------------------------------
+# 3. extreme and non-finite inputs
+# ---------------------------------------------------------------------------
+def _extremes(dtype):
+    fi = torch.finfo(dtype)
+    values = [0.0, -0.0, fi.smallest_normal, -fi.smallest_normal, fi.max, -fi.max, 1.0, -1.0, 1e3, -1e3]
+    subnormal = fi.smallest_normal * fi.eps  # the smallest positive subnormal
+    values += [subnormal, -subnormal]
+    for other in (torch.float16, torch.float32, torch.float64):
+        big = torch.finfo(other).max
+        if big <= fi.max:
+            values += [big, -big]
+    return torch.tensor(values, dtype=torch.float64).to(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _extreme_reference(name, key, dtype):
+    spec = DEFINITIONS[name]
+    params = dict(key)
+    ref = functools.partial(spec.reference, **spec.formula_params(params))
+    xs = _extremes(dtype).double().tolist()
+    kinks = spec.kinks_at(params)
+    f = [_ref_value(ref, t) for t in xs]
+    d = [None if any(t == k for k in kinks) else _ref_derivative(ref, t) for t in xs]
+    return f, d
+
+
+@case_param
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_no_spurious_overflow_nan_or_warning(case, dtype):
+    name, params = case
+    mod = module(case)
+    x = _extremes(dtype)
+    # Values above max + half an ulp round to inf; below, to a finite number.
+    big = torch.finfo(dtype).max * (1 + torch.finfo(dtype).eps / 2)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        with torch.no_grad():
+            y = mod(x)
+        d = mod.derivative(x)
+        if dtype == torch.float64:
+            mod.numpy(x.numpy())
+    f_ref, d_ref = _extreme_reference(name, _key(params), dtype)
+    for i, t in enumerate(x.tolist()):
+        overflows = abs(f_ref[i]) > big
+        if name == "hardswish" and abs(t) * 6 > torch.finfo(dtype).max:
+            # PyTorch's native op computes x * (x + 3) and overflows here (docs/precision.md).
+            assert torch.isinf(y[i]), t
+            continue
+        if overflows:
+            assert torch.isinf(y[i]) and (y[i] > 0) == (f_ref[i] > 0), (t, y[i])
+        else:
+            assert torch.isfinite(y[i]), f"{name}({t}) = {y[i].item()} in {dtype}; expected {float(f_ref[i])}"
+        if d_ref[i] is None:
+            continue
+        if abs(d_ref[i]) > big:
+            assert torch.isinf(d[i]), (t, d[i])
+        else:
+            assert torch.isfinite(d[i]), f"{name}'({t}) = {d[i].item()} in {dtype}; expected {float(d_ref[i])}"
+
+
+@functools.lru_cache(maxsize=None)
+def _limits(name, key):
+    spec = DEFINITIONS[name]
+    ref = functools.partial(spec.reference, **spec.formula_params(dict(key)))
+    out = []
+    for sign in (1, -1):
+        t = sign * mp.mpf(10) ** 400
+        f = _converged(lambda v, dps: ref(v * 1), t)
+        d = _ref_derivative(ref, t)
+        out.append(tuple(math.copysign(math.inf, v) if abs(v) > 1e300 else float(v) for v in (f, d)))
+    return out
+
+
+@case_param
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_limits_at_infinity_and_nan_propagation(case, dtype):
+    name, params = case
+    mod = module(case)
+    x = torch.tensor([math.inf, -math.inf, math.nan], dtype=dtype)
+    with torch.no_grad():
+        y = mod(x).double()
+    d = mod.derivative(x).double()
+    assert torch.isnan(y[2]) and torch.isnan(d[2]), "NaN in must give NaN out"
+    tol = dict(rtol=4 * float(torch.finfo(dtype).eps), atol=0.0)
+    for i, (f_lim, d_lim) in enumerate(_limits(name, _key(params))):
+        if i == 1 and name in NATIVE_NAN_AT_NEG_INF and mod._native:
+            assert torch.isnan(y[i]), "documented: PyTorch's op gives NaN at -inf"
+        else:
+            torch.testing.assert_close(y[i].item(), f_lim, **tol)
+        if name in NO_DERIVATIVE_LIMIT:
+            assert torch.isnan(d[i])
+        else:
+            torch.testing.assert_close(d[i].item(), d_lim, **tol)
+
+
+# ---------------------------------------------------------------------------
+# 4. dtypes and shapes
+# ---------------------------------------------------------------------------
+@case_param
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16), ids=str)
+def test_low_precision_close_to_float64(case, dtype):
+    name, params = case
+    mod = module(case)
+    x = torch.linspace(-20, 20, 161, dtype=torch.float64).to(dtype)
+    for k in DEFINITIONS[name].kinks_at(params):  # a kink in the grid makes f' ambiguous
+        x = x[(x.double() - k).abs() > 1e-2]
+    x64 = x.double()
+    with torch.no_grad():
+        y = mod(x)
+    d = mod.derivative(x)
+    assert y.dtype == dtype and d.dtype == dtype
+    with torch.no_grad():
+        y64 = mod(x64)
+    d64 = mod.derivative(x64)
+    eps = float(torch.finfo(dtype).eps)
+    # Rounding x*c inside the formula costs eps * |x f'(x)|: the condition number.
+    dd = (mod.derivative(x64 * (1 + 1e-7)) - d64).abs() / (x64.abs() * 1e-7 + 1e-300)
+    tol_f = 4 * eps * (y64.abs() + (x64 * d64).abs()) + float(torch.finfo(dtype).tiny)
+    tol_d = 4 * eps * (d64.abs() + (x64 * dd).abs() + 1)
+    assert ((y.double() - y64).abs() <= tol_f).all(), (x[(y.double() - y64).abs() > tol_f])
+    assert ((d.double() - d64).abs() <= tol_d).all(), (x[(d.double() - d64).abs() > tol_d])
+
+
+@case_param
+@pytest.mark.parametrize("dtype", FLOATS, ids=str)
+def test_autograd_in_every_dtype(case, dtype):
+    mod = module(case)
+    x = torch.linspace(-3, 3, 13, dtype=dtype).requires_grad_()
+    y = mod(x)
+    assert y.dtype == dtype
+    y.sum().backward()
+    assert x.grad.dtype == dtype and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_shapes(name):
+    mod = actlab.get(name).eval()
+    base = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for x in (torch.tensor(0.7, dtype=torch.float64), torch.empty(0, 3, dtype=torch.float64), base,
+              base.transpose(1, 3), base[:, :, ::2]):
+        with torch.no_grad():
+            y = mod(x)
+        d = mod.derivative(x)
+        assert y.shape == x.shape and d.shape == x.shape
+        with torch.no_grad():
+            flat = mod(x.contiguous().reshape(-1)).reshape(x.shape) if name != "prelu" else y
+        # Vectorised and scalar tails may round differently by an ulp.
+        torch.testing.assert_close(y, flat, rtol=4 * EPS64, atol=TINY64)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_integer_input_is_promoted_and_complex_refused(name):
+    mod = actlab.get(name).eval()
+    with torch.no_grad():
+        y = mod(torch.arange(-3, 4))
+    assert y.dtype == torch.get_default_dtype()
+    with torch.no_grad():
+        torch.testing.assert_close(y, mod(torch.arange(-3, 4, dtype=torch.get_default_dtype())))
+    with pytest.raises(TypeError, match="real tensors"):
+        mod(torch.zeros(3, dtype=torch.complex64))
+    with pytest.raises(TypeError, match="real tensors"):
+        mod.derivative(torch.zeros(3, dtype=torch.complex128))
+
+
+def test_promotion_is_documented():
+    from actlab.catalog import module as module_file
+
+    assert "promote" in module_file.as_float_tensor.__doc__.lower()
+
+
+# ---------------------------------------------------------------------------
+# 5. torch.compile
+# ---------------------------------------------------------------------------
+def test_torch_compile_forward_and_backward():
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("torch.compile needs a C compiler for the CPU backend; none on PATH")
+    torch._dynamo.reset()
+    layers = torch.nn.Sequential(
+        actlab.get("gelu"),  # native op
+        actlab.get("squareplus"),  # analytic autograd.Function
+        actlab.get("silu", beta="learnable"),  # learned parameter, composite
+        actlab.get("softmax"),
+    ).double()
+    x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    compiled = torch.compile(layers)
+    outputs = []
+    for fn in (layers, compiled):
+        xi = x.clone().requires_grad_()
+        y = fn(xi)
+        (y * torch.arange(6.0, dtype=torch.float64)).sum().backward()
+        outputs.append((y.detach(), xi.grad, layers[2].beta.grad.clone()))
+        layers.zero_grad()
+    for eager, comp in zip(*outputs):
+        torch.testing.assert_close(comp, eager, rtol=1e-6, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# 6. learned parameters
+# ---------------------------------------------------------------------------
+def test_prelu_per_channel_state_dict_round_trip_and_training(tmp_path):
+    prelu = actlab.get("prelu", num_parameters=3)
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    prelu(x).sum().backward()
+    # The gradient of each channel's slope is the sum of its negative inputs.
+    expected = torch.where(x < 0, x, torch.zeros_like(x)).sum(dim=(0, 2, 3))
+    torch.testing.assert_close(prelu.weight.grad, expected)
+    torch.optim.SGD(prelu.parameters(), lr=0.1).step()
+    assert not torch.allclose(prelu.weight, torch.full((3,), 0.25))
+    torch.save(prelu.state_dict(), tmp_path / "prelu.pt")
+    fresh = actlab.get("prelu", num_parameters=3)
+    fresh.load_state_dict(torch.load(tmp_path / "prelu.pt"))
+    torch.testing.assert_close(fresh(x), prelu(x), rtol=0, atol=0)
+    assert fresh(x.double()).dtype == torch.float64
+
+
+def test_learnable_silu_beta_round_trip_and_training(tmp_path):
+    silu = actlab.get("silu", beta="learnable")
+    assert isinstance(silu.beta, torch.nn.Parameter)
+    x = torch.linspace(-3, 3, 11)
+    silu(x).sum().backward()
+    # d/dbeta [x sigma(beta x)] = x^2 sigma'(beta x)
+    s = torch.sigmoid(x)
+    torch.testing.assert_close(silu.beta.grad, (x * x * s * (1 - s)).sum().reshape(1))
+    torch.optim.SGD(silu.parameters(), lr=0.5).step()
+    state = silu.state_dict()
+    torch.save(state, tmp_path / "silu.pt")
+    fresh = actlab.get("silu", beta="learnable")
+    fresh.load_state_dict(torch.load(tmp_path / "silu.pt"))
+    assert fresh.beta.item() == silu.beta.item() != 1.0
+    torch.testing.assert_close(fresh(x), silu(x), rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# 7. agreement with torch.nn.functional
+# ---------------------------------------------------------------------------
+def _uses_native(case):
+    spec = DEFINITIONS[case[0]]
+    return spec.native is not None and not spec.stochastic and spec.native_when(spec.resolve_params(case[1]))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _uses_native(c)],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if _uses_native(c)])
+def test_formula_equals_native_op(case):
+    name, params = case
+    spec = DEFINITIONS[name]
+    x, _, _, _ = reference_table(name, _key(params))
+    xt = torch.tensor(x)
+    fp = spec.formula_params(params)
+    if name == "prelu":
+        fp = {"weight": torch.tensor([params["weight"]], dtype=torch.float64)}
+    mine, native = spec.forward(xt, **fp), spec.native(xt, **fp)
+    rtol, atol = spec.precision
+    torch.testing.assert_close(mine, native, rtol=2 * max(rtol, 2 * EPS64), atol=2 * atol + TINY64)
+
+
+def _grid_tensor(lo=-30, hi=30, n=241):
+    return torch.cat([torch.linspace(lo, hi, n, dtype=torch.float64),
+                      torch.logspace(-6, 4, 41, dtype=torch.float64),
+                      -torch.logspace(-6, 4, 41, dtype=torch.float64)])
+
+
+def test_pytorch_equivalences():
+    x = _grid_tensor()
+    same = functools.partial(torch.testing.assert_close, rtol=2 * EPS64, atol=0)
+    with torch.no_grad():
+        same(actlab.get("softplus", threshold=20)(x), F.softplus(x, threshold=20))
+        same(actlab.get("softplus", beta=2.0, threshold=20)(x), F.softplus(x, beta=2.0, threshold=20))
+        same(actlab.get("silu", beta=1.0)(x), F.silu(x))
+        same(actlab.get("silu", beta=1.702)(x), actlab.get("gelu_sigmoid")(x))
+        same(actlab.get("gelu")(x), F.gelu(x))
+        same(actlab.get("gelu_tanh")(x), F.gelu(x, approximate="tanh"))
+        same(actlab.get("relu6")(x), actlab.get("hardtanh", min_val=0, max_val=6)(x))
+        same(actlab.get("relu6")(x), F.hardtanh(x, 0.0, 6.0))
+        lr6 = actlab.get("leaky_relu6", negative_slope=0.2)(x)
+        same(lr6, torch.where(x < 0, F.leaky_relu(x, 0.2), F.relu6(x)))
+        same(actlab.get("rrelu", lower=0.1, upper=0.3).eval()(x), F.leaky_relu(x, 0.2))
+    d = actlab.get("leaky_relu6", negative_slope=0.2).derivative(x)
+    same(d, torch.where(x <= 0, torch.full_like(x, 0.2), ((x > 0) & (x < 6)).double()))
+
+
+def test_softplus_default_differs_from_pytorch_only_above_threshold():
+    x = torch.tensor([5.0, 15.0, 19.0, 20.5, 25.0, 40.0], dtype=torch.float64)
+    ours, torchs = actlab.get("softplus")(x), F.softplus(x)
+    assert torch.equal(ours[:3], torchs[:3])
+    exact = torch.tensor([float(mp.log1p(mp.exp(mp.mpf(v)))) for v in x.tolist()], dtype=torch.float64)
+    torch.testing.assert_close(ours, exact, rtol=EPS64, atol=0)
+    assert (torchs[3:] == x[3:]).all() and (ours[3:5] > x[3:5]).all()
+
+
+def test_selu_constants():
+    with mp.workdps(60):
+        c = mp.erfc(1 / mp.sqrt(2))
+        e = mp.e
+        alpha = -mp.sqrt(2 / mp.pi) / (c * mp.sqrt(e) - 1)
+        scale = (1 - c * mp.sqrt(e)) * mp.sqrt(2 * mp.pi) * (
+            2 * mp.erfc(mp.sqrt(2)) * e ** 2 + mp.pi * c ** 2 * e - 2 * (2 + mp.pi) * c * mp.sqrt(e) + mp.pi + 2
+        ) ** (-mp.mpf(1) / 2)
+    assert SELU_ALPHA == float(alpha) and SELU_SCALE == float(scale)
+    one = torch.ones(1, dtype=torch.float64)
+    assert F.selu(one).item() == SELU_SCALE
+    assert F.selu(-1e3 * one).item() == pytest.approx(-SELU_SCALE * SELU_ALPHA, rel=EPS64)
+
+
+# ---------------------------------------------------------------------------
+# 8. softmax
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("params", DEFINITIONS["softmax"].param_settings(), ids=lambda p: f"T={p['temperature']}")
+def test_softmax_jacobian_jvp_and_reference(params):
+    sm = actlab.get("softmax", **params)
+    t = params["temperature"]
+    x = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) * 3
+    jac = sm.jacobian(x)
+    for row in range(3):
+        auto = torch.autograd.functional.jacobian(lambda v: sm(v), x[row])
+        torch.testing.assert_close(jac[row], auto, rtol=1e-13, atol=1e-15)
+        torch.testing.assert_close(sm.derivative(x)[row], torch.diagonal(auto), rtol=1e-13, atol=1e-15)
+    torch.testing.assert_close(jac.sum(-1), torch.zeros(3, 5, dtype=torch.float64), rtol=0, atol=1e-15)
+    v = torch.randn(3, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(sm.jvp(x, v), (jac @ v.unsqueeze(-1)).squeeze(-1), rtol=1e-13, atol=1e-15)
+    ref = DEFINITIONS["softmax"].reference
+    with mp.workdps(50):
+        want = [[float(p) for p in ref([mp.mpf(v) for v in r], temperature=t, dim=-1)] for r in x.tolist()]
+    torch.testing.assert_close(sm(x), torch.tensor(want, dtype=torch.float64), rtol=4 * EPS64, atol=0)
+
+
+def test_softmax_large_logits_and_other_dim():
+    sm = actlab.get("softmax")
+    x = torch.tensor([[1e4, 0.0, -1e4], [1e4, 1e4, 1e4]], dtype=torch.float64)
+    y = sm(x)
+    assert torch.isfinite(y).all() and torch.isfinite(sm.jacobian(x)).all()
+    torch.testing.assert_close(y[0], torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(y[1], torch.full((3,), 1 / 3, dtype=torch.float64))
+    x = torch.randn(4, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    sm0 = actlab.get("softmax", dim=1)
+    torch.testing.assert_close(sm0(x).sum(1), torch.ones(4, 2, dtype=torch.float64))
+    jac = sm0.jacobian(x)
+    assert jac.shape == (4, 2, 3, 3)
+    auto = torch.autograd.functional.jacobian(lambda v: sm0(v)[1, :, 0], x)[:, 1, :, 0]
+    torch.testing.assert_close(jac[1, 0], auto)
+
+
+# ---------------------------------------------------------------------------
+# 10. properties on random points
+# ---------------------------------------------------------------------------
+PROP = settings(max_examples=40, deadline=None, derandomize=True)
+
+
+@case_param
+@PROP
+@given(t=st.floats(-30, 30, allow_nan=False))
+def test_derivative_matches_central_difference(case, t):
+    name, params = case
+    kinks = DEFINITIONS[name].kinks_at(params)
+    h = 1e-6 * max(1.0, abs(t))
+    if any(abs(t - k) < 100 * h for k in kinks):
+        return
+    mod = module(case)
+    x = torch.tensor([t - h, t + h], dtype=torch.float64)
+    with torch.no_grad():
+        lo, hi = mod(x).tolist()
+    d = mod.derivative(torch.tensor([t], dtype=torch.float64)).item()
+    assert (hi - lo) / (2 * h) == pytest.approx(d, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if DEFINITIONS[c[0]].monotonic],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if DEFINITIONS[c[0]].monotonic])
+@PROP
+@given(a=st.floats(-1e4, 1e4), b=st.floats(-1e4, 1e4))
+def test_declared_monotonic_is_monotonic(case, a, b):
+    lo, hi = min(a, b), max(a, b)
+    with torch.no_grad():
+        flo, fhi = module(case)(torch.tensor([lo, hi], dtype=torch.float64)).tolist()
+    assert flo <= fhi + 4 * EPS64 * abs(fhi), (lo, hi, flo, fhi)
