@@ -26,7 +26,7 @@ How each property is decided:
 * **zero-centred**: |E f(z)| <= 0.1 sd f(z) for z ~ N(0, 1); mean and
   variance by Gauss-Legendre quadrature on [-12, 12], split at singular points.
 * **saturates** left/right: |f'| on [1e3, 1e4] (and at inf) is below 1e-3 of
-  the largest |f'|.
+  the largest |f'| on [-20, 20].
 * **identity near 0**: f(0) = 0 and both one-sided slopes at 0 equal 1.
 
 Softmax is a function of a vector; its properties here are those of the first
@@ -187,25 +187,23 @@ def grid() -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # Singular points
 # --------------------------------------------------------------------------- #
-def _simpson_defect(fn, a, b):
-    """|f(b) - f(a) - Simpson(f')| for arrays of intervals, relative to their scale."""
-    m = 0.5 * (a + b)
-    fa, da = fn(a)
-    fb, db = fn(b)
-    _, dm = fn(m)
+def _simpson_defect(fa, da, dm, fb, db, a, b):
+    """|f(b) - f(a) - Simpson(f' on [a, b])| relative to the scale of f; 0 where undefined."""
     pred = (b - a) / 6 * (da + 4 * dm + db)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         defect = np.abs(fb - fa - pred)
         scale = 1e-6 * np.abs(fb - fa) + 1e-12 * (1 + np.abs(fa) + np.abs(fb))
-    return np.nan_to_num(defect / scale, nan=0.0)
+        return np.nan_to_num(defect / scale, nan=0.0)
 
 
 def _localise(fn, a, b):
-    """Narrow each interval [a_i, b_i] to the half that keeps the larger defect."""
+    """Narrow each interval [a_i, b_i] to the half that keeps the larger Simpson defect."""
     for _ in range(60):
-        m = 0.5 * (a + b)
-        left = _simpson_defect(fn, a, m)
-        right = _simpson_defect(fn, m, b)
+        w = b - a
+        f, d = fn(np.stack([a, a + w / 4, a + w / 2, a + 3 * w / 4, b]))
+        m = a + w / 2
+        left = _simpson_defect(f[0], d[0], d[1], f[2], d[2], a, m)
+        right = _simpson_defect(f[2], d[2], d[3], f[4], d[4], m, b)
         go_left = left >= right
         a, b = np.where(go_left, a, m), np.where(go_left, m, b)
         if np.all(b - a <= 1e-13 * (1 + np.abs(a))):
@@ -230,13 +228,8 @@ def _jumps(fn, p, d):
 
 def _singularities(fn, x, f, d) -> tuple[Singularity, ...]:
     a, b = x[:-1], x[1:]
-    m = 0.5 * (a + b)
-    _, dm = fn(m)
-    with np.errstate(invalid="ignore"):
-        pred = (b - a) / 6 * (d[:-1] + 4 * dm + d[1:])
-        defect = np.abs(f[1:] - f[:-1] - pred)
-        scale = 1e-6 * np.abs(f[1:] - f[:-1]) + 1e-12 * (1 + np.abs(f[1:]) + np.abs(f[:-1]))
-    cand = np.flatnonzero(np.nan_to_num(defect / scale, nan=0.0) > 1.0)
+    _, dm = fn(0.5 * (a + b))
+    cand = np.flatnonzero(_simpson_defect(f[:-1], d[:-1], dm, f[1:], d[1:], a, b) > 1.0)
     if cand.size == 0:
         return ()
     p = _localise(fn, a[cand], b[cand])
@@ -316,7 +309,7 @@ def _edge(fn, inside, outside):
     return _snap(0.5 * (a + b))
 
 
-def _dead(fn, x, d, max_slope) -> tuple[tuple[float, float], ...]:
+def _dead(fn, x, d, scale) -> tuple[tuple[float, float], ...]:
     out = []
     live = np.abs(d) > 0
     for i, j in _runs(d == 0):
@@ -329,7 +322,7 @@ def _dead(fn, x, d, max_slope) -> tuple[tuple[float, float], ...]:
                 continue
             edge = _edge(fn, x[k], x[nb])
             near = (np.abs(x - edge) <= 1.0) & live & ((x - edge) * step > 0)
-            if not near.any() or np.abs(d[near]).max() < 1e-6 * max_slope:
+            if not near.any() or np.abs(d[near]).max() < 1e-6 * scale:
                 real = False  # f' decays smoothly into underflow here
             ends.append(float(edge))
         if real:
@@ -338,8 +331,17 @@ def _dead(fn, x, d, max_slope) -> tuple[tuple[float, float], ...]:
 
 
 def _max_slope(fn, x, d) -> tuple[float, float]:
+    far = np.abs(fn(np.array([-1e150, -1e100, 1e100, 1e150]))[1])
+    for sign, (farther, nearer) in ((-1, far[:2]), (1, far[:1:-1])):
+        if farther >= 2 * nearer > 0:  # f' still grows (squared ReLU): no finite maximum
+            return math.inf, sign * math.inf
     ad = np.nan_to_num(np.abs(d), nan=0.0, posinf=math.inf)
-    i = int(np.argmax(ad))
+    top = np.flatnonzero(ad >= ad.max() * (1 - 1e-12))
+    if top.size > 1:  # a plateau (ReLU's 1 for x > 0): report its point nearest 0
+        i = int(top[np.argmin(np.abs(x[top]))])
+        at0 = abs(fn(np.array([0.0]))[1][0])
+        return (float(ad[i]), 0.0) if at0 >= ad[i] * (1 - 1e-12) else (float(ad[i]), float(x[i]))
+    i = int(top[0])
     if math.isinf(ad[i]) or abs(x[i]) > DENSE:
         return float(ad[i]), float(x[i])
     lo, hi = x[max(i - 1, 0)], x[min(i + 1, x.size - 1)]
@@ -361,10 +363,15 @@ def _max_slope(fn, x, d) -> tuple[float, float]:
 # Limits, bounds, moments
 # --------------------------------------------------------------------------- #
 def _limit(fn, sign: int) -> float:
-    """lim f(x) as x -> sign*inf: the value at inf when the formula gives one that agrees with
-    the tail (0 * inf can give garbage), else read off the tail's growth."""
-    at_inf, far, farther = fn(np.array([sign * math.inf, sign * TAIL / 10, sign * TAIL]))[0]
-    growing = abs(farther) >= 2 * abs(far) > 0  # |f| grows faster than x^0.3: unbounded
+    """lim f(x) as x -> sign*inf.
+
+    The value at inf when the formula gives one that agrees with f far out
+    (0 * inf can give garbage); otherwise f at 1e150, or an infinity when |f|
+    still grows between 1e100 and 1e150. Evaluating that far out (not at the
+    grid's 1e4) matters for slow tails such as softsign's 1 - 1/x.
+    """
+    at_inf, far, farther = fn(np.array([sign * math.inf, sign * 1e100, sign * 1e150]))[0]
+    growing = abs(farther) >= 2 * abs(far) > 0
     if math.isinf(at_inf) and growing and np.sign(at_inf) == np.sign(farther):
         return float(at_inf)
     if math.isfinite(at_inf) and abs(at_inf - farther) <= 1e-6 * (1 + abs(farther)):
@@ -402,13 +409,13 @@ def _monotonic(f, d) -> str:
     return "increasing" if up else "decreasing" if down else "non-monotonic"
 
 
-def _saturates(fn, x, d, sign: int, max_slope: float) -> bool:
+def _saturates(fn, x, d, sign: int, scale: float) -> bool:
     tail = (x * sign >= TAIL / 10)
     at_inf = fn(np.array([sign * math.inf]))[1][0]
     values = np.abs(d[tail])
     if not math.isnan(at_inf):
         values = np.append(values, abs(at_inf))
-    return bool(np.nanmax(values) <= 1e-3 * max_slope)
+    return bool(np.nanmax(values) <= 1e-3 * scale)
 
 
 # --------------------------------------------------------------------------- #
@@ -442,8 +449,10 @@ def _compute(base: str, items: tuple) -> Properties:
     if singular:
         smoothness = ("discontinuous", "C0", "C1")[min(s.order for s in singular)]
     max_slope, argmax_slope = _max_slope(fn, x, d)
+    # the scale that "small" slopes are judged against; finite even when sup |f'| is not
+    scale = float(np.nanmax(np.abs(d[np.abs(x) <= DENSE])))
     extrema = _extrema(fn, x, d)
-    dead = _dead(fn, x, d, max_slope)
+    dead = _dead(fn, x, d, scale)
     lo_lim, hi_lim = _limit(fn, -1), _limit(fn, 1)
     finite_f = f[np.isfinite(f)]
     inf = min([float(finite_f.min()), lo_lim, hi_lim, *(e.value for e in extrema)])
@@ -451,7 +460,8 @@ def _compute(base: str, items: tuple) -> Properties:
     in_dead = np.zeros(x.size, dtype=bool)
     for lo, hi in dead:
         in_dead |= (x > lo) & (x < hi)
-    reached = [e.value for e in extrema] + f[in_dead].tolist()
+    reached = [e.value for e in extrema] + ([float(f[in_dead].min()), float(f[in_dead].max())]
+                                            if in_dead.any() else [])
     mean, var = _moments(fn, singular)
     f0, df0 = (float(v[0]) for v in fn(np.array([0.0])))
     _, slopes = fn(np.array([-1e-9, 1e-9]))
@@ -465,8 +475,8 @@ def _compute(base: str, items: tuple) -> Properties:
         zero_centred=var > 0 and abs(mean) <= ZERO_CENTRED_RATIO * math.sqrt(var),
         f0=f0, df0=df0,
         identity_near_0=abs(f0) <= 1e-12 and bool(np.all(np.abs(slopes - 1) <= 1e-6)),
-        saturates_left=_saturates(fn, x, d, -1, max_slope),
-        saturates_right=_saturates(fn, x, d, 1, max_slope),
+        saturates_left=_saturates(fn, x, d, -1, scale),
+        saturates_right=_saturates(fn, x, d, 1, scale),
         max_slope=max_slope, argmax_slope=argmax_slope,
         dead=dead, extrema=extrema,
         note=("computed for the first component of softmax((x, 0)), i.e. sigmoid(x / T)"
