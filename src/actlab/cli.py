@@ -18,33 +18,66 @@ class UserError(Exception):
 # --- catalog: list / show / plot / catalog --------------------------------- #
 def _add_list(sub):
     p = sub.add_parser("list", help="one row per activation with its computed properties")
+    p.add_argument("--format", default="table", choices=["table", "markdown", "csv", "json"],
+                   help="output format (default: an aligned text table)")
+    p.add_argument("--no-cost", action="store_true",
+                   help="skip the cost column (forward+backward time relative to ReLU; measured once, then cached)")
     p.set_defaults(func=_run_list)
 
 
 def _run_list(args):
-    raise UserError("'actlab list' is not available yet")
+    from .plots.text import properties, table
+
+    print(table(properties(cost=not args.no_cost), args.format))
 
 
 def _add_show(sub):
     p = sub.add_parser("show", help="formula, derivative, parameters and properties of one activation")
-    p.add_argument("name")
+    p.add_argument("name", help="an activation name or spec string, e.g. gelu or 'elu:alpha=0.2'")
+    p.add_argument("--no-cost", action="store_true", help="do not measure (or look up) the relative cost")
     p.set_defaults(func=_run_show)
 
 
 def _run_show(args):
-    raise UserError("'actlab show' is not available yet")
+    from .plots.text import describe, properties
+
+    print(describe(args.name, props=properties([args.name], cost=not args.no_cost)[0]))
 
 
 def _add_plot(sub):
     p = sub.add_parser("plot", help="plot activations and their derivatives")
-    p.add_argument("names", nargs="*")
-    p.add_argument("--all", action="store_true")
-    p.add_argument("--out", default="figs")
+    p.add_argument("names", nargs="*", help="activation names or spec strings, e.g. gelu 'elu:alpha=0.2'")
+    p.add_argument("--all", action="store_true",
+                   help="every activation, plus a gallery grid and an animated slideshow (GIF)")
+    p.add_argument("--out", default="figs", help="output folder (default: figs)")
+    p.add_argument("--style", default="light", choices=["light", "dark"])
+    p.add_argument("--format", default="png", help="comma-separated figure formats: png, svg (default: png)")
+    p.add_argument("--dpi", type=int, default=110, help="resolution of PNG files (default: 110)")
     p.set_defaults(func=_run_plot)
 
 
 def _run_plot(args):
-    raise UserError("'actlab plot' is not available yet")
+    from pathlib import Path
+
+    from .catalog import names, parse
+    from .plots.catalog import formats, gallery, plot_activations, slideshow
+
+    if not args.names and not args.all:
+        raise UserError("name the activations to plot (e.g. 'actlab plot gelu elu') or pass --all")
+    if args.dpi < 10:
+        raise UserError(f"--dpi must be at least 10 (got {args.dpi})")
+    fmts = formats(args.format)
+    chosen = names() if args.all else args.names
+    for text in chosen:
+        parse(text)  # every name checked before any file is written
+    out = Path(args.out)
+    paths = plot_activations(chosen, out, style=args.style, fmts=fmts, dpi=args.dpi)
+    if args.all:
+        paths += gallery(chosen, out / "gallery", style=args.style, fmts=fmts, dpi=args.dpi)
+        paths.append(slideshow(chosen, out / "slideshow.gif", style=args.style))
+    print(f"wrote {len(paths)} files to {out}/")
+    for path in paths:
+        print(f"  {path}")
 
 
 # --- compare ---------------------------------------------------------------- #
