@@ -15,15 +15,16 @@ import numpy as np
 from actlab.compare.sweep import build_study
 from actlab.store import Store
 
-LAYERS = ("features.0", "features.3", "classifier.1")
+LAYERS = ("features.0", "features.3", "features.10", "classifier.1")
 
 
 def make_study(folder, *, activations=("relu", "gelu", "sigmoid"), seeds=3, epochs=4, unfinished=0,
-               diverge=None, diagnostics=False, command="actlab compare --out study") -> Path:
+               diverge=None, diagnostics=False, spread=0.03, command="actlab compare --out study") -> Path:
     """Write ``folder/results.sqlite`` (and config.json); returns the folder.
 
     ``unfinished``: how many of the last runs stop half-way (status running);
-    ``diverge``: (index of the activation, seed) whose losses become NaN from epoch 2 on.
+    ``diverge``: (index of the activation, seed) whose losses become NaN from epoch 2 on;
+    ``spread``: accuracy gap between the first and the last activation (0: indistinguishable).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,7 @@ def make_study(folder, *, activations=("relu", "gelu", "sigmoid"), seeds=3, epoc
             stop = epochs // 2 if i >= len(runs) - unfinished else epochs
             store.restart_run(run["run_id"])
             rank = study.activations.index(run["activation"])
-            skill = 0.9 + 0.03 * (len(study.activations) - rank) / len(study.activations)
+            skill = 0.9 + spread * (len(study.activations) - rank) / len(study.activations)
             for epoch in range(1, stop + 1):
                 acc = skill - 0.2 / epoch + rng.normal(0, 0.004)
                 nan = diverge == (rank, run["seed"]) and epoch >= 2

@@ -113,6 +113,7 @@ def _live_plot(defn: Activation) -> str:
     else:
         controls = '<p class="muted">This activation has no parameters to move.</p>'
     return (f'<section class="liveplot" id="live" data-curves="{esc(data_id)}">{controls}'
+            '<p class="refused warning" role="status" hidden></p>'
             f'<div class="panels"><svg class="live" id="live-f" data-panel="f"></svg>'
             f'<svg class="live" id="live-df" data-panel="df"></svg></div></section>'
             + json_script(data_id, data))

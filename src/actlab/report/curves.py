@@ -1,7 +1,8 @@
 """Function and derivative curves of catalog activations, for plots and sliders.
 
-Every number comes from the activation's one definition (its torch
-``forward`` and ``derivative``), evaluated here in Python at build time.
+Every number comes from the activation's one definition, through the module
+``actlab.get`` builds from it (its forward and ``.derivative``), evaluated
+here in Python at build time.
 The browser only picks one of these precomputed curves; it never evaluates
 an activation itself.
 """
@@ -13,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from ..catalog import CLASSES
 from ..catalog.spec import Activation, Param
 
 X_RANGE = (-5.0, 5.0)
@@ -25,15 +27,19 @@ def x_grid(points: int = X_POINTS) -> np.ndarray:
 
 
 def evaluate(defn: Activation, params: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """f(x) and f'(x) in float64 for the given parameter values (validated, defaults filled)."""
-    p = defn.formula_params(defn.resolve_params(params))
+    """f(x) and f'(x) in float64 from the activation's module (in evaluation mode) with these parameters.
+
+    Raises ValueError or RuntimeError for a setting the module refuses (e.g.
+    RReLU with lower > upper).
+    """
+    module = CLASSES[defn.name](**params).double().eval()
     t = torch.as_tensor(x, dtype=torch.float64)
     if defn.vector:
         # A vector activation is shown as the first component of the 2-vector (x, 0).
         t = torch.stack([t, torch.zeros_like(t)], dim=-1)
     with torch.no_grad():
-        f = defn.forward(t, **p)
-        df = defn.derivative(t, **p)
+        f = module(t)
+        df = module.derivative(t)
     if defn.vector:
         f, df = f[..., 0], df[..., 0]
     return f.numpy().astype(np.float64), df.numpy().astype(np.float64)
@@ -96,7 +102,8 @@ def slider_data(defn: Activation, points: int = X_POINTS) -> dict:
 
     ``params``: one entry per slider (name, values, index of the default);
     ``f`` and ``df``: one curve per point of the parameter grid, in row-major
-    order of ``params`` (the last parameter varies fastest); ``ylim_f`` and
+    order of ``params`` (the last parameter varies fastest), None where the
+    module refuses that setting, with its reason in ``refused``; ``ylim_f`` and
     ``ylim_df``: fixed axes shared by all curves, so moving a slider shows the
     change rather than a rescaled picture.
     """
@@ -109,14 +116,22 @@ def slider_data(defn: Activation, points: int = X_POINTS) -> dict:
         grid.append({"name": p.name, "doc": p.doc, "values": values,
                      "default": values.index(float(p.default))})
     x = x_grid(points)
-    fs, dfs = [], []
+    fs, dfs, refused = [], [], []
     for combo in itertools.product(*[g["values"] for g in grid]):
-        f, df = evaluate(defn, {g["name"]: v for g, v in zip(grid, combo)}, x)
+        try:
+            f, df = evaluate(defn, {g["name"]: v for g, v in zip(grid, combo)}, x)
+        except (ValueError, RuntimeError) as e:
+            f = df = None
+            refused.append(str(e).splitlines()[0])
+        else:
+            refused.append(None)
         fs.append(f)
         dfs.append(df)
+    valid_f, valid_df = [a for a in fs if a is not None], [a for a in dfs if a is not None]
     return {"name": defn.name, "x": [round(v, 4) for v in x.tolist()], "params": grid,
-            "f": [_round(a) for a in fs], "df": [_round(a) for a in dfs],
-            "ylim_f": _limits(fs), "ylim_df": _limits(dfs)}
+            "f": [None if a is None else _round(a) for a in fs],
+            "df": [None if a is None else _round(a) for a in dfs], "refused": refused,
+            "ylim_f": _limits(valid_f), "ylim_df": _limits(valid_df)}
 
 
 def default_curve(defn: Activation, points: int = 81) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

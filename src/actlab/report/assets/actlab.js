@@ -125,8 +125,12 @@
         var out = section.querySelector("output[data-param='" + input.getAttribute("data-param") + "']");
         if (out) out.textContent = label(data.params[k].values[Number(input.value)]);
       });
-      panels.f.draw(data.f[idx]);
-      panels.df.draw(data.df[idx]);
+      var refused = data.f[idx] === null;
+      panels.f.draw(refused ? [] : data.f[idx]);
+      panels.df.draw(refused ? [] : data.df[idx]);
+      var note = section.querySelector(".refused");
+      note.hidden = !refused;
+      note.textContent = refused ? "The module refuses this setting: " + data.refused[idx] : "";
       section.setAttribute("data-index", String(idx));
     }
     inputs.forEach(function (input) { input.addEventListener("input", update); });
