@@ -631,7 +631,8 @@ HARDSWISH = Activation(
     notes=("At the kinks f'(-3) = 0 and f'(3) = 1 (the outer pieces), as PyTorch's backward gives; "
            "(2x+3)/6 holds on the open interval (-3, 3).",
            "PyTorch's native op computes x * (x + 3) / 6 and so overflows to inf for x > 3e307 "
-           "(float64), x > 5.7e37 (float32) and x > 10922 (float16); see docs/precision.md.",),
+           "(float64) and x > 5.7e37 (float32, bfloat16); float16 is computed in float32 and is "
+           "fine. See docs/precision.md.",),
 )
 
 
