@@ -130,6 +130,7 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
     x = np.linspace(lo, hi, SAMPLES // 3 if compact else SAMPLES)
     pname, settings = family(spec_string) if show_family else (None, [])
     current = props.params.get(pname)
+    drawn_f, drawn_d = [], []  # every curve, for the y-limits
     if settings:
         cmap = plt.get_cmap(palette["family"])
         for k, s in enumerate(settings):
@@ -137,6 +138,8 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
                 continue
             colour = cmap(0.15 + 0.7 * k / max(1, len(settings) - 1))
             (xf, f), (xd, d) = _curves(_spec_string(props.name, s), x)
+            drawn_f.append(f)
+            drawn_d.append(d)
             ax_f.plot(xf, f, color=colour, lw=1.0, alpha=0.9, label=f"{pname}={s[pname]:g}")
             ax_d.plot(xd, d, color=colour, lw=1.0, alpha=0.9, ls="--" if ax_d is ax_f else "-")
     (xf, f), (xd, d) = _curves(spec_string, x)
@@ -158,8 +161,8 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
                           xytext=(6, -12), fontsize=8, color=palette["extremum"])
     if compact:
         return
-    _limit_y(ax_f, f)
-    _limit_y(ax_d, d)
+    _limit_y(ax_f, np.concatenate([f, *drawn_f]))
+    _limit_y(ax_d, np.concatenate([d, *drawn_d]))
     ax_f.set_title("f(x)")
     ax_d.set_title("f'(x)")
     ax_f.set_xlabel("x")
