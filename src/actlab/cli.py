@@ -194,7 +194,10 @@ def _run_report(args):
 
 def _add_catalog(sub):
     p = sub.add_parser("catalog", help="write a browsable HTML catalog of every activation")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these activations (default: all)")
     p.add_argument("--html", metavar="DIR", required=True, help="folder for index.html and one page per activation")
+    p.add_argument("--no-figures", action="store_true",
+                   help="leave out the matplotlib figures (faster; the live plot stays)")
     p.set_defaults(func=_run_catalog)
 
 
@@ -202,7 +205,7 @@ def _run_catalog(args):
     from .report import write_catalog_site
 
     try:
-        print(write_catalog_site(args.html))
+        print(write_catalog_site(args.html, names=args.names or None, figures=not args.no_figures))
     except OSError as e:
         raise UserError(f"cannot write the catalog to {args.html}: {e.strerror or e}; choose a writable folder") from None
 
@@ -239,6 +242,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"actlab {args.command}: interrupted; finished work is saved", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head` that stopped reading: not an error of ours.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
