@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(find_chromium() is None, reason="chromium is not
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
-    write_catalog_site(out)
+    write_catalog_site(out, figures=False)  # figures cost about a second each; one is checked below
     return out
 
 
@@ -111,3 +111,12 @@ def test_two_sliders_and_a_refused_setting(browser, site):
     assert browser.eval("document.querySelector('.liveplot .refused').hidden") is True
     assert len(browser.eval("document.querySelector('#live-f path.curve').getAttribute('d')")) > 100
     _clean(browser)
+
+
+def test_catalog_figure_is_embedded_and_displayed(browser, tmp_path, shots):
+    write_catalog_site(tmp_path, names=["elu"])
+    browser.open((tmp_path / "elu.html").as_uri())
+    _clean(browser)
+    assert browser.eval("document.querySelector('#figure').complete") is True
+    assert browser.eval("document.querySelector('#figure').naturalWidth") > 300
+    browser.screenshot(shots / "catalog-elu.png")

@@ -16,7 +16,7 @@ from actlab.report.curves import movable, param_values, slider_data
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
-    assert main(["catalog", "--html", str(out)]) == 0
+    assert main(["catalog", "--html", str(out), "--no-figures"]) == 0
     return out
 
 
@@ -121,3 +121,19 @@ def test_settings_the_module_refuses_have_no_curve_and_a_reason():
     assert refused == [(lo, up) for lo, up in pairs if lo > up]
     assert all("lower bound" in why.lower() for why in data["refused"] if why)
     assert all(f is None for f, why in zip(data["f"], data["refused"]) if why)
+
+
+def test_named_activations_with_their_figures(tmp_path):
+    assert main(["catalog", "--html", str(tmp_path), "Leaky-ReLU", "elu"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.html")) == ["elu.html", "index.html", "leaky_relu.html"]
+    page = (tmp_path / "elu.html").read_text()
+    assert re.search(r'<img class="figure" id="figure" src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', page)
+    index = (tmp_path / "index.html").read_text()
+    assert index.count('class="card"') == 2 and "2 activation functions" in index
+
+
+def test_unknown_name_is_refused_without_traceback(tmp_path, capsys):
+    assert main(["catalog", "--html", str(tmp_path), "relu", "nosuchthing"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown activation 'nosuchthing'" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())

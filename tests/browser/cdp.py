@@ -216,7 +216,9 @@ class Browser:
         return out
 
     def requests(self) -> list[str]:
-        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+        """Every URL the page requested; data: URLs are cut short to keep failure messages readable."""
+        urls = [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+        return [u[:60] + "..." if u.startswith("data:") and len(u) > 60 else u for u in urls]
 
     def remote_requests(self) -> list[str]:
         return [u for u in self.requests() if not u.startswith(LOCAL_SCHEMES)]

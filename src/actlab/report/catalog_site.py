@@ -7,11 +7,14 @@ from its torch forward and derivative), the properties (computed by
 """
 from __future__ import annotations
 
+import base64
+import io
 import math
 from pathlib import Path
+from typing import Optional, Sequence
 
 from .. import __version__
-from ..catalog import DEFINITIONS
+from ..catalog import DEFINITIONS, resolve
 from ..catalog.properties import Properties, compute
 from ..catalog.spec import Activation, Param
 from .curves import X_RANGE, default_curve, slider_data
@@ -60,7 +63,8 @@ def _properties_rows(props: dict[str, Properties]) -> tuple[list[str], list[list
 
 def index_page(props: dict[str, Properties]) -> str:
     cards = []
-    for name, defn in DEFINITIONS.items():
+    for name in props:
+        defn = DEFINITIONS[name]
         cards.append(
             f'<a class="card" href="{esc(page_name(name))}" data-name="{esc(name)}">'
             f'<div class="thumb">{_thumbnail(defn)}</div>'
@@ -68,7 +72,7 @@ def index_page(props: dict[str, Properties]) -> str:
     columns, rows = _properties_rows(props)
     body = (
         "<h1>Activation catalog</h1>"
-        f'<p class="subtitle">{len(DEFINITIONS)} activation functions, each defined once in actlab and '
+        f'<p class="subtitle">{len(props)} activation functions, each defined once in actlab and '
         "verified against an independent high-precision reference. Solid: f(x); dashed: f′(x), "
         f"on x ∈ [{X_RANGE[0]:g}, {X_RANGE[1]:g}] at default parameters.</p>"
         f'<div class="grid-cards" id="cards">{"".join(cards)}</div>'
@@ -133,7 +137,8 @@ def _details(p: Properties) -> str:
     return '<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
 
 
-def activation_page(defn: Activation, props: Properties) -> str:
+def activation_page(defn: Activation, props: Properties, figure: Optional[str] = None) -> str:
+    """One activation's page; ``figure`` is a data: URL of its catalog figure, if drawn."""
     aliases = ", ".join(defn.aliases)
     row = props.as_row()
     usage = f'actlab.get("{defn.name}"' + "".join(
@@ -148,6 +153,8 @@ def activation_page(defn: Activation, props: Properties) -> str:
         f'<div class="formula-row" id="dformula">{formula_html(defn.dformula)}</div>'
         f"<pre><code>{esc('import actlab; act = ' + usage)}</code></pre>"
         "<h2>Function and derivative</h2>" + _live_plot(defn)
+        + (f'<h3>With its parameter family, kinks and extrema</h3><img class="figure" id="figure" '
+           f'src="{figure}" alt="f(x) and f\'(x) of {esc(defn.name)}">' if figure else "")
         + "<h2>Parameters</h2>"
         + (table(["name", "default", "valid range", "type", "learnable", "meaning"], _param_rows(defn),
                  table_id="params") if defn.params else '<p class="muted">None.</p>')
@@ -163,15 +170,35 @@ def activation_page(defn: Activation, props: Properties) -> str:
     return page(f"{defn.name} · actlab catalog", body, nav=_nav(defn.name), generator=GENERATOR)
 
 
-def write_catalog_site(out_dir) -> Path:
-    """Write ``index.html`` and one page per activation into ``out_dir``; returns the index path."""
+def figure_png(name: str) -> str:
+    """The catalog figure of ``name`` (f and f' with family curves, kinks, extrema) as a data: URL."""
+    from ..plots.catalog import activation_figure
+    from ..plots.style import plt, use
+
+    fig = activation_figure(name)
+    buf = io.BytesIO()
+    with use("light"):
+        fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def write_catalog_site(out_dir, names: Optional[Sequence[str]] = None, figures: bool = True) -> Path:
+    """Write ``index.html`` and one page per activation into ``out_dir``; returns the index path.
+
+    ``names`` limits the site to some activations (aliases allowed);
+    ``figures=False`` leaves out the matplotlib figures (about a second per
+    activation), keeping the live plot.
+    """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out} exists and is not a folder; give a folder for the catalog site")
+    chosen = list(dict.fromkeys(resolve(n) for n in names)) if names else list(DEFINITIONS)
     out.mkdir(parents=True, exist_ok=True)
-    props = {name: compute(name) for name in DEFINITIONS}
-    for name, defn in DEFINITIONS.items():
-        (out / page_name(name)).write_text(activation_page(defn, props[name]), encoding="utf-8")
+    props = {name: compute(name) for name in chosen}
+    for name in chosen:
+        figure = figure_png(name) if figures else None
+        (out / page_name(name)).write_text(activation_page(DEFINITIONS[name], props[name], figure), encoding="utf-8")
     index = out / "index.html"
     index.write_text(index_page(props), encoding="utf-8")
     return index
