@@ -70,8 +70,13 @@ def validate(study: Study, *, progress: bool = True):
     Returns the loaded splits. Downloads the dataset if it is missing and
     downloading is possible, so that workers only ever read it.
     """
+    from ..data.dataset import EMBEDDED
     from ..models import build_model
 
+    if study.data_dir is not None and study.dataset == EMBEDDED:
+        raise ValueError(f"--data-dir {study.data_dir} was given, but the dataset is {EMBEDDED}, which ships "
+                         "inside actlab and reads no files; add --dataset mnist (or fashion-mnist) to train on "
+                         "the files in that folder, or drop --data-dir")
     splits = load_splits(data_spec(study), download=True, progress=progress)
     in_shape = tuple(splits.train_x.shape[1:])
     for run in study.runs()[:: study.seeds]:

@@ -52,7 +52,8 @@ class Store:
                              "written by 'actlab compare'")
         uri = f"{self.path.resolve().as_uri()}?mode=ro" if readonly else str(self.path)
         try:
-            self.conn = sqlite3.connect(uri, uri=readonly, isolation_level=None)
+            # A generous busy timeout: another connection holding the write lock briefly must not fail a commit.
+            self.conn = sqlite3.connect(uri, uri=readonly, isolation_level=None, timeout=60)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA foreign_keys = ON")
             if not readonly:
