@@ -12,7 +12,7 @@ def fmt(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        return f"{value:.4g}"
+        return f"{value + 0.0:.4g}"  # + 0.0 turns -0.0 into 0.0
     return str(value)
 
 
