@@ -162,3 +162,24 @@ def test_changed_configuration_is_refused(study, capsys):
     err = capsys.readouterr().err
     assert "epochs: 2 -> 3" in err and "results are never mixed" in err
     assert ((study / "results.sqlite").stat().st_size, read_csv(study / "summary.csv")) == before
+
+
+def test_diverging_runs_finish_early_and_are_flagged(tmp_path, capsys):
+    assert main([*TINY, "--activations", "relu", "--lr", "1e12", "--clip-value", "none", "--out", str(tmp_path)]) == 0
+    conn = sqlite3.connect(tmp_path / "results.sqlite")
+    assert conn.execute("SELECT epoch, diverged, val_loss FROM epochs").fetchall() == [(1, 1, None), (1, 1, None)]
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("done",), ("done",)]
+    conn.close()
+    (row,) = read_csv(tmp_path / "summary.csv")
+    assert row["n_diverged"] == "2" and row["test_loss_mean"] == ""
+    assert "relu: 2 of 2 runs diverged" in capsys.readouterr().out
+
+
+def test_diagnostics_fill_layer_stats(tmp_path):
+    assert main([*TINY, "--activations", "relu", "--seeds", "1", "--epochs", "1", "--diagnostics",
+                 "--out", str(tmp_path)]) == 0
+    conn = sqlite3.connect(tmp_path / "results.sqlite")
+    metrics = {m for (m,) in conn.execute("SELECT DISTINCT metric FROM layer_stats")}
+    layers = conn.execute("SELECT COUNT(DISTINCT layer) FROM layer_stats").fetchone()[0]
+    conn.close()
+    assert {"grad_norm_w", "act_mean", "frac_dead"} <= metrics and layers >= 3

@@ -94,8 +94,8 @@ def summarize(store: Store, alpha: float = 0.05) -> Summary:
         diverged = sum(r.diverged for r in runs)
         if diverged:
             ranking.warnings.append(f"{label}: {diverged} of {len(runs)} runs diverged (loss became NaN or "
-                                    "infinite) and stopped early; their numbers come from their best "
-                                    "validation epoch before that")
+                                    "infinite) and stopped early; their final numbers come from their best "
+                                    "validation epoch, a diverged epoch counting as worst")
     rows = []
     for ranked in ranking.rows:
         runs = groups[ranked.label]
@@ -115,7 +115,7 @@ def summarize(store: Store, alpha: float = 0.05) -> Summary:
             "seconds_per_epoch": sum(r.seconds_per_epoch for r in runs) / len(runs),
             "samples_per_second": sum(r.samples_per_second for r in runs) / len(runs),
             "p_vs_best": ranked.p, "p_holm": ranked.p_holm, "cohens_d": ranked.d,
-            "significant": ranked.significant if ranked.rank > 1 else "",
+            "significant": "" if math.isnan(ranked.p_holm) else ranked.significant,
             "verdict": ranked.verdict,
         })
     return Summary(rows, ranking, results)

@@ -119,7 +119,7 @@ class RankRow:
         if self.rank == 1:
             return "best"
         if math.isnan(self.p_holm):
-            return "untested (needs 2+ finite runs on both sides)"
+            return "not testable (needs 2+ finite runs with some spread)"
         if self.significant:
             return f"worse than best (Holm p={self.p_holm:.3g})"
         return f"not significantly different (Holm p={self.p_holm:.3g})"
