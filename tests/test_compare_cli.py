@@ -183,3 +183,27 @@ def test_diagnostics_fill_layer_stats(tmp_path):
     layers = conn.execute("SELECT COUNT(DISTINCT layer) FROM layer_stats").fetchone()[0]
     conn.close()
     assert {"grad_norm_w", "act_mean", "frac_dead"} <= metrics and layers >= 3
+
+
+FACTORY = '''
+from torch import nn
+
+
+def build(activation, in_shape, num_classes):
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_shape[0] * in_shape[1] * in_shape[2], 32), activation(),
+                         nn.Linear(32, num_classes))
+'''
+
+
+def test_user_model_factory_and_grid(tmp_path, monkeypatch):
+    (tmp_path / "my_tiny_models.py").write_text(FACTORY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out"
+    assert main([*TINY, "--model", "my_tiny_models:build", "--activations", "elu:alpha=0.5", "--seeds", "1",
+                 "--epochs", "1", "--grid", "lr=0.001|0.01", "--out", str(out)]) == 0
+    rows = read_csv(out / "summary.csv")
+    assert sorted(r["label"] for r in rows) == ["elu:alpha=0.5 [lr=0.001]", "elu:alpha=0.5 [lr=0.01]"]
+    assert {r["grid"] for r in rows} == {"lr=0.001", "lr=0.01"} and {r["n_runs"] for r in rows} == {"1"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["grid"] == {"lr": [0.001, 0.01]} and config["config"]["model"] == "my_tiny_models:build"
+    assert "--grid 'lr=0.001|0.01'" in config["command"]
