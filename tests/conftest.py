@@ -1,8 +1,1 @@
-"""Shared test configuration.
-
-The CI machine has two cores shared by several test processes; one intra-op
-thread per process keeps timings predictable and avoids oversubscription.
-"""
-import torch
-
-torch.set_num_threads(1)
+"""Shared pytest fixtures for actlab's tests (shared helpers are added here as they are needed)."""
