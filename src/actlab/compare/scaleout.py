@@ -57,6 +57,21 @@ class RunsStopped:
     reason: str
 
 
+class MissingExtra(ValueError):
+    """An optional dependency is not installed (a ValueError, so the CLI prints it as one line)."""
+
+
+def require_extra(module: str, extra: str, purpose: str):
+    """Import an optional dependency, or say exactly what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingExtra(f"{purpose} needs the optional package '{module}', which is not installed ({e}); "
+                           f"install it with: pip install 'actlab[{extra}]'") from None
+
+
 def finishes_run(event: EpochEvent, planned_epochs: int) -> bool:
     """Whether this epoch is its run's last: the planned last epoch, or the one where the loss diverged."""
     return bool(event.record.get("diverged")) or int(event.record["epoch"]) >= planned_epochs
@@ -190,5 +205,5 @@ def format_stopped(store) -> str:
                      f"({row['reason']}); not ranked" for label, row in groups.items())
 
 
-__all__ = ["RunsRestarted", "RunsStopped", "STOPPED_COLUMNS", "execute", "finishes_run",
-           "format_stopped", "record_stopped", "run_study", "stopped_rows", "stopped_runs", "write_stopped_csv"]
+__all__ = ["MissingExtra", "RunsRestarted", "RunsStopped", "STOPPED_COLUMNS", "execute", "finishes_run",
+           "format_stopped", "record_stopped", "require_extra", "run_study", "stopped_rows", "stopped_runs", "write_stopped_csv"]
