@@ -4,9 +4,11 @@ Speed comes from removing what a DataLoader loop spends outside the maths:
 the splits stay in memory as tensors, an epoch is a random permutation of row
 indices (one ``index_select`` per batch, no per-sample Python and no collate),
 loss and accuracy are summed into tensors and read once per epoch, and
-evaluation runs in large batches under ``torch.inference_mode``. Convolutional
-models run in channels_last layout on CPU (oneDNN's native layout; see
-bench/results/training.md for what each choice measured).
+evaluation runs in large batches under ``torch.inference_mode``. Measured and
+not adopted (see bench/results/training.md): channels_last layout (no clear
+gain on this 2-core CPU; ``train_group(..., channels_last=True)`` turns it on),
+torch.compile (slower steps here, after ~30 s of compiling), and stacking the
+seeds into one vmapped model (slower than one model after another).
 
 Reproducibility: every run owns its random streams, derived from its seed
 alone: the initial weights, the shuffling (a ``torch.Generator``) and the
@@ -259,10 +261,6 @@ def _check_group(configs: list[TrainConfig]) -> None:
                              "TrainConfig.group_key() and call it once per group")
 
 
-def _use_channels_last(model: nn.Module, device: torch.device) -> bool:
-    return device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules())
-
-
 @contextmanager
 def _threads(count: Optional[int]):
     previous = torch.get_num_threads()
@@ -275,15 +273,15 @@ def _threads(count: Optional[int]):
 
 
 def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
-                diagnostics: bool = False, *, channels_last: Optional[bool] = None) -> list[list[EpochRecord]]:
+                diagnostics: bool = False, *, channels_last: bool = False) -> list[list[EpochRecord]]:
     """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
     every epoch of every run and return each run's records.
 
     The runs advance epoch by epoch together, so an interrupted group has
     finished the same epochs for all its seeds. A run whose loss becomes NaN
     or infinite stops: its last record has ``diverged=True`` and the others
-    go on. ``channels_last``: None chooses (on for convolutional models on
-    CPU); True/False forces the layout (for benchmarks).
+    go on. ``channels_last``: train convolutional models in channels_last
+    memory layout (off by default; the benchmark's ``--ablate`` measures it).
     """
     _check_group(configs)
     first = configs[0]
@@ -294,8 +292,7 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     history: list[list[EpochRecord]] = [[] for _ in configs]
     with _threads(first.threads):
         runs = [_Run(c, in_shape, num_classes) for c in configs]
-        layout = _use_channels_last(runs[0].model, device) if channels_last is None else channels_last
-        if layout:
+        if channels_last:
             for run in runs:
                 run.model.to(memory_format=torch.channels_last)
         for epoch in range(1, first.epochs + 1):
