@@ -4,7 +4,7 @@ import os
 import pytest
 
 from actlab.compare.executors import (DataSpec, EpochEvent, InProcessExecutor, ProcessPoolExecutor, UnitDone,
-                                      WorkUnit, make_executor)
+                                      UnitStarted, WorkUnit, make_executor)
 from actlab.compare.runner import execute, plan
 from actlab.compare.sweep import build_study
 from actlab.store import Store
@@ -62,12 +62,19 @@ def collect(executor, task, work):
     return events
 
 
-def test_in_process_delivers_every_epoch_then_unit_done():
-    events = collect(InProcessExecutor(), fake_task, units())
-    epochs = [e for e in events if isinstance(e, EpochEvent)]
-    assert len(epochs) == 3 * 2 * 2
-    assert [e.unit_id for e in events if isinstance(e, UnitDone)] == [0, 1, 2]
-    assert events[4] == UnitDone(0)  # a unit's epochs come before its UnitDone
+def unit_events(events, unit):
+    return [e for e in events if getattr(e, "run_id", None) in unit.run_ids
+            or getattr(e, "unit_id", None) == unit.unit_id]
+
+
+def test_in_process_delivers_start_epochs_done_per_unit():
+    work = units()
+    events = collect(InProcessExecutor(), fake_task, work)
+    assert len([e for e in events if isinstance(e, EpochEvent)]) == 3 * 2 * 2
+    assert events[:6] == unit_events(events, work[0])  # one unit after another
+    for unit in work:
+        ours = unit_events(events, unit)
+        assert ours[0] == UnitStarted(unit.unit_id) and ours[-1] == UnitDone(unit.unit_id) and len(ours) == 6
 
 
 def test_process_pool_gives_the_same_events():
@@ -76,9 +83,8 @@ def test_process_pool_gives_the_same_events():
     pooled = collect(ProcessPoolExecutor(2, threads=1), fake_task, work)
     key = lambda e: (type(e).__name__, getattr(e, "run_id", -1), getattr(e, "unit_id", -1), str(e))
     assert sorted(pooled, key=key) == sorted(local, key=key)
-    for unit in work:  # per unit, order is kept
-        ours = [e for e in pooled if getattr(e, "run_id", None) in unit.run_ids or e == UnitDone(unit.unit_id)]
-        assert ours[-1] == UnitDone(unit.unit_id)
+    for unit in work:  # within a unit the order is kept
+        assert unit_events(pooled, unit) == unit_events(local, unit)
 
 
 def test_process_pool_raises_the_worker_error():
@@ -134,3 +140,16 @@ def test_interrupted_execute_resumes_without_duplicates_or_reruns(study_store):
     attempts = {(r["activation"], r["seed"]): r["attempts"] for r in store.runs()}
     assert attempts == {("relu", 0): 1, ("relu", 1): 1, ("gelu", 0): 2, ("gelu", 1): 2}
     assert all(r["status"] == "done" for r in store.runs())
+
+
+def stop_at_first_unit(unit, emit):
+    raise Interrupted
+
+
+def test_units_never_reached_stay_pending(study_store):
+    study, store = study_store
+    with pytest.raises(Interrupted):
+        execute(study, store, InProcessExecutor(), task=stop_at_first_unit, quiet=True)
+    state = {(r["activation"], r["seed"]): (r["status"], r["attempts"]) for r in store.runs()}
+    assert state == {("relu", 0): ("running", 1), ("relu", 1): ("running", 1),
+                     ("gelu", 0): ("pending", 0), ("gelu", 1): ("pending", 0)}

@@ -4,8 +4,9 @@ The contract is small so that other backends (Ray, a cluster queue) can
 plug in. An :class:`Executor` receives :class:`WorkUnit` values (a group of
 runs that differ only in seed) and a *task*, a picklable function
 ``task(unit, emit)`` that trains the unit and calls ``emit(EpochEvent)``
-after every epoch. The executor delivers every event to ``on_event`` in the
-calling process, as it happens, followed by one :class:`UnitDone` per unit.
+after every epoch. The executor delivers to ``on_event`` in the calling
+process, as they happen: a :class:`UnitStarted` when a unit begins, its
+epoch events, then a :class:`UnitDone`.
 Only the calling process touches the results store: workers never write it.
 """
 from __future__ import annotations
@@ -51,17 +52,23 @@ class EpochEvent:
 
 
 @dataclass(frozen=True)
+class UnitStarted:
+    unit_id: int
+
+
+@dataclass(frozen=True)
 class UnitDone:
     unit_id: int
 
 
-Event = Union[EpochEvent, UnitDone]
+Event = Union[UnitStarted, EpochEvent, UnitDone]
 Emit = Callable[[EpochEvent], None]
 Task = Callable[[WorkUnit, Emit], None]
 
 
 class Executor(Protocol):
-    """Run every unit with ``task``; call ``on_event`` in this process for each event, in arrival order.
+    """Run every unit with ``task``; call ``on_event`` in this process for each event, in arrival order
+    (per unit: UnitStarted, its EpochEvents, UnitDone).
 
     Returns when every unit is done; the first failure of a unit is raised
     here (events already delivered stay delivered).
@@ -75,6 +82,7 @@ class InProcessExecutor:
 
     def run(self, units, task, on_event):
         for unit in units:
+            on_event(UnitStarted(unit.unit_id))
             task(unit, on_event)
             on_event(UnitDone(unit.unit_id))
 
@@ -101,6 +109,7 @@ def _worker(task: Task, units, events, threads: int) -> None:
         events.put(event)
 
     for unit in iter(units.get, None):
+        emit(UnitStarted(unit.unit_id))
         try:
             task(unit, emit)
         except BaseException as e:  # reported to the parent, which raises it

@@ -1,8 +1,9 @@
 """Drive a study: validate it, plan the unfinished runs, execute them, and record every epoch.
 
 Resume rule: a run marked done in the store is never trained again; every
-other run is restarted from scratch (its partial epochs are deleted in the
-same transaction that marks it running) and trained in full.
+other run is restarted from scratch when its unit starts (its partial epochs
+are deleted in the same transaction that marks it running) and trained in
+full.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..store import EPOCH_FIELDS, Store, canonical_json
-from .executors import DataSpec, EpochEvent, Executor, Task, UnitDone, WorkUnit
+from .executors import DataSpec, EpochEvent, Executor, Task, UnitDone, UnitStarted, WorkUnit
 from .sweep import Study, describe
 
 
@@ -104,15 +105,17 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
     from tqdm import tqdm
 
     units = plan(store, study.diagnostics, data_spec(study))
+    by_id = {u.unit_id: u for u in units}
     runs = {r["run_id"]: r for r in store.runs()}
-    for unit in units:
-        for run_id in unit.run_ids:
-            store.restart_run(run_id)
     total = sum(runs[i]["epochs"] for u in units for i in u.run_ids)
     bar = tqdm(total=total, unit="epoch", desc="compare", disable=quiet or total == 0,
                file=sys.stderr, dynamic_ncols=True)
 
     def on_event(event) -> None:
+        if isinstance(event, UnitStarted):
+            for run_id in by_id[event.unit_id].run_ids:
+                store.restart_run(run_id)
+            return
         if isinstance(event, UnitDone):
             return
         store.record_epoch(event.run_id, event.record, event.layers)
