@@ -149,7 +149,8 @@ class ProcessPoolExecutor:
         if workers < 1:
             raise ValueError(f"workers must be at least 1 (got {workers})")
         self.workers = workers
-        self.threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        self.threads = threads or max(1, cores // workers)
 
     def run(self, units, task, on_event):
         if not units:
