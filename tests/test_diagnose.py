@@ -113,7 +113,7 @@ def test_actlab_sigmoid_saturation_and_pooled_moments(mnist):
     x, _ = mnist
     torch.manual_seed(2)
     model = nn.Sequential(nn.Linear(784, 32), actlab.get("sigmoid"))
-    with diagnose(model) as d, torch.no_grad():
+    with diagnose(model, sample_rows=None) as d, torch.no_grad():
         outs = [model(x[i:i + 128]) for i in range(0, 512, 128)]
     allout = torch.cat(outs)
     row = d.table()[0]
@@ -125,6 +125,9 @@ def test_actlab_sigmoid_saturation_and_pooled_moments(mnist):
     with diagnose(model) as big, torch.no_grad():
         model(x)
     assert big.table()[0]["frac_saturated"] > 0.9  # sigma'(z) < 1e-3 once |z| > ~7
+    with diagnose(model, sample_rows=16) as sampled, torch.no_grad():
+        model(x)
+    assert sampled.table()[0]["act_mean"] == pytest.approx(float(model(x[:16]).detach().mean()), rel=1e-5)
 
 
 def test_conv_channels_and_shared_activation(mnist):

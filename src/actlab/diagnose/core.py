@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .derivatives import derivative_fn, is_activation
+from .derivatives import derivative_fn, is_activation, is_relu
 
 METRICS = ("grad_norm_w", "grad_norm_b", "update_ratio", "act_mean", "act_var", "frac_saturated", "frac_dead")
 ALIASES = {"grad_norm": "grad_norm_w"}
@@ -33,30 +33,36 @@ class _ActivationStats:
         self.per_call: list[torch.Tensor] = []  # [mean, var, frac_saturated, frac_dead so far]
         self.counts: list[int] = []
 
-    def update(self, z: torch.Tensor, a: torch.Tensor, fn, threshold: float) -> None:
-        d = fn(z, a)
-        if d.dtype == torch.bool:
-            fired = d
-            n_fired = torch.count_nonzero(fired)
-            frac_sat = 1.0 - n_fired / max(a.numel(), 1)
-        else:
-            size = d.abs()
-            fired = size > 0  # NaN neither fires nor saturates
-            frac_sat = (size < threshold).float().mean()
+    def update(self, z: torch.Tensor, a: torch.Tensor, fn, relu: bool, threshold: float,
+               rows: Optional[int]) -> None:
+        """Dead units from every sample; mean, variance and saturation from the first ``rows``
+        rows of the batch (all when None): moments need no more, and they cost a pass each."""
         dim = self.unit_dim % a.dim() if a.dim() else 0
         others = tuple(i for i in range(a.dim()) if i != dim)
-        unit_fired = fired.any(dim=others) if others else fired
+        part = slice(0, rows) if rows and a.dim() > 1 else slice(None)
+        if relu:
+            unit_fired = (a.amax(dim=others) if others else a) > 0
+            sub = a[part]
+            frac_sat = 1.0 - torch.count_nonzero(sub) / max(sub.numel(), 1)
+        else:
+            size = fn(z, a).abs()
+            fired = size > 0  # NaN neither fires nor saturates
+            unit_fired = fired.any(dim=others) if others else fired
+            frac_sat = (size[part] < threshold).float().mean()
         if self.ever_fired is None:
             self.ever_fired = unit_fired
         elif self.ever_fired.shape == unit_fired.shape:
             self.ever_fired = self.ever_fired | unit_fired
         else:
             self.units_vary = True
-        var, mean = torch.var_mean(a.float(), correction=0)
+        sub = a[part].float()
+        n = max(sub.numel(), 1)
+        mean = sub.sum() / n
+        var = (torch.linalg.vector_norm(sub) ** 2 / n - mean * mean).clamp_min(0)
         dead = 1.0 - self.ever_fired.float().mean()
         self.per_call.append(torch.stack([mean, var, torch.as_tensor(frac_sat, dtype=torch.float32,
                                                                        device=a.device), dead]))
-        self.counts.append(a.numel())
+        self.counts.append(n)
 
     def summary(self) -> dict:
         if not self.per_call:
@@ -80,7 +86,7 @@ class Diagnoser:
     """Per-layer gradient and activation statistics of ``model``; see :func:`diagnose`."""
 
     def __init__(self, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
-                 saturation_threshold: float = 1e-3):
+                 saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 32):
         if not isinstance(model, nn.Module):
             raise TypeError(f"diagnose expects a torch.nn.Module, got {type(model).__name__}")
         if saturation_threshold <= 0:
@@ -88,6 +94,9 @@ class Diagnoser:
         self.model = model
         self.optimizer = optimizer
         self.threshold = float(saturation_threshold)
+        if sample_rows is not None and sample_rows < 1:
+            raise ValueError(f"sample_rows must be None (all rows) or at least 1, got {sample_rows}")
+        self.sample_rows = sample_rows
         self._handles: list = []
         self._layers: dict[str, nn.Module] = {}
         self._acts: dict[str, nn.Module] = {}
@@ -113,7 +122,8 @@ class Diagnoser:
                 if isinstance(p, nn.Parameter) and p.requires_grad:
                     self._handles.append(p.register_post_accumulate_grad_hook(self._grad_hook(name, pname)))
         for name, act in self._acts.items():
-            self._handles.append(act.register_forward_hook(self._activation_hook(name, derivative_fn(act))))
+            fn = None if is_relu(act) else derivative_fn(act)
+            self._handles.append(act.register_forward_hook(self._activation_hook(name, fn)))
         if self.optimizer is not None:
             self._handles.append(self.optimizer.register_step_pre_hook(self._before_step))
             self._handles.append(self.optimizer.register_step_post_hook(self._after_step))
@@ -147,7 +157,7 @@ class Diagnoser:
                 unit_dim = -1 if hasattr(self._last_layer, "out_features") else 1
                 stats = self._act_stats[key] = _ActivationStats(unit_dim if output.dim() > 1 else 0)
             with torch.no_grad():
-                stats.update(inputs[0].detach(), output.detach(), fn, self.threshold)
+                stats.update(inputs[0].detach(), output.detach(), fn, fn is None, self.threshold, self.sample_rows)
         return hook
 
     def _grad_hook(self, name: str, pname: str):
@@ -265,13 +275,17 @@ class Diagnoser:
 
 
 def diagnose(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
-             saturation_threshold: float = 1e-3) -> Diagnoser:
+             saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 32) -> Diagnoser:
     """Watch ``model``'s gradient flow and activations; use as ``with diagnose(model) as d:``.
 
     Hooks go on at once and come off when the ``with`` block ends (or at
     ``d.close()``). Pass the ``optimizer`` to get the update/weight ratio.
+    Dead units are judged on every sample; activation mean, variance and the
+    saturated fraction are estimated from the first ``sample_rows`` rows of
+    each batch (None: all rows), which keeps the hooks cheap.
     """
-    return Diagnoser(model, optimizer=optimizer, saturation_threshold=saturation_threshold)
+    return Diagnoser(model, optimizer=optimizer, saturation_threshold=saturation_threshold,
+                     sample_rows=sample_rows)
 
 
 def epoch_summary(d: Diagnoser, reset: bool = True) -> list[dict]:

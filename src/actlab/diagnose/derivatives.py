@@ -57,11 +57,15 @@ def is_activation(module: nn.Module) -> bool:
     return name is not None and not catalog_spec(name).vector
 
 
+def is_relu(module: nn.Module) -> bool:
+    """Plain ReLU: f'(z) != 0 exactly where the output is > 0, which the hooks test cheaply."""
+    return _catalog_name(module) == "relu"
+
+
 def derivative_fn(module: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``fn(z, a)`` -> f'(z) for this activation module (``a`` is its output).
 
-    ReLU's derivative is returned as a boolean mask (a > 0), its cheapest form:
-    the hooks run on every forward pass and this is the commonest case.
+    ReLU's derivative is returned as a boolean mask (a > 0), its cheapest form.
     """
     name = _catalog_name(module)
     if name is None:

@@ -21,7 +21,7 @@ def propagate(depth: int, width: int, activation: str = "selu", init: str = "lec
     model = mlp([width] * (depth + 1), activation, init, seed, last_activation=True)
     gen = data_generator(seed)
     x = torch.randn(samples, width, generator=gen)
-    with diagnose(model) as d:
+    with diagnose(model, sample_rows=None) as d:
         out = model(x)
         out.backward(torch.randn(out.shape, generator=gen))
     rows = d.table()
