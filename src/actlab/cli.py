@@ -210,7 +210,84 @@ def _run_catalog(args):
         raise UserError(f"cannot write the catalog to {args.html}: {e.strerror or e}; choose a writable folder") from None
 
 
-COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog]
+# --- tune ------------------------------------------------------------------- #
+def _add_tune(sub):
+    p = sub.add_parser(
+        "tune", help="tune each activation's hyperparameters on validation data, then compare the tuned winners",
+        description="Give every activation the same hyperparameter search (each trial scored on the validation "
+                    "split only), then train each activation's best configuration over the seeds and compare them "
+                    "as 'actlab compare' does, test set last. Writes tuned.csv, trials.csv, lr_sensitivity.png and "
+                    "the compare outputs; rerun with the same --out to resume (finished trials are not rerun).")
+    p.add_argument("--space", action="append", required=True, metavar="SPEC",
+                   help="what to search: key=LOW..HIGH[:log] or key=V1|V2, comma-separated or repeated, e.g. "
+                        "lr=1e-4..1e-2:log,batch_size=64|128")
+    p.add_argument("--trials", type=int, default=20, metavar="N", help="trials per activation (default 20)")
+    p.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"],
+                   help="tpe (default) and random are Optuna's (pip install 'actlab[tune]'); grid needs nothing")
+    p.add_argument("--grid-points", type=int, default=4, metavar="N", help="values per range for --sampler grid")
+    p.add_argument("--tune-seed", type=int, default=0, metavar="N", help="seed of the sampler's proposals")
+    p.add_argument("--activations", metavar="LIST", help="comma-separated catalog names (default: the seed's six)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="final runs per activation (seeds 0..N-1)")
+    p.add_argument("--model", metavar="KIND", help="cnn (the seed CNN), mlp, or PKG.MODULE:FUNC")
+    p.add_argument("--dataset", metavar="NAME", help="mnist-small (embedded), mnist or fashion-mnist")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's four IDX .gz files")
+    p.add_argument("--epochs", type=int, metavar="N")
+    p.add_argument("--train-limit", metavar="N|all", help="train on a stratified subset of N training images")
+    p.add_argument("--val-fraction", type=float, metavar="X")
+    p.add_argument("--batch-size", type=int, metavar="N", help="used where --space does not search it")
+    p.add_argument("--lr", type=float, metavar="X", help="used where --space does not search it")
+    p.add_argument("--width", type=int, metavar="N")
+    p.add_argument("--depth", type=int, metavar="N")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="trials side by side (processes, or Ray CPUs)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local processes (default) or Ray tasks (pip install 'actlab[ray]')")
+    p.add_argument("--address", metavar="auto|HOST:PORT", help="with --backend ray: join this cluster instead "
+                                                              "of starting a private local Ray")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/tune-<time>); an existing one is resumed")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run_tune)
+
+
+def _run_tune(args):
+    import shlex
+    import time
+
+    from .compare import format_ranking, parse_activations
+    from .compare.ray_backend import make_backend
+    from .compare.sweep import parse_train_limit
+    from .compare.tune import make_tune, run_tune
+    from .compare.tune_report import format_tuned
+    from .compare.tune_space import parse_space
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1 (got {args.workers})")
+    spec = make_tune(
+        parse_space(",".join(args.space)), trials=args.trials, sampler=args.sampler, tune_seed=args.tune_seed,
+        grid_points=args.grid_points, seeds=args.seeds,
+        activations=parse_activations(args.activations) if args.activations else None,
+        train_limit=parse_train_limit(args.train_limit) if args.train_limit else None,
+        model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+        val_fraction=args.val_fraction, batch_size=args.batch_size, lr=args.lr, width=args.width, depth=args.depth)
+    args.out = args.out or f"runs/tune-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The command with every setting that shapes the study, so that it can be repeated to resume.
+    shaping = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+               if v is not None and k not in ("command", "func", "quiet", "workers", "backend", "address", "space")]
+    command = shlex.join(["actlab", "tune", *(f"--space={s}" for s in args.space), *shaping])
+    executor = make_backend(args.backend, workers=args.workers, address=args.address)
+    try:
+        result = run_tune(spec, args.out, executor=executor, workers=args.workers, quiet=args.quiet, command=command)
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
+    print(format_tuned(result.tuned, spec))
+    print()
+    print(format_ranking(result.summary))
+    if not args.quiet:
+        print(f"\nwrote {args.out}/: tuned.csv, trials.csv, lr_sensitivity.png, summary.csv, history.csv, "
+              f"accuracy.png, loss.png, results.sqlite\nrerun the same command (with --out {args.out}) to resume")
+
+
+COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,301 @@
+"""actlab tune: give every activation its own hyperparameter search, then compare the tuned configurations.
+
+Comparing activations at one fixed learning rate favours whichever one that
+rate happens to suit. Here each activation gets ``trials`` trials over the
+same search space (:mod:`.tune_space`), every trial trained with the same
+seed (``SEARCH_SEED``, outside the final seeds) and scored on the
+validation split only: validation accuracy at its lowest-validation-loss
+epoch. Then each activation's best configuration is trained again over the
+seeds 0..n-1 and compared exactly as ``actlab compare`` does (the same
+runner, statistics and outputs); the test set is read only in that final
+phase.
+
+Storage and resume: one results.sqlite per study. The search lives in the
+tables ``trials`` (one row per activation x trial number: parameters, status,
+score) and ``trial_epochs`` (train and validation numbers per epoch; no test
+numbers), the final phase in the ordinary ``runs``/``epochs`` tables. A
+trial's parameters are stored before it trains; on resume a finished trial is
+never rerun, an unfinished one is retrained with its stored parameters, and
+the final runs resume like any compare study.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from ..store import canonical_json
+from .executors import DataSpec, EpochEvent, WorkUnit
+from .scaleout import RunsRestarted, finishes_run
+from .sweep import Study, SweepError, build_study
+from .tune_space import SAMPLERS, Param, grid_points, propose
+
+SEARCH_SEED = 1000  # the seed of every search trial: common random numbers, apart from the final seeds
+TRIALS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    activation  TEXT    NOT NULL,
+    number      INTEGER NOT NULL,
+    params_json TEXT    NOT NULL,
+    config_json TEXT    NOT NULL,
+    status      TEXT    NOT NULL CHECK (status IN ('running', 'done')),
+    score       REAL,
+    best_epoch  INTEGER,
+    started     TEXT    NOT NULL,
+    finished    TEXT,
+    PRIMARY KEY (activation, number)
+);
+CREATE TABLE IF NOT EXISTS trial_epochs (
+    activation TEXT    NOT NULL,
+    number     INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    train_loss REAL,
+    train_acc  REAL,
+    val_loss   REAL,
+    val_acc    REAL,
+    seconds    REAL,
+    PRIMARY KEY (activation, number, epoch)
+);
+"""
+_EPOCH_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """A tuning study: the compare study it ends in (activations, seeds, data, fixed settings) and the search."""
+
+    study: Study
+    space: tuple  # of Param
+    trials: int = 20
+    sampler: str = "tpe"
+    tune_seed: int = 0
+    grid_points: int = 4
+
+    def n_trials(self) -> int:
+        """Trials per activation (a grid has no more trials than points)."""
+        if self.sampler == "grid":
+            return min(self.trials, len(grid_points(self.space, self.grid_points)))
+        return self.trials
+
+    def config(self) -> dict:
+        search = {"space": [p.as_dict() for p in self.space], "trials": self.n_trials(), "sampler": self.sampler,
+                  "tune_seed": self.tune_seed, "search_seed": SEARCH_SEED}
+        if self.sampler == "grid":
+            search["grid_points"] = self.grid_points
+        return {**self.study.config(), "tune": search}
+
+    def study_id(self) -> str:
+        import hashlib
+
+        return "tune-" + hashlib.sha256(canonical_json(self.config()).encode()).hexdigest()[:12]
+
+
+def make_tune(space: tuple, *, trials: int = 20, sampler: str = "tpe", tune_seed: int = 0, grid_points: int = 4,
+              profile: str = "default", **settings) -> TuneSpec:
+    """A TuneSpec from a parsed space and compare settings (as for build_study); checks every value."""
+    if sampler not in SAMPLERS:
+        raise SweepError(f"--sampler {sampler!r} is unknown; expected one of {', '.join(SAMPLERS)}")
+    if trials < 1:
+        raise SweepError(f"--trials must be at least 1 (got {trials})")
+    if grid_points < 1:
+        raise SweepError(f"--grid-points must be at least 1 (got {grid_points})")
+    if not space:
+        raise SweepError("--space is empty; give e.g. --space lr=1e-4..1e-2:log")
+    if sampler != "grid":
+        from .scaleout import require_extra
+
+        require_extra("optuna", "tune", f"--sampler {sampler} (Optuna's; '--sampler grid' needs nothing extra)")
+    if settings.get("grid"):
+        raise SweepError("a tuning study searches its --space; it takes no --grid")
+    # The compare checks see every choice and both ends of every range.
+    ends = tuple((p.name, p.choices or (p.low, p.high)) for p in space)
+    study = replace(build_study(profile, grid=ends, **settings), grid=())
+    if study.seeds > SEARCH_SEED:
+        raise SweepError(f"--seeds must be at most {SEARCH_SEED} (got {study.seeds})")
+    return TuneSpec(study, tuple(space), trials, sampler, tune_seed, grid_points)
+
+
+# --- the trials tables ----------------------------------------------------- #
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def trials(store, status: Optional[str] = None) -> list[dict]:
+    """Every trial (optionally only those with ``status``), ordered by activation order of insertion and number."""
+    store.conn.executescript(TRIALS_SCHEMA)
+    query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
+    out = []
+    for row in store.conn.execute(query, (status,) if status else ()):
+        item = dict(row)
+        item["params"] = json.loads(item.pop("params_json"))
+        item["config"] = json.loads(item.pop("config_json"))
+        out.append(item)
+    return out
+
+
+def trial_epochs(store) -> list[dict]:
+    store.conn.executescript(TRIALS_SCHEMA)
+    rows = store.conn.execute("SELECT * FROM trial_epochs ORDER BY activation, number, epoch")
+    return [dict(r) for r in rows]
+
+
+def _start_trial(store, activation: str, number: int, params: dict, config: dict) -> None:
+    with store.conn:
+        store.conn.execute("BEGIN IMMEDIATE")
+        store.conn.execute("DELETE FROM trial_epochs WHERE activation = ? AND number = ?", (activation, number))
+        store.conn.execute(
+            "INSERT OR REPLACE INTO trials (activation, number, params_json, config_json, status, started) "
+            "VALUES (?, ?, ?, ?, 'running', ?)",
+            (activation, number, canonical_json(params), canonical_json(config), _now()))
+
+
+def _record_epoch(store, activation: str, number: int, record: dict, last: bool) -> None:
+    """One trial epoch (train and validation numbers only); the last one also scores and closes the trial."""
+    from .outputs import best_epoch
+
+    values = [None if record.get(k) != record.get(k) else record.get(k) for k in _EPOCH_COLUMNS]  # NaN -> NULL
+    with store.conn:
+        store.conn.execute("BEGIN IMMEDIATE")
+        store.conn.execute(
+            f"INSERT INTO trial_epochs (activation, number, epoch, {', '.join(_EPOCH_COLUMNS)}) "
+            f"VALUES (?, ?, ?, {', '.join('?' * len(_EPOCH_COLUMNS))})",
+            (activation, number, int(record["epoch"]), *values))
+        if last:
+            rows = [dict(r) for r in store.conn.execute(
+                "SELECT epoch, val_loss, val_acc FROM trial_epochs WHERE activation = ? AND number = ?",
+                (activation, number))]
+            best = best_epoch(rows)
+            store.conn.execute(
+                "UPDATE trials SET status = 'done', score = ?, best_epoch = ?, finished = ? "
+                "WHERE activation = ? AND number = ?", (best["val_acc"], best["epoch"], _now(), activation, number))
+
+
+# --- search ------------------------------------------------------------------ #
+def _round(param: Param, value):
+    """Float proposals to 4 significant digits (readable labels; finer steps mean nothing here), kept in range."""
+    if param.choices or param.integer:
+        return value
+    return min(max(float(f"{value:.4g}"), param.low), param.high)
+
+
+def _trial_config(spec: TuneSpec, activation: str, params: dict, seed: int) -> dict:
+    return {**spec.study.train_settings(), **params, "activation": activation, "seed": seed}
+
+
+def search(spec: TuneSpec, store, executor, *, quiet: bool = False) -> int:
+    """Run every unfinished trial, one round (trial number) at a time for all activations; returns how many ran.
+
+    Trial n of an activation sees that activation's trials 0..n-1, so the
+    proposals do not depend on how many run side by side.
+    """
+    from tqdm import tqdm
+
+    data = DataSpec(spec.study.dataset, spec.study.data_dir, spec.study.val_fraction, spec.study.train_limit,
+                    spec.study.split_seed)
+    known = {(t["activation"], t["number"]): t for t in trials(store)}
+    total = spec.n_trials() * len(spec.study.activations)
+    done = sum(t["status"] == "done" for t in known.values())
+    ran = 0
+    with tqdm(total=total, initial=done, unit="trial", desc="tune", disable=quiet, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for number in range(spec.n_trials()):
+            todo = []
+            for activation in spec.study.activations:
+                trial = known.get((activation, number))
+                if trial is not None and trial["status"] == "done":
+                    continue
+                if trial is None:
+                    finished = [(t["params"], t["score"]) for t in trials(store, "done")
+                                if t["activation"] == activation and t["number"] < number]
+                    proposal = propose(spec.sampler, spec.space, finished, tune_seed=spec.tune_seed,
+                                       activation=activation, number=number, points=spec.grid_points)
+                    params = {p.name: _round(p, proposal[p.name]) for p in spec.space}
+                else:
+                    params = trial["params"]
+                config = _trial_config(spec, activation, params, SEARCH_SEED)
+                _start_trial(store, activation, number, params, config)
+                todo.append((activation, number, params, config))
+            _run_round(store, executor, data, todo, bar)
+            ran += len(todo)
+    return ran
+
+
+def _run_round(store, executor, data: DataSpec, todo: list, bar) -> None:
+    from .runner import train_unit
+
+    units = [WorkUnit(i, (i,), (config,), data) for i, (*_, config) in enumerate(todo)]
+
+    def on_event(event) -> None:
+        if isinstance(event, RunsRestarted):  # a worker died: the trial starts again from scratch
+            for i in event.run_ids:
+                _start_trial(store, *todo[i])
+        elif isinstance(event, EpochEvent):
+            activation, number, _, config = todo[event.run_id]
+            last = finishes_run(event, config["epochs"])
+            _record_epoch(store, activation, number, event.record, last)
+            bar.update(int(last))
+
+    executor.run(units, train_unit, on_event)
+
+
+def best_trials(store, activations) -> dict:
+    """activation -> its best finished trial (highest score; the earliest on ties)."""
+    out = {}
+    for t in trials(store, "done"):
+        score = -1.0 if t["score"] is None else t["score"]
+        current = out.get(t["activation"])
+        if current is None or score > (-1.0 if current["score"] is None else current["score"]):
+            out[t["activation"]] = t
+    missing = [a for a in activations if a not in out]
+    if missing:
+        raise RuntimeError(f"no finished trial for {', '.join(missing)}; rerun the same command to resume")
+    return out
+
+
+def final_runs(spec: TuneSpec, best: dict) -> list[dict]:
+    """The compare runs of the final phase: each activation's best parameters over seeds 0..n-1."""
+    out = []
+    for activation in spec.study.activations:
+        params = best[activation]["params"]
+        for seed in range(spec.study.seeds):
+            config = _trial_config(spec, activation, params, seed)
+            out.append({"activation": activation, "seed": seed, "grid": params, "config": config,
+                        "epochs": config["epochs"]})
+    return out
+
+
+@dataclass
+class TuneResult:
+    summary: object  # actlab.compare.outputs.Summary of the final phase
+    tuned: list      # rows of tuned.csv
+
+
+def run_tune(spec: TuneSpec, out_dir, *, executor=None, workers: int = 1, quiet: bool = False,
+             command: str = "") -> TuneResult:
+    """Search, re-run the winners over seeds, and write every output into ``out_dir``; resumes when rerun.
+
+    Outputs: results.sqlite, trials.csv, tuned.csv, lr_sensitivity.png (when
+    lr is searched), and the compare outputs of the final phase
+    (summary.csv, history.csv, accuracy.png, loss.png).
+    """
+    from .. import __version__
+    from ..store import Store
+    from .executors import make_executor
+    from .outputs import write_outputs
+    from .runner import validate
+    from .scaleout import execute
+    from .tune_report import write_report
+
+    validate(spec.study, progress=not quiet)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    executor = executor or make_executor(workers)
+    with Store(out / "results.sqlite") as store:
+        store.ensure_study(spec.study_id(), spec.config(), command, __version__)
+        search(spec, store, executor, quiet=quiet)
+        store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
+        execute(spec.study, store, executor, quiet=quiet)
+        summary = write_outputs(store, out)
+        return TuneResult(summary, write_report(store, spec, summary, out))
