@@ -153,3 +153,22 @@ def test_units_never_reached_stay_pending(study_store):
     state = {(r["activation"], r["seed"]): (r["status"], r["attempts"]) for r in store.runs()}
     assert state == {("relu", 0): ("running", 1), ("relu", 1): ("running", 1),
                      ("gelu", 0): ("pending", 0), ("gelu", 1): ("pending", 0)}
+
+
+class SilentStartExecutor:
+    """An executor that sends no UnitStarted (allowed by the protocol)."""
+
+    def run(self, units, task, on_event):
+        for unit in units:
+            task(unit, on_event)
+            on_event(UnitDone(unit.unit_id))
+
+
+def test_first_epoch_counts_as_start_without_unit_started(study_store):
+    study, store = study_store
+    with pytest.raises(Interrupted):
+        execute(study, store, InProcessExecutor(), task=interrupted_task, quiet=True)
+    assert execute(study, store, SilentStartExecutor(), task=fake_task, quiet=True) == 2
+    rows = store.epochs()
+    assert len(rows) == len({(r["run_id"], r["epoch"]) for r in rows}) == 12
+    assert [r["attempts"] for r in store.runs()] == [1, 1, 2, 2]

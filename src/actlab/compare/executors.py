@@ -5,8 +5,9 @@ plug in. An :class:`Executor` receives :class:`WorkUnit` values (a group of
 runs that differ only in seed) and a *task*, a picklable function
 ``task(unit, emit)`` that trains the unit and calls ``emit(EpochEvent)``
 after every epoch. The executor delivers to ``on_event`` in the calling
-process, as they happen: a :class:`UnitStarted` when a unit begins, its
-epoch events, then a :class:`UnitDone`.
+process, as they happen: a :class:`UnitStarted` when a unit begins (an
+executor that cannot tell may leave it out: the unit's first epoch event
+then counts as its start), its epoch events, then a :class:`UnitDone`.
 Only the calling process touches the results store: workers never write it.
 """
 from __future__ import annotations

@@ -106,18 +106,27 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
 
     units = plan(store, study.diagnostics, data_spec(study))
     by_id = {u.unit_id: u for u in units}
+    unit_of = {run_id: u.unit_id for u in units for run_id in u.run_ids}
+    started: set[int] = set()
     runs = {r["run_id"]: r for r in store.runs()}
     total = sum(runs[i]["epochs"] for u in units for i in u.run_ids)
     bar = tqdm(total=total, unit="epoch", desc="compare", disable=quiet or total == 0,
                file=sys.stderr, dynamic_ncols=True)
 
+    def start(unit_id: int) -> None:
+        # A unit starts at its UnitStarted event, or at its first epoch for an executor that sends none.
+        if unit_id not in started:
+            started.add(unit_id)
+            for run_id in by_id[unit_id].run_ids:
+                store.restart_run(run_id)
+
     def on_event(event) -> None:
         if isinstance(event, UnitStarted):
-            for run_id in by_id[event.unit_id].run_ids:
-                store.restart_run(run_id)
+            start(event.unit_id)
             return
         if isinstance(event, UnitDone):
             return
+        start(unit_of[event.run_id])
         store.record_epoch(event.run_id, event.record, event.layers)
         run = runs[event.run_id]
         bar.set_postfix_str(f"{describe(run)} seed {run['seed']} epoch {event.record['epoch']}/{run['epochs']} "
