@@ -43,7 +43,9 @@ class _ActivationStats:
         if relu:
             unit_fired = (a.amax(dim=others) if others else a) > 0
             sub = a[part]
-            frac_sat = 1.0 - torch.count_nonzero(sub) / max(sub.numel(), 1)
+            # ReLU output is >= 0, so sign() counts the positive elements (several times faster
+            # than count_nonzero on CPU); a NaN makes the fraction NaN, which is honest
+            frac_sat = 1.0 - torch.sign(sub).sum() / max(sub.numel(), 1)
         else:
             size = fn(z, a).abs()
             fired = size > 0  # NaN neither fires nor saturates
