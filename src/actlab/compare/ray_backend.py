@@ -25,7 +25,7 @@ import os
 from typing import Optional
 
 from .asha import PollingReader
-from .executors import EpochEvent, UnitDone
+from .executors import EpochEvent, UnitDone, UnitStarted
 from .scaleout import RunsRestarted, finishes_run, require_extra
 
 POLL_SECONDS = 0.2  # how long the driver waits for a finished task before draining the mailbox again
@@ -73,6 +73,7 @@ def run_unit(task, unit, tag: tuple, mailbox, threads: int) -> None:
     def emit(event) -> None:
         ray.get(mailbox.put.remote((unit.unit_id, tag, event)))
 
+    emit(UnitStarted(unit.unit_id))
     task(unit, emit)
 
 
