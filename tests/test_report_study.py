@@ -89,6 +89,17 @@ def test_one_seed_and_a_diverged_run_are_warned_about(tmp_path):
     assert "Not recorded: this study ran without --diagnostics" in page
     gelu = next(_cells(r) for r in _rows(page, "runs-table") if _cells(r)[1] == "gelu")
     assert gelu[-1] == "diverged at epoch 2"
+    assert "stayed at chance level" not in box
+
+
+def test_an_activation_at_chance_level_is_warned_about(tmp_path):
+    folder = make_study(tmp_path / "chance", activations=("relu", "sigmoid"), seeds=2)
+    with Store(folder / "results.sqlite") as store:
+        store.conn.execute("UPDATE epochs SET test_acc = 0.1 WHERE run_id IN "
+                           "(SELECT run_id FROM runs WHERE activation = 'sigmoid')")
+    box = _warnings(write_study_report(folder).read_text())
+    assert "sigmoid stayed at chance level (test accuracy 0.1, chance 0.1)" in box
+    assert "relu stayed" not in box
 
 
 def test_overlapping_intervals_are_warned_about(tmp_path):

@@ -44,7 +44,7 @@ def curves_section(data: StudyData, colours: dict[str, str]) -> str:
                   for label, s in sorted(stats.items(), key=lambda kv: list(colours).index(kv[0]))]
         shown = shown or series
         charts.append(line_chart(series, chart_id=f"curve-{split}-{metric}", title=title, xlabel="epoch",
-                                 ylabel=title.lower()))
+                                 ylabel=title.lower(), integer_x=True))
     return ("<h2>Learning curves</h2>"
             '<p class="muted">Mean over seeds per epoch; the band spans the lowest to the highest seed. '
             "Validation data chose each run's best epoch; test curves are shown for completeness only.</p>"

@@ -29,6 +29,11 @@ def weaknesses(data: StudyData) -> list[str]:
         run = runs.get(run_id, {"label": f"run {run_id}", "seed": "?"})
         out.append(f"{run['label']} (seed {run['seed']}) diverged: its loss was NaN from epoch {epoch} on.")
     out.extend(w for w in data.summary.ranking.warnings if not (seeds == 1 and "only 1 run" in w))
+    chance = _chance_level(data)
+    for row in data.summary.rows:
+        if row["test_acc_mean"] <= chance * 1.2:
+            out.append(f"{row['label']} stayed at chance level (test accuracy {row['test_acc_mean']:.3g}, "
+                       f"chance {chance:.3g}): it did not learn with these settings.")
     tested = [r for r in data.summary.ranking.rows[1:] if not math.isnan(r.p_holm)]
     if tested and not any(r.significant for r in tested):
         out.append("No activation is significantly worse than the best at alpha = "
@@ -36,3 +41,9 @@ def weaknesses(data: StudyData) -> list[str]:
     if data.history and not data.summary.rows:
         out.append("No run has finished yet, so there is no ranking; the curves show the epochs recorded so far.")
     return out
+
+
+def _chance_level(data: StudyData) -> float:
+    """1 / number of classes (from config.json; the bundled datasets have 10)."""
+    classes = ((data.info or {}).get("data") or {}).get("classes")
+    return 1.0 / len(classes) if isinstance(classes, list) and classes else 0.1

@@ -63,8 +63,10 @@ def _limits(series: Sequence[Series], axis: str) -> tuple[float, float]:
 
 
 def line_chart(series: Sequence[Series], *, chart_id: str, title: str = "", xlabel: str = "", ylabel: str = "",
-               width: int = 460, height: int = 280, xlim=None, ylim=None, axes: bool = True) -> str:
-    """An SVG chart; ``axes=False`` gives a bare thumbnail. ``chart_id`` must be unique on the page."""
+               width: int = 460, height: int = 280, xlim=None, ylim=None, axes: bool = True,
+               integer_x: bool = False) -> str:
+    """An SVG chart; ``axes=False`` gives a bare thumbnail. ``chart_id`` must be unique on the page;
+    ``integer_x`` puts x ticks on whole numbers only (epochs)."""
     left, right, top, bottom = (52, 10, 24 if title else 10, 38) if axes else (2, 2, 2, 2)
     x0, x1 = xlim or _limits(series, "x")
     y0, y1 = ylim or _limits(series, "y")
@@ -81,7 +83,8 @@ def line_chart(series: Sequence[Series], *, chart_id: str, title: str = "", xlab
            f'<defs><clipPath id="clip-{esc(chart_id)}"><rect x="{left}" y="{top}" width="{pw}" height="{ph}"/>'
            "</clipPath></defs>"]
     if axes:
-        out.append(_axes(px, py, (x0, x1), (y0, y1), left, top, pw, ph, title, xlabel, ylabel, width, height))
+        out.append(_axes(px, py, (x0, x1), (y0, y1), left, top, pw, ph, title, xlabel, ylabel, width, height,
+                         integer_x))
     elif y0 < 0 < y1:
         out.append(f'<line class="zero" x1="{left}" x2="{left + pw}" y1="{py(0):.1f}" y2="{py(0):.1f}"/>')
     out.append(f'<g clip-path="url(#clip-{esc(chart_id)})">')
@@ -113,9 +116,9 @@ def _band_runs(s: Series):
         yield run
 
 
-def _axes(px, py, xlim, ylim, left, top, pw, ph, title, xlabel, ylabel, width, height) -> str:
+def _axes(px, py, xlim, ylim, left, top, pw, ph, title, xlabel, ylabel, width, height, integer_x) -> str:
     parts = [f'<rect class="frame" x="{left}" y="{top}" width="{pw}" height="{ph}"/>']
-    for v in MaxNLocator(nbins=6).tick_values(*xlim):
+    for v in MaxNLocator(nbins=6, integer=integer_x).tick_values(*xlim):
         if xlim[0] - 1e-9 <= v <= xlim[1] + 1e-9:
             x = px(v)
             parts.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + ph}"/>'
