@@ -137,3 +137,14 @@ def test_unknown_name_is_refused_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown activation 'nosuchthing'" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_embedded_json_cannot_end_its_script_element():
+    from actlab.report.html import json_script
+
+    out = json_script("data", {"doc": "</script><script>alert(1)</script>", "v": [1.5, None]})
+    assert out.count("</script>") == 1 and out.endswith("</script>")
+    assert json.loads(out[out.index(">") + 1:-len("</script>")].replace("<\\/", "</")) == \
+        {"doc": "</script><script>alert(1)</script>", "v": [1.5, None]}
+    with pytest.raises(ValueError):
+        json_script("data", {"x": float("nan")})  # NaN is not JSON; curves must carry null instead
