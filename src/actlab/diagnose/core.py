@@ -35,8 +35,9 @@ class _ActivationStats:
 
     def update(self, z: torch.Tensor, a: torch.Tensor, fn, relu: bool, threshold: float,
                rows: Optional[int]) -> None:
-        """Dead units from every sample; mean, variance and saturation from the first ``rows``
-        rows of the batch (all when None): moments need no more, and they cost a pass each."""
+        """Mean, variance and saturation from the first ``rows`` rows of the batch (all when
+        None). Dead units: from every sample for ReLU (one cheap max per unit); for other
+        activations from the same rows, since their derivative costs several passes."""
         dim = self.unit_dim % a.dim() if a.dim() else 0
         others = tuple(i for i in range(a.dim()) if i != dim)
         part = slice(0, rows) if rows and a.dim() > 1 else slice(None)
@@ -47,10 +48,10 @@ class _ActivationStats:
             # than count_nonzero on CPU); a NaN makes the fraction NaN, which is honest
             frac_sat = 1.0 - torch.sign(sub).sum() / max(sub.numel(), 1)
         else:
-            size = fn(z, a).abs()
+            size = fn(z[part], a[part]).abs()
             fired = size > 0  # NaN neither fires nor saturates
             unit_fired = fired.any(dim=others) if others else fired
-            frac_sat = (size[part] < threshold).float().mean()
+            frac_sat = (size < threshold).float().mean()
         if self.ever_fired is None:
             self.ever_fired = unit_fired
         elif self.ever_fired.shape == unit_fired.shape:
@@ -88,7 +89,7 @@ class Diagnoser:
     """Per-layer gradient and activation statistics of ``model``; see :func:`diagnose`."""
 
     def __init__(self, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
-                 saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 32):
+                 saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 16):
         if not isinstance(model, nn.Module):
             raise TypeError(f"diagnose expects a torch.nn.Module, got {type(model).__name__}")
         if saturation_threshold <= 0:
@@ -277,14 +278,15 @@ class Diagnoser:
 
 
 def diagnose(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None,
-             saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 32) -> Diagnoser:
+             saturation_threshold: float = 1e-3, sample_rows: Optional[int] = 16) -> Diagnoser:
     """Watch ``model``'s gradient flow and activations; use as ``with diagnose(model) as d:``.
 
     Hooks go on at once and come off when the ``with`` block ends (or at
     ``d.close()``). Pass the ``optimizer`` to get the update/weight ratio.
-    Dead units are judged on every sample; activation mean, variance and the
-    saturated fraction are estimated from the first ``sample_rows`` rows of
-    each batch (None: all rows), which keeps the hooks cheap.
+    Activation mean, variance and the saturated fraction are estimated from the
+    first ``sample_rows`` rows of each batch (None: all rows), which keeps the
+    hooks cheap. Dead ReLU units are judged on every sample; for other
+    activations on those rows too (pass ``sample_rows=None`` for an exact count).
     """
     return Diagnoser(model, optimizer=optimizer, saturation_threshold=saturation_threshold,
                      sample_rows=sample_rows)

@@ -23,7 +23,7 @@ def dead_fractions(model, x: torch.Tensor, batch_size: int = 1000) -> list[float
         return [math.nan] * (len([m for m in model.modules() if isinstance(m, torch.nn.Linear)]) - 1)
     was_training = model.training
     model.eval()
-    with diagnose(model) as d, torch.no_grad():
+    with diagnose(model, sample_rows=None) as d, torch.no_grad():
         for start in range(0, len(x), batch_size):
             model(x[start:start + batch_size])
     model.train(was_training)
