@@ -121,3 +121,14 @@ def test_rrelu_train_differs_from_eval_and_eval_derivative_is_mean_slope():
     torch.testing.assert_close(evaluated, 0.2 * x)
     torch.testing.assert_close(rrelu.derivative(x), torch.full_like(x, 0.2))
     torch.testing.assert_close(rrelu.derivative(-x), torch.ones_like(x))
+
+
+@pytest.mark.parametrize("name, params, words", [
+    ("rrelu", {"lower": 0.5, "upper": 0.1}, ("lower", "upper")),
+    ("hardtanh", {"min_val": 2.0, "max_val": 1.0}, ("min_val", "max_val")),
+    ("hardtanh", {"min_val": 1.0, "max_val": 1.0}, ("min_val", "max_val")),
+])
+def test_parameter_combinations_are_checked_at_construction(name, params, words):
+    with pytest.raises(ValueError) as info:
+        actlab.get(name, **params)
+    assert all(w in str(info.value) for w in words) and "actlab show" in str(info.value)

@@ -86,6 +86,12 @@ def test_store_matches_history_and_config(study):
     assert stored["activations"] == ["relu", "gelu"] and stored["model"] == "mlp" and stored["train_limit"] == 300
     assert config["command"].startswith("actlab compare --activations relu,gelu --model mlp --epochs 2 --seeds 2")
     assert config["data"]["train"] == 300 and config["data"]["val"] == 1000
+    assert config["environment"]["cpu_count"] >= 1 and config["environment"]["threads"] >= 1
+
+
+def test_compare_ends_by_writing_the_study_report(study):
+    html = (study / "report.html").read_text()
+    assert "<table" in html and "relu" in html and "gelu" in html
 
 
 def test_plots_are_png_images(study):

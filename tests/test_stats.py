@@ -105,3 +105,12 @@ def test_rank_lower_is_better_and_diverged_runs():
     assert r.best.label == "a" and r.rows[1].d > 0
     assert r.best.summary.n == 2
     assert any("a: 1 of 3 runs" in w for w in r.warnings)
+
+
+def test_welch_on_nearly_identical_runs_is_silent_and_finite():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t, p, df = stats.welch([0.1, 0.1, 0.1 + 1e-15], [0.1, 0.1 + 2e-15, 0.1])
+    assert math.isfinite(df) and 0.0 <= p <= 1.0

@@ -157,7 +157,7 @@ def _run_compare(args):
     print(format_ranking(summary))
     if not args.quiet:
         print(f"\nwrote {args.out}/: summary.csv, history.csv, accuracy.png, loss.png, results.sqlite, "
-              f"config.json\nrerun the same command (with --out {args.out}) to resume or redraw")
+              f"config.json, report.html\nrerun the same command (with --out {args.out}) to resume or redraw")
 
 
 # --- gradients -------------------------------------------------------------- #

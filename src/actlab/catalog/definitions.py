@@ -374,6 +374,8 @@ RRELU = Activation(
     derivative=lambda x, lower, upper: _keep_nan(
         x, torch.where(x > 0, torch.ones_like(x), torch.full_like(x, (lower + upper) / 2))),
     reference=lambda x, lower, upper: x if x > 0 else (lower + upper) / 2 * x,
+    check=lambda p: (f"parameter 'lower' = {p['lower']} must not exceed 'upper' = {p['upper']}"
+                     if p["lower"] > p["upper"] else None),
     bounds=(-inf, inf), smoothness="C0", kinks=(0.0,), stochastic=True,
     pros=("Random slopes act as a regulariser.",),
     cons=("Training and evaluation behave differently.",),
@@ -721,6 +723,8 @@ HARDTANH = Activation(
     dformula=r"f'(x) = \begin{cases} 1 & m < x < M \\ 0 & \text{otherwise} \end{cases}",
     description="The identity clipped to [min_val, max_val]: a piecewise-linear "
     "tanh. ReLU6 is hardtanh with limits 0 and 6.",
+    check=lambda p: (f"parameter 'min_val' = {p['min_val']} must be below 'max_val' = {p['max_val']}"
+                     if p["min_val"] >= p["max_val"] else None),
     forward=lambda x, min_val, max_val: torch.clamp(x, min_val, max_val),
     native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val),
     derivative=lambda x, min_val, max_val: _keep_nan(x, _mask((x > min_val) & (x < max_val), x)),

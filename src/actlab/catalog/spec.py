@@ -139,6 +139,9 @@ class Activation:
     # tests/test_catalog_verify.py, explained in docs/precision.md.
     precision: tuple[float, float] = (4e-16, 0.0)
     dprecision: tuple[float, float] = (4e-16, 0.0)
+    # A rule across parameters (e.g. RReLU's lower <= upper): returns an error
+    # message for a bad combination, None when the combination is fine.
+    check: Optional[Callable[[dict], Optional[str]]] = None
     class_name: str = ""
     settings: tuple[dict, ...] = field(default_factory=tuple)  # parameter settings that matter, for tests and plots
 
@@ -168,6 +171,9 @@ class Activation:
         out = {}
         for p in self.params:
             out[p.name] = p.validate(self.name, given.get(p.name, p.default))
+        problem = self.check(out) if self.check else None
+        if problem:
+            raise ValueError(f"{self.name}: {problem} (see 'actlab show {self.name}')")
         return out
 
     def kinks_at(self, params: dict) -> tuple[float, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,6 +199,20 @@ def write_outputs(store: Store, out_dir, *, plot_split: str = "val") -> Summary:
 
 
 
+def _cpu_model() -> str:
+    """The processor's marketing name (Linux /proc/cpuinfo), else what platform reports."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def write_config_json(path, study, stored: dict, command: str, splits, workers: int) -> None:
     """config.json: the exact command, every setting, the data actually used, and the software versions."""
     import json
@@ -219,5 +234,7 @@ def write_config_json(path, study, stored: dict, command: str, splits, workers: 
         "workers": workers,
         "versions": {"actlab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
                      "platform": platform.platform()},
+        "environment": {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+                        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
     }
     Path(path).write_text(json.dumps(info, indent=2) + "\n")

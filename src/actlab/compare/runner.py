@@ -160,4 +160,8 @@ def run_study(study: Study, out_dir, *, workers: int = 1, quiet: bool = False, c
         store.add_runs(study.runs())
         write_config_json(out / "config.json", study, store.study(), command, splits, workers)
         execute(study, store, make_executor(workers), task=task, quiet=quiet)
-        return write_outputs(store, out)
+        summary = write_outputs(store, out)
+    from ..report import write_study_report
+
+    write_study_report(out)
+    return summary
