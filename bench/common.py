@@ -20,6 +20,7 @@ import sys
 import torch
 
 from actlab.catalog.cost import interleaved_times, medians, num_threads
+from actlab.compare.outputs import cpu_model
 
 __all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "machine_line",
            "matmul_gflops", "median_time", "medians", "num_threads", "today"]
@@ -28,18 +29,6 @@ __all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "ma
 def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` discarded calls."""
     return statistics.median(interleaved_times({"fn": fn}, repeats=repeats, warmup=warmup)["fn"])
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the OS reports it (Linux /proc/cpuinfo, else platform)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass  # not Linux: fall back to what platform knows
-    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -199,7 +199,7 @@ def write_outputs(store: Store, out_dir, *, plot_split: str = "val") -> Summary:
 
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     """The processor's marketing name (Linux /proc/cpuinfo), else what platform reports."""
     import platform
 
@@ -234,7 +234,7 @@ def write_config_json(path, study, stored: dict, command: str, splits, workers: 
         "workers": workers,
         "versions": {"actlab": __version__, "torch": torch.__version__, "python": sys.version.split()[0],
                      "platform": platform.platform()},
-        "environment": {"cpu": _cpu_model(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+        "environment": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
                         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
     }
     Path(path).write_text(json.dumps(info, indent=2) + "\n")
