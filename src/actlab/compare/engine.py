@@ -1,14 +1,17 @@
 """The training engine of ``actlab compare``: train one configuration over several seeds, fast.
 
-Speed comes from removing what a DataLoader loop spends outside the maths:
-the splits stay in memory as tensors, an epoch is a random permutation of row
-indices (one ``index_select`` per batch, no per-sample Python and no collate),
-loss and accuracy are summed into tensors and read once per epoch, and
-evaluation runs in large batches under ``torch.inference_mode``. Measured and
-not adopted (see bench/results/training.md): channels_last layout (no clear
-gain on this 2-core CPU; ``train_group(..., channels_last=True)`` turns it on),
-torch.compile (slower steps here, after ~30 s of compiling), and stacking the
-seeds into one vmapped model (slower than one model after another).
+Speed comes from two places. Outside the maths: the splits stay in memory as
+tensors, an epoch is a random permutation of row indices (one
+``index_select`` per batch, no per-sample Python and no collate), loss and
+accuracy are summed into tensors and read once per epoch, gradients are
+clipped with one foreach clamp, and validation and test are evaluated in one
+pass of large batches under ``torch.inference_mode``. Inside it: the model is
+trained through :func:`actlab.models.accelerate` (the same function, computed
+with channels_last convolutions, max pooling before a non-decreasing
+activation and dropout masks from random bytes; off with ``fast=False`` and
+while diagnostics watch the original layers). Measured and not adopted (see
+bench/results/training.md): torch.compile, stacking the seeds into one vmapped
+model, im2col convolutions, Winograd and fused Adam.
 
 Reproducibility: every run owns its random streams, derived from its seed
 alone: the initial weights, the shuffling (a ``torch.Generator``) and the
@@ -37,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..catalog import label
-from ..models import KINDS, SCHEMES, build_model
+from ..models import KINDS, SCHEMES, accelerate, build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 EVAL_BATCH = 1000
@@ -153,13 +156,15 @@ def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
 class _Run:
     """One seed's model, optimizer and private random streams."""
 
-    def __init__(self, config: TrainConfig, in_shape, num_classes: int):
+    def __init__(self, config: TrainConfig, in_shape, num_classes: int, fast: bool):
         self.config = config
         device = torch.device(config.device)
         model = build_model(config.model, config.activation, in_shape=in_shape, num_classes=num_classes,
                             depth=config.depth, width=config.width, batchnorm=config.batchnorm,
                             init=config.init, dropout=config.dropout, seed=derived_seed(config.seed, "init"))
         self.model = model.to(device)
+        # ``net`` computes what ``model`` does and shares its parameters; training and evaluation run through it.
+        self.net = accelerate(self.model) if fast else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = _make_optimizer(config, self.params)
         self.shuffle = torch.Generator(device="cpu").manual_seed(derived_seed(config.seed, "shuffle"))
@@ -174,7 +179,9 @@ class _Run:
         if self.config.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.clip_norm)
         if self.config.clip_value is not None:
-            torch.nn.utils.clip_grad_value_(self.params, self.config.clip_value)
+            grads = [p.grad for p in self.params if p.grad is not None]
+            torch._foreach_clamp_min_(grads, -self.config.clip_value)
+            torch._foreach_clamp_max_(grads, self.config.clip_value)
 
 
 @contextmanager
@@ -201,7 +208,7 @@ def _private_rng(device: torch.device, state: dict):
 
 def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float, int]:
     """One pass over (x, y) in a fresh order; returns (mean loss, accuracy, samples trained on)."""
-    model, optimizer = run.model, run.optimizer
+    model, optimizer = run.net, run.optimizer
     model.train()
     n = y.shape[0]
     order = torch.randperm(n, generator=run.shuffle).to(y.device)
@@ -225,19 +232,26 @@ def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int) -
     return loss_sum.item() / seen, correct.item() / seen, seen
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of ``model`` on (x, y), in eval mode, in large batches."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
+             sizes: Optional[list[int]] = None) -> list[tuple[float, float]]:
+    """(mean cross-entropy, accuracy) of ``model`` in eval mode, in large batches, for each consecutive part
+    of (x, y) of the given ``sizes`` (default: one part, all of it). Several evaluation sets concatenated
+    once and evaluated in one pass cost fewer, fuller batches than one pass each."""
+    sizes = [y.shape[0]] if sizes is None else sizes
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
-    correct = torch.zeros((), dtype=torch.int64, device=y.device)
+    losses = torch.empty(y.shape[0], dtype=torch.float64, device=y.device)
+    hits = torch.empty(y.shape[0], dtype=torch.bool, device=y.device)
     with torch.inference_mode():
         for start in range(0, y.shape[0], batch_size):
             logits = model(x[start:start + batch_size])
             yb = y[start:start + batch_size]
-            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
-            correct += (logits.argmax(1) == yb).sum()
-    n = max(y.shape[0], 1)
-    return loss_sum.item() / n, correct.item() / n
+            losses[start:start + yb.shape[0]] = F.cross_entropy(logits, yb, reduction="none")
+            hits[start:start + yb.shape[0]] = logits.argmax(1) == yb
+    out = []
+    for loss_part, hit_part in zip(losses.split(sizes), hits.split(sizes)):
+        n = max(loss_part.shape[0], 1)
+        out.append((loss_part.sum().item() / n, hit_part.sum().item() / n))
+    return out
 
 
 @contextmanager
@@ -273,28 +287,27 @@ def _threads(count: Optional[int]):
 
 
 def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
-                diagnostics: bool = False, *, channels_last: bool = False) -> list[list[EpochRecord]]:
+                diagnostics: bool = False, *, fast: bool = True) -> list[list[EpochRecord]]:
     """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
     every epoch of every run and return each run's records.
 
     The runs advance epoch by epoch together, so an interrupted group has
     finished the same epochs for all its seeds. A run whose loss becomes NaN
     or infinite stops: its last record has ``diverged=True`` and the others
-    go on. ``channels_last``: train convolutional models in channels_last
-    memory layout (off by default; the benchmark's ``--ablate`` measures it).
+    go on. ``fast``: train through :func:`actlab.models.accelerate` (the same
+    function, computed faster); it is off while ``diagnostics`` hook the layers.
     """
     _check_group(configs)
     first = configs[0]
     device = torch.device(first.device)
-    data = {name: getattr(splits, name).to(device) for name in
-            ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+    data = {name: getattr(splits, name).to(device) for name in ("train_x", "train_y")}
+    data["eval_x"] = torch.cat([splits.val_x, splits.test_x]).to(device)
+    data["eval_y"] = torch.cat([splits.val_y, splits.test_y]).to(device)
+    data["eval_sizes"] = [splits.val_y.shape[0], splits.test_y.shape[0]]
     in_shape, num_classes = tuple(data["train_x"].shape[1:]), len(splits.classes)
     history: list[list[EpochRecord]] = [[] for _ in configs]
     with _threads(first.threads):
-        runs = [_Run(c, in_shape, num_classes) for c in configs]
-        if channels_last:
-            for run in runs:
-                run.model.to(memory_format=torch.channels_last)
+        runs = [_Run(c, in_shape, num_classes, fast and not diagnostics) for c in configs]
         for epoch in range(1, first.epochs + 1):
             for index, run in enumerate(runs):
                 if run.diverged:
@@ -314,8 +327,8 @@ def _run_epoch(run: _Run, epoch: int, data: dict, diagnostics: bool, device: tor
     run.rng_state = state
     run.samples += seen
     run.diverged = not math.isfinite(train_loss)
-    val_loss, val_acc = evaluate(run.model, data["val_x"], data["val_y"])
-    test_loss, test_acc = evaluate(run.model, data["test_x"], data["test_y"])
+    (val_loss, val_acc), (test_loss, test_acc) = evaluate(run.net, data["eval_x"], data["eval_y"],
+                                                          sizes=data["eval_sizes"])
     return EpochRecord(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                        val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
                        seconds=time.perf_counter() - start, samples=run.samples, layers=layers,

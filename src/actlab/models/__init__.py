@@ -3,10 +3,13 @@
     build_model("cnn", "gelu")          # the seed CNN with GELU, He-initialised
     build_model("mlp", "selu", depth=4) # LeCun init and AlphaDropout, chosen from the catalog
     swap(my_model, "mish")              # replace every activation module in place
+    accelerate(model)                   # the same function, computed faster (the compare engine uses it)
 """
 from .build import KINDS, build_model, dropout_layer, load_factory
+from .fast import ByteDropout, PoolThenActivation, accelerate, is_non_decreasing
 from .init import SCHEMES, init_weights, scheme_for
 from .swap import TORCH_ACTIVATIONS, is_activation, swap
 
-__all__ = ["KINDS", "SCHEMES", "TORCH_ACTIVATIONS", "build_model", "dropout_layer", "init_weights",
-           "is_activation", "load_factory", "scheme_for", "swap"]
+__all__ = ["KINDS", "SCHEMES", "TORCH_ACTIVATIONS", "ByteDropout", "PoolThenActivation", "accelerate",
+           "build_model", "dropout_layer", "init_weights", "is_activation", "is_non_decreasing", "load_factory",
+           "scheme_for", "swap"]
