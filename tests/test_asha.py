@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from actlab.compare.asha import Asha, AshaExecutor, Ladder, RungTracker, config_key, history, parse_early_stop
+from actlab.compare.asha import Asha, Ladder, RungTracker, config_key, history, parse_early_stop
 from actlab.compare.executors import EpochEvent, InProcessExecutor, ProcessPoolExecutor
 from actlab.compare.scaleout import execute, run_study, stopped_runs
 from actlab.compare.sweep import build_study

@@ -61,6 +61,17 @@ def test_grid_needs_no_optuna_and_tpe_says_what_to_install(monkeypatch, capsys):
     assert "pip install 'actlab[tune]'" in capsys.readouterr().err
 
 
+def test_cli_rejects_bad_input_with_one_line(capsys, tmp_path):
+    for argv, message in [(["--space", "lr=1e-2..1e-4"], "LOW < HIGH"),
+                          (["--space", "lr=1e-4..1e-2", "--trials", "0"], "--trials must be at least 1"),
+                          (["--space", "lr=1e-4..1e-2", "--address", "auto"], "needs --backend ray"),
+                          (["--space", "lr=1e-4..1e-2", "--activations", "nosuch"], "nosuch")]:
+        assert main(["tune", *argv, "--out", str(tmp_path / "never")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "never").exists()
+
+
 def test_optuna_proposals_are_reproducible_and_inside_the_space():
     pytest.importorskip("optuna", reason="Optuna is an optional extra: pip install 'actlab[tune]'")
     space = parse_space(SPACE)

@@ -34,6 +34,8 @@ from .executors import EpochEvent, InProcessExecutor
 from .scaleout import RunsRestarted, RunsStopped
 
 POLL_SECONDS = 0.02  # how often a waiting worker looks for its decision
+# The driver answers within milliseconds of storing the rung epoch; silence this long means it is gone.
+DECISION_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ class LocalBoard:
         return self.decisions[key]
 
     def clear(self, unit_id: int) -> None:
-        for key in [k for k in self.decisions if k[0] == unit_id]:
+        for key in [k for k in self.decisions.keys() if k[0] == unit_id]:  # keys(): a manager's dict too
             del self.decisions[key]
 
     def close(self) -> None:
@@ -160,7 +162,11 @@ class PollingReader:
         self.mapping = mapping
 
     def wait(self, key) -> bool:
+        deadline = time.monotonic() + DECISION_TIMEOUT
         while (go := self.mapping.get(key)) is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no early-stopping decision for unit {key[0]} after epoch {key[1]} within "
+                                   f"{DECISION_TIMEOUT:.0f} s; the process that runs the sweep seems to be gone")
             time.sleep(POLL_SECONDS)
         return go
 
@@ -174,10 +180,6 @@ class ManagerBoard(LocalBoard):
         self._manager = multiprocessing.get_context("spawn").Manager()
         self.decisions = self._manager.dict()
         self.reader = PollingReader(self.decisions)
-
-    def clear(self, unit_id: int) -> None:
-        for key in [k for k in self.decisions.keys() if k[0] == unit_id]:
-            del self.decisions[key]
 
     def close(self) -> None:
         self._manager.shutdown()

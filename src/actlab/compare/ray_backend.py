@@ -30,7 +30,7 @@ from .scaleout import RunsRestarted, finishes_run, require_extra
 
 POLL_SECONDS = 0.2  # how long the driver waits for a finished task before draining the mailbox again
 # A local Ray stays on this machine: no usage statistics, no dashboard.
-RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DISABLE_DOCKER_CPU_WARNING": "1"}
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def require_ray():

@@ -95,9 +95,11 @@ def stopped_runs(store) -> dict:
 def record_stopped(store, event: RunsStopped) -> None:
     _ensure_table(store)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    store.conn.executemany(
-        "INSERT OR REPLACE INTO stopped_runs (run_id, epoch, score, reason, recorded) VALUES (?, ?, ?, ?, ?)",
-        [(run_id, event.epoch, event.score, event.reason, now) for run_id in event.run_ids])
+    with store.conn:  # all runs of the decision, or none
+        store.conn.execute("BEGIN IMMEDIATE")
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO stopped_runs (run_id, epoch, score, reason, recorded) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, event.epoch, event.score, event.reason, now) for run_id in event.run_ids])
 
 
 class _WithoutStopped:

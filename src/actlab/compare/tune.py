@@ -21,6 +21,7 @@ the final runs resume like any compare study.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -122,9 +123,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _has_trials(store) -> bool:
+    return store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trials'").fetchone() is not None
+
+
 def trials(store, status: Optional[str] = None) -> list[dict]:
-    """Every trial (optionally only those with ``status``), ordered by activation order of insertion and number."""
-    store.conn.executescript(TRIALS_SCHEMA)
+    """Every trial (optionally only those with ``status``) in the order they were proposed; [] without a search."""
+    if not _has_trials(store):
+        return []
     query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
     out = []
     for row in store.conn.execute(query, (status,) if status else ()):
@@ -136,7 +143,8 @@ def trials(store, status: Optional[str] = None) -> list[dict]:
 
 
 def trial_epochs(store) -> list[dict]:
-    store.conn.executescript(TRIALS_SCHEMA)
+    if not _has_trials(store):
+        return []
     rows = store.conn.execute("SELECT * FROM trial_epochs ORDER BY activation, number, epoch")
     return [dict(r) for r in rows]
 
@@ -155,7 +163,8 @@ def _record_epoch(store, activation: str, number: int, record: dict, last: bool)
     """One trial epoch (train and validation numbers only); the last one also scores and closes the trial."""
     from .outputs import best_epoch
 
-    values = [None if record.get(k) != record.get(k) else record.get(k) for k in _EPOCH_COLUMNS]  # NaN -> NULL
+    values = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+              for v in (record.get(k) for k in _EPOCH_COLUMNS)]
     with store.conn:
         store.conn.execute("BEGIN IMMEDIATE")
         store.conn.execute(
@@ -294,6 +303,7 @@ def run_tune(spec: TuneSpec, out_dir, *, executor=None, workers: int = 1, quiet:
     executor = executor or make_executor(workers)
     with Store(out / "results.sqlite") as store:
         store.ensure_study(spec.study_id(), spec.config(), command, __version__)
+        store.conn.executescript(TRIALS_SCHEMA)
         search(spec, store, executor, quiet=quiet)
         store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
         execute(spec.study, store, executor, quiet=quiet)
