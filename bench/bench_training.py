@@ -53,14 +53,20 @@ Per idea, forward+backward of the layer(s) at batch 128 (`--micro`, medians of i
 repeats, 2026-11-22 on the busy machine, CPU ms at 1 thread where wall time was too noisy):
 
 - Dropout masks from random bytes (`ByteDropout`; one 64-bit draw gives 8 bytes, a byte below
-  p*256 drops: exact for 0.25 and 0.5): 13.5 -> 4.0 ms for Dropout(0.25) on [128, 64, 12, 12]
-  (3.4x); Bernoulli sampling was the cost, not the multiply.
+  p*256 drops: exact for 0.25 and 0.5): 14.2 -> 4.3 ms for Dropout(0.25) on [128, 64, 12, 12] at
+  1 thread (3.3x); Bernoulli sampling was the cost, not the multiply. At 2 threads on the busy
+  machine the `--micro` row shows no gain: each small parallel op then waits for the second,
+  descheduled thread (the mask's three 1.2M-element ops took 19 ms of CPU instead of 2.4).
 - Max pooling before a non-decreasing activation (`PoolThenActivation`, the activation on 4x fewer
   elements) together with channels_last convolutions: relu+pool 47 -> 11.5 ms (NCHW max pooling is
   slow on this CPU, the NHWC kernel is vectorised over channels); Conv2d(32,64,3) forward+backward
   159 -> 128 ms in channels_last. Either alone gained little end to end; together they do.
 - Whole training step (1 thread, CPU time): 212 ms plain, 166 ms with the three above (1.27x);
-  at 2 threads (busy machine) 524 -> 356 ms CPU, 1194 -> 660 ms wall.
+  at 2 threads (busy machine) 524 -> 356 ms CPU, 1194 -> 660 ms wall. End to end
+  (`--quick --ablate --micro`, load ~4-6, matmul 80 GFLOP/s): typical loop 182 samples/s, engine
+  247 (1.36x wall, 1.34x CPU), engine with fast=False 181 (the loop-side savings alone are ~0 on
+  a CPU); final val acc 0.8955 vs 0.8770 over 2 seeds of 1 epoch on 3,000 images (the runs draw
+  different dropout masks, so single runs differ by seed noise: 0.893/0.898 vs 0.893/0.861).
 - Gradient clipping as one foreach clamp over all gradients; validation and test evaluated in one
   pass of batches of 1000 under `torch.inference_mode`; loss/accuracy read once per epoch.
 - Kept from before: in-memory splits, one permutation per epoch and `index_select` batches,
