@@ -35,12 +35,12 @@ from actlab.store import Store  # noqa: E402
 
 # (name, backend, workers, threads per worker, early stopping)
 ROWS = [
-    ("in-process, 1 worker x 2 threads (compare's default)", "inprocess", 1, 2, False),
     ("in-process, 1 worker x 1 thread", "inprocess", 1, 1, False),
+    ("in-process, 1 worker x 2 threads (compare's default)", "inprocess", 1, 2, False),
     ("process pool, 2 workers x 1 thread", "pool", 2, 1, False),
     ("Ray, 1 CPU (1 worker x 1 thread)", "ray", 1, 1, False),
     ("Ray, 2 CPUs (2 workers x 1 thread)", "ray", 2, 1, False),
-    ("in-process, 1 worker x 2 threads + ASHA", "inprocess", 1, 2, True),
+    ("in-process, 1 worker x 1 thread + ASHA", "inprocess", 1, 1, True),
     ("process pool, 2 workers x 1 thread + ASHA", "pool", 2, 1, True),
     ("Ray, 2 CPUs + ASHA", "ray", 2, 1, True),
 ]
