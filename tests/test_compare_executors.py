@@ -1,10 +1,11 @@
 """Executors and the runner's resume logic, driven by a tiny fake training task (no torch training)."""
 import os
+from pathlib import Path
 
 import pytest
 
 from actlab.compare.executors import (DataSpec, EpochEvent, InProcessExecutor, ProcessPoolExecutor, UnitDone,
-                                      UnitStarted, WorkUnit, make_executor)
+                                      UnitStarted, WorkUnit, make_executor, split_runs)
 from actlab.compare.runner import execute, plan
 from actlab.compare.sweep import build_study
 from actlab.store import Store
@@ -83,8 +84,45 @@ def test_process_pool_gives_the_same_events():
     pooled = collect(ProcessPoolExecutor(2, threads=1), fake_task, work)
     key = lambda e: (type(e).__name__, getattr(e, "run_id", -1), getattr(e, "unit_id", -1), str(e))
     assert sorted(pooled, key=key) == sorted(local, key=key)
-    for unit in work:  # within a unit the order is kept
-        assert unit_events(pooled, unit) == unit_events(local, unit)
+    for unit in work:  # a unit starts first and ends last; each run's epochs keep their order
+        ours = unit_events(pooled, unit)
+        assert ours[0] == UnitStarted(unit.unit_id) and ours[-1] == UnitDone(unit.unit_id)
+        for run_id in unit.run_ids:
+            assert [e for e in ours if getattr(e, "run_id", None) == run_id] == \
+                [e for e in local if getattr(e, "run_id", None) == run_id]
+
+
+def pid_task(unit, emit):
+    """Reports which process trained each run and its torch thread count; waits (up to a minute) until
+    two processes have reached it, so that one fast worker cannot take every run."""
+    import time
+
+    import torch
+
+    folder = Path(unit.configs[0]["rendezvous"])
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + 60
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for run_id in unit.run_ids:
+        emit(EpochEvent(run_id, {"pid": os.getpid(), "threads": torch.get_num_threads()}))
+
+
+def test_split_runs_gives_one_piece_per_run_and_its_unit():
+    pieces, parents = split_runs(units(n=2, seeds=3))
+    assert [p.unit_id for p in pieces] == list(range(6)) and parents == [0, 0, 0, 1, 1, 1]
+    assert [p.run_ids for p in pieces] == [(0,), (1,), (2,), (10,), (11,), (12,)]
+    assert [p.configs[0]["seed"] for p in pieces] == [0, 1, 2, 0, 1, 2]
+
+
+def test_process_pool_trains_the_seeds_of_one_unit_side_by_side(tmp_path):
+    work = [WorkUnit(0, (0, 1, 2, 3), tuple({"seed": s, "rendezvous": str(tmp_path)} for s in range(4)), DATA)]
+    events = collect(ProcessPoolExecutor(2, threads=1), pid_task, work)
+    records = [e.record for e in events if isinstance(e, EpochEvent)]
+    assert len(records) == 4 and {r["threads"] for r in records} == {1}
+    assert len({r["pid"] for r in records}) == 2  # one group of 4 seeds keeps both workers busy
+    assert events[0] == UnitStarted(0) and events[-1] == UnitDone(0)
+    assert sum(isinstance(e, (UnitStarted, UnitDone)) for e in events) == 2
 
 
 def test_process_pool_raises_the_worker_error():

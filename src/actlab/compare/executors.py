@@ -128,18 +128,36 @@ def _picklable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-def _context():
+def _context(task: Task):
     """'forkserver' where available: workers fork from a clean, single-threaded server that has
-    imported torch once (fast start, no inherited threads); 'spawn' elsewhere."""
+    imported torch and the task's module once (fast start, no inherited threads); 'spawn' elsewhere."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__])
+        module = getattr(task, "__module__", None)
+        ctx.set_forkserver_preload([__name__] + ([module] if module and module != "__main__" else []))
         return ctx
     return multiprocessing.get_context("spawn")
 
 
+def split_runs(units: Sequence[WorkUnit]) -> tuple[list[WorkUnit], list[int]]:
+    """One single-run piece per run of ``units`` (a piece's unit_id is its index into the list), and for
+    each piece the unit_id of the unit it came from.
+
+    Single-run pieces keep every worker busy to the end (12 runs on 2 workers: 6 each, where 5
+    activation groups would leave one worker idle for a whole group), and they are exact: the engine
+    gives a run the same numbers alone or in a group, at the same thread count.
+    """
+    pieces, parents = [], []
+    for unit in units:
+        for run_id, config in zip(unit.run_ids, unit.configs):
+            pieces.append(WorkUnit(len(pieces), (run_id,), (config,), unit.data, unit.diagnostics))
+            parents.append(unit.unit_id)
+    return pieces, parents
+
+
 class ProcessPoolExecutor:
-    """Runs units in ``workers`` fresh processes, each with ``threads`` torch threads.
+    """Runs units in ``workers`` fresh processes, each with ``threads`` torch threads (default: the cores
+    this process may use, shared out, at least 1), one run at a time (see :func:`split_runs`).
 
     Events travel back over one multiprocessing queue; the parent drains it
     and alone writes the store. On any failure (or Ctrl-C) the workers are
@@ -156,11 +174,14 @@ class ProcessPoolExecutor:
     def run(self, units, task, on_event):
         if not units:
             return
-        ctx = _context()
+        pieces, parents = split_runs(units)
+        left = {unit.unit_id: len(unit.run_ids) for unit in units}  # pieces not yet done, per unit
+        announced: set[int] = set()
+        ctx = _context(task)
         todo, events = ctx.Queue(), ctx.Queue()
-        n = min(self.workers, len(units))
-        for unit in units:
-            todo.put(unit)
+        n = min(self.workers, len(pieces))
+        for piece in pieces:
+            todo.put(piece)
         for _ in range(n):
             todo.put(None)
         procs = [ctx.Process(target=_worker, args=(task, todo, events, self.threads), daemon=True)
@@ -168,8 +189,7 @@ class ProcessPoolExecutor:
         for p in procs:
             p.start()
         try:
-            waiting = {unit.unit_id for unit in units}
-            while waiting:
+            while any(left.values()):
                 try:
                     event = events.get(timeout=0.5)
                 except _queue.Empty:
@@ -180,9 +200,18 @@ class ProcessPoolExecutor:
                     continue
                 if isinstance(event, _UnitFailed):
                     raise event.error from RuntimeError(f"in a worker process:\n{event.trace}")
-                if isinstance(event, UnitDone):
-                    waiting.discard(event.unit_id)
-                on_event(event)
+                if isinstance(event, EpochEvent):
+                    on_event(event)
+                    continue
+                # The caller sees its own units: one starts with its first piece and is done with its last.
+                parent = parents[event.unit_id]
+                if isinstance(event, UnitStarted) and parent not in announced:
+                    announced.add(parent)
+                    on_event(UnitStarted(parent))
+                elif isinstance(event, UnitDone):
+                    left[parent] -= 1
+                    if not left[parent]:
+                        on_event(UnitDone(parent))
         finally:
             for p in procs:
                 if p.is_alive():
