@@ -1,0 +1,108 @@
+"""Run every benchmark under bench/ and assemble BENCHMARKS.md from their results.
+
+    .venv/bin/python bench/run_all.py              # all of them (about 15 minutes on a quiet 2-core machine)
+    .venv/bin/python bench/run_all.py --only diagnose training
+    .venv/bin/python bench/run_all.py --assemble   # only rebuild BENCHMARKS.md from bench/results/*.md
+
+Each benchmark writes its own Markdown file in bench/results/ (with the command
+that reproduces it); this script runs them one after another, never side by
+side, so that they do not disturb each other's timings.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+ROOT = HERE.parent
+
+# name -> (command, result file); order = order in BENCHMARKS.md
+BENCHMARKS = {
+    "activations": ([sys.executable, "bench/bench_activations.py", "--markdown", "bench/results/activations.md"],
+                    "activations.md"),
+    "training": ([sys.executable, "bench/bench_training.py", "--markdown", "bench/results/training.md"],
+                 "training.md"),
+    "diagnose": ([sys.executable, "bench/bench_diagnose.py", "--rounds", "15"], "diagnose.md"),
+    "verdict": ([sys.executable, "bench/bench_verdict.py", "--out", "bench/results/verdict.md"], "verdict.md"),
+}
+
+TITLES = {
+    "activations": "Activations: forward+backward time and saved memory (issue: catalog)",
+    "training": "Training throughput: compare engine vs a typical PyTorch loop (issue: compare)",
+    "diagnose": "Overhead of actlab.diagnose (issue: gradients)",
+    "verdict": "Time to a verdict: backends and early stopping (issue: scale-out)",
+}
+
+INTRO = """# Benchmarks
+
+Every speed claim in actlab's README comes from one of the benchmarks below.
+Each section was written by its script, on the machine and date it states,
+with the command that reproduces it. Run them all, one after another, with
+
+    .venv/bin/python bench/run_all.py        # or: make bench
+
+The machines these run on are shared: each script interleaves the variants it
+compares (A, B, A, B, ...) and reports medians and ratios measured side by
+side in one run, and states the 2048x2048 float32 matmul rate of the moment
+as a yardstick of how fast (and how busy) the machine was.
+"""
+
+
+def run(name: str) -> None:
+    command, result = BENCHMARKS[name]
+    print(f"== {name}: {' '.join(command[1:])}", flush=True)
+    proc = subprocess.run(command, cwd=ROOT, text=True, capture_output=name == "diagnose")
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark {name} failed with exit status {proc.returncode}")
+    if name == "diagnose":  # this script prints its report; keep it verbatim
+        (RESULTS / result).write_text(
+            "Rerun: `.venv/bin/python bench/bench_diagnose.py --rounds 15` "
+            "(add `--activation gelu` for a non-ReLU activation).\n\n```\n" + proc.stdout.strip() + "\n```\n")
+
+
+def _demote(text: str) -> str:
+    """A result file under a section of its own: drop its title, push its headings one level down.
+
+    Lines inside code fences are output, not headings, and stay as they are.
+    """
+    lines = text.strip().splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    out, fenced = [], False
+    for line in lines:
+        if line.startswith("```"):
+            fenced = not fenced
+        out.append("#" + line if line.startswith("#") and not fenced else line)
+    return "\n".join(out).strip()
+
+
+def assemble() -> Path:
+    parts = [INTRO]
+    for name, (_, result) in BENCHMARKS.items():
+        path = RESULTS / result
+        if not path.exists():
+            parts.append(f"## {TITLES[name]}\n\nNot run yet: `.venv/bin/python bench/run_all.py --only {name}`.\n")
+            continue
+        parts.append(f"## {TITLES[name]}\n\n{_demote(path.read_text())}\n")
+    out = ROOT / "BENCHMARKS.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=list(BENCHMARKS), help="run only these benchmarks")
+    ap.add_argument("--assemble", action="store_true", help="do not run anything; rebuild BENCHMARKS.md")
+    args = ap.parse_args(argv)
+    if not args.assemble:
+        for name in args.only or BENCHMARKS:
+            run(name)
+    print(f"wrote {assemble()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
