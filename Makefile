@@ -1,6 +1,7 @@
 # The two set-up commands of the README: `make demo` (the main job) and `make test`.
 # Both create .venv when it is missing. torch is pinned first so pip never resolves
 # an unpinned torch into an empty environment (that would fetch a multi-GB CUDA build).
+# The extras tune (Optuna) and ray are installed too, so that their tests run.
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
@@ -14,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,tune,ray]"
 	touch $(STAMP)
 
 demo: venv

@@ -5,7 +5,7 @@ Flatten, Linear(9216,128), act, Dropout .5, Linear(128,10)), batch 128, Adam.
 Two identical copies are trained side by side, one inside ``diagnose(model,
 optimizer=opt)``; each timed call is a few full training steps (zero_grad,
 forward, cross-entropy, backward, step). Calls are interleaved round-robin and
-medians are reported. Inputs are real MNIST images when /work/shared/data/mnist
+medians are reported. Inputs are real MNIST images when ../shared/data/mnist
 (or --data-dir) is there, else N(0,1) noise of the same shape (said in the output).
 
     .venv/bin/python bench/bench_diagnose.py [--activation relu] [--rounds 15] [--threads 1]
@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed call")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data-dir", default="/work/shared/data/mnist")
+    ap.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     x, y, source = batch(args.data_dir, args.batch)

@@ -22,7 +22,7 @@ from actlab.data import sources
 from actlab.data.dataset import embedded_folder
 from actlab.data.idx import encode_idx
 
-SHARED = Path("/work/shared/data")
+from paths import SHARED_DATA as SHARED
 REPO = Path(__file__).resolve().parents[1]
 STEMS = list(sources.FILES.values())
 needs_shared = pytest.mark.skipif(

@@ -10,7 +10,7 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from actlab.compare.engine import EpochRecord, TrainConfig, train_group
 
-MNIST = Path("/work/shared/data/mnist")
+from paths import MNIST_DIR as MNIST
 
 
 @pytest.fixture(scope="module")

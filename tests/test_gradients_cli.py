@@ -7,7 +7,9 @@ import pytest
 
 from actlab.cli import main
 
-MNIST_DIR = "/work/shared/data/mnist"
+from paths import MNIST_DIR as _MNIST_DIR
+
+MNIST_DIR = str(_MNIST_DIR)
 
 
 def run(capsys, *argv):
