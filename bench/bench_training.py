@@ -1,25 +1,34 @@
 """Training throughput of actlab's compare engine against the loop a typical PyTorch user writes.
 
-Both train the seed CNN (ReLU, the same initial weights per seed) with Adam
-(lr 1e-3), gradient clipping by value 0.5, batch 128, on the same real MNIST
-training images, one seed after another, and evaluate validation and test
-sets after every epoch. The typical loop uses a DataLoader over a
-TensorDataset (shuffle=True) for training, DataLoaders of 1000 for evaluation
-under torch.no_grad (as PyTorch's MNIST example does), and reads loss and
-accuracy with .item() every step. The engine is ``train_group``.
+Every row trains the same study: the seed CNN (ReLU, the same initial weights
+per seed) with Adam (lr 1e-3), gradient clipping by value 0.5, batch 128, on
+the same real MNIST training images, for the same seeds and epochs, and
+evaluates validation and test sets after every epoch. Rows:
 
-Runs are interleaved A B B A (typical, engine, engine, typical, ...) so that
-background load hits both alike. Reported per loop: training samples per
-second of wall time (evaluation included) and per second of process CPU time
-divided by the thread count (less sensitive to other processes on a shared
-machine), the ratios, final validation accuracies, the machine's 2048^2
-float32 matmul GFLOP/s and the fraction of it that 72 MFLOP/sample (the CNN's
-forward+backward) at that rate amounts to. ``--ablate`` adds the engine with
-``fast=False`` (only the loop-side savings); ``--micro`` times each fast layer
-against its plain counterpart (forward+backward, batch 128).
+* typical PyTorch loop: a DataLoader over a TensorDataset (shuffle=True) for
+  training, DataLoaders of 1000 for evaluation under torch.no_grad (as
+  PyTorch's MNIST example does), loss and accuracy read with .item() every
+  step; one seed after another, torch's default threads (every core).
+* actlab engine, in-process: ``train_group`` over the seeds, every core.
+* actlab, N worker processes x 1 thread: actlab's own ``ProcessPoolExecutor``
+  (what ``actlab compare --workers N`` uses), one run per task, each worker
+  calling ``train_group`` with one thread. Its time includes starting the
+  processes and each worker loading the data (a study pays both); the other
+  rows get the data already loaded.
 
-    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 2 seeds (~1.5 min quiet)
-    .venv/bin/python bench/bench_training.py --quick    # 3,000 images, 1 epoch, 2 seeds (~20 s quiet)
+Rows run in rounds A B C, A B C, ... (``--repeats``), each round training the
+whole study, so that background load hits all alike; reported per row: the
+median over rounds of training samples per second of wall time (evaluation
+included), the ratio to the typical loop, CPU samples/s for the in-process
+rows (process CPU time / threads; less sensitive to other processes), the
+mean final validation accuracy over seeds, the machine's 2048^2 float32
+matmul GFLOP/s and the load average. ``--ablate`` adds the engine with
+``fast=False``; ``--micro`` times each fast layer against its plain
+counterpart (forward+backward, batch 128). The markdown report, rerun
+command included, goes to ``--markdown``.
+
+    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 4 seeds (~12 min quiet)
+    .venv/bin/python bench/bench_training.py --quick    # 3,000 images, 1 epoch, 4 seeds (~2 min quiet)
     .venv/bin/python bench/bench_training.py --quick --ablate --micro
 """
 from __future__ import annotations
@@ -30,7 +39,7 @@ import os
 import statistics
 import sys
 import time
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 
 import torch
@@ -41,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command_line, machine_info, machine_line, today  # noqa: E402
 
 from actlab.compare.engine import TrainConfig, train_group  # noqa: E402
+from actlab.compare.executors import DataSpec, EpochEvent, ProcessPoolExecutor, WorkUnit  # noqa: E402
 from actlab.data import load_dataset, split  # noqa: E402
 from actlab.models import ByteDropout, PoolThenActivation, build_model  # noqa: E402
 
@@ -91,6 +101,11 @@ any loop that computes this network exactly is therefore close.
 """
 
 
+def typical_study(seeds: int, s, epochs: int) -> list[float]:
+    """The typical loop over the seeds one after another; each seed's final validation accuracy."""
+    return [typical_run(seed, s, epochs) for seed in range(seeds)]
+
+
 def typical_run(seed: int, s, epochs: int) -> float:
     """The loop a typical PyTorch user writes; returns the final validation accuracy."""
     model = build_model("cnn", "relu", seed=seed)
@@ -126,10 +141,36 @@ def typical_run(seed: int, s, epochs: int) -> float:
     return val_acc
 
 
-def engine_run(seed: int, s, epochs: int, fast: bool = True) -> float:
-    config = TrainConfig(model="cnn", activation="relu", seed=seed, epochs=epochs)
-    (records,) = train_group([config], s, lambda i, r: None, fast=fast)
-    return records[-1].val_acc
+def engine_run(seeds: int, s, epochs: int, fast: bool = True) -> list[float]:
+    """The engine in this process, all seeds in one group; returns each seed's final validation accuracy."""
+    configs = [TrainConfig(model="cnn", activation="relu", seed=seed, epochs=epochs) for seed in range(seeds)]
+    return [records[-1].val_acc for records in train_group(configs, s, lambda i, r: None, fast=fast)]
+
+
+def pool_task(unit: WorkUnit, emit, held_out: int) -> None:
+    """What a worker of the pool does: load the data (once per process) and train its run at 1 thread."""
+    s = _load(unit.data.train_limit, held_out, unit.data.data_dir)
+    configs = [TrainConfig(**c) for c in unit.configs]
+
+    def on_epoch(index: int, record) -> None:
+        emit(EpochEvent(unit.run_ids[index], {"epoch": record.epoch, "val_acc": record.val_acc}))
+
+    train_group(configs, s, on_epoch)
+
+
+def pool_run(seeds: int, workers: int, images: int, held_out: int, data_dir: str, epochs: int) -> list[float]:
+    """The same seeds through actlab's process pool (fresh processes: start-up and data loading count)."""
+    configs = tuple({"model": "cnn", "activation": "relu", "seed": seed, "epochs": epochs, "threads": 1}
+                    for seed in range(seeds))
+    unit = WorkUnit(0, tuple(range(seeds)), configs, DataSpec("mnist", data_dir, 0.1, images, 0))
+    final: dict[int, float] = {}
+
+    def on_event(event) -> None:
+        if isinstance(event, EpochEvent) and event.record["epoch"] == epochs:
+            final[event.run_id] = event.record["val_acc"]
+
+    ProcessPoolExecutor(workers, threads=1).run([unit], partial(pool_task, held_out=held_out), on_event)
+    return [final[seed] for seed in range(seeds)]
 
 
 def micro(repeats: int) -> list[str]:
@@ -169,6 +210,7 @@ def micro(repeats: int) -> list[str]:
     return lines
 
 
+@lru_cache(maxsize=1)  # a pool worker trains several runs on one load
 def _load(images: int, held_out: int, data_dir: str):
     data = split(load_dataset("mnist", data_dir=data_dir, download=False, progress=False),
                  val_fraction=0.1, seed=0, train_limit=images)
@@ -176,70 +218,90 @@ def _load(images: int, held_out: int, data_dir: str):
                                test_x=data.test_x[:held_out], test_y=data.test_y[:held_out])
 
 
+def _cell(value: float, fmt: str) -> str:
+    return "n/a" if value != value else format(value, fmt)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3,000 images, 1 epoch (about 20 s on a quiet machine)")
-    parser.add_argument("--data-dir", default="/work/shared/data", help="folder holding mnist/ (IDX .gz files)")
+    parser.add_argument("--quick", action="store_true", help="3,000 images, 1 epoch (about 2 min on a quiet machine)")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"), help="folder holding mnist/ (IDX .gz files)")
     parser.add_argument("--ablate", action="store_true", help="also run the engine with fast=False")
     parser.add_argument("--micro", action="store_true", help="also time each fast layer against the plain one")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds per loop (default 2)")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "training.md"))
+    parser.add_argument("--seeds", type=int, default=4, help="seeds of the study, the same for every row (default 4)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the pool row (default: the cores this process may use)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of all rows; medians are reported (default 1)")
+    parser.add_argument("--markdown", default=str(Path(__file__).parent / "results" / "training.md"),
+                        help="where to write the markdown report")
     args = parser.parse_args()
 
     images, epochs, held_out = (3000, 1, 1000) if args.quick else (10000, 2, 2000)
     threads = len(os.sched_getaffinity(0))
+    workers = args.workers or threads
     torch.set_num_threads(threads)
     data = _load(images, held_out, args.data_dir)
     info = machine_info()
     print(machine_line(info), flush=True)
 
-    candidates = {"typical PyTorch loop": partial(typical_run, s=data, epochs=epochs),
-                  "actlab engine": partial(engine_run, s=data, epochs=epochs)}
+    pool_name = f"actlab, {workers} worker processes x 1 thread"
+    candidates = {"typical PyTorch loop": partial(typical_study, args.seeds, data, epochs),
+                  "actlab engine, in-process": partial(engine_run, args.seeds, data, epochs)}
     if args.ablate:
-        candidates["actlab engine, fast=False"] = partial(engine_run, s=data, epochs=epochs, fast=False)
-    wall = {k: 0.0 for k in candidates}
-    cpu = {k: 0.0 for k in candidates}
-    accs: dict[str, list[float]] = {k: [] for k in candidates}
+        candidates["actlab engine, in-process, fast=False"] = partial(engine_run, args.seeds, data, epochs, fast=False)
+    candidates[pool_name] = partial(pool_run, args.seeds, workers, images, held_out, args.data_dir, epochs)
     names = list(candidates)
-    for seed in range(args.seeds):
-        for name in (names if seed % 2 == 0 else names[::-1]):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            accs[name].append(candidates[name](seed))
-            wall[name] += time.perf_counter() - start
-            cpu[name] += (time.process_time() - start_cpu) / threads
-            print(f"  seed {seed}: {name}: {time.perf_counter() - start:.1f} s, val_acc {accs[name][-1]:.4f}",
-                  flush=True)
     samples = images * epochs * args.seeds
-    rate = {k: samples / v for k, v in wall.items()}
-    cpu_rate = {k: samples / v for k, v in cpu.items()}
+    rates: dict[str, list[float]] = {k: [] for k in names}
+    cpu_rates: dict[str, list[float]] = {k: [] for k in names}
+    accs: dict[str, list[float]] = {k: [] for k in names}
+    loads = []
+    for round_ in range(args.repeats):
+        for name in names:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            accs[name] += candidates[name]()
+            wall, cpu = time.perf_counter() - start, (time.process_time() - start_cpu) / threads
+            rates[name].append(samples / wall)
+            # The pool's work happens in other processes, which this process's CPU clock does not see.
+            cpu_rates[name].append(float("nan") if name == pool_name else samples / cpu)
+            loads.append(os.getloadavg()[0])
+            print(f"  round {round_ + 1}: {name}: {wall:.1f} s, {samples / wall:.0f} samples/s, "
+                  f"val_acc {statistics.mean(accs[name][-args.seeds:]):.4f}, load {loads[-1]:.1f}", flush=True)
+    rate = {k: statistics.median(v) for k, v in rates.items()}
+    cpu_rate = {k: statistics.median(v) for k, v in cpu_rates.items()}
     base, cpu_base = rate[names[0]], cpu_rate[names[0]]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
     lines = [
         "# Training throughput: compare engine vs a typical PyTorch loop", "",
-        f"Measured {today()} with `{command_line()}` (load average {load:.1f} at the end).", "",
+        f"Measured {today()}; load average {min(loads):.1f}-{max(loads):.1f} "
+        "(1-minute, after each row).", "",
         f"Machine: {machine_line(info)}.", "",
-        f"Seed CNN with ReLU, Adam lr 1e-3, clip_value 0.5, batch 128; {images:,} real MNIST training images, "
-        f"{epochs} epoch(s), {args.seeds} seeds one after another, loops interleaved; validation and test "
-        f"({held_out:,} images each) evaluated after every epoch. Samples/s = training samples / wall time "
-        "including evaluation; CPU samples/s = the same over process CPU time / threads.", "",
+        f"The study: seed CNN with ReLU, Adam lr 1e-3, clip_value 0.5, batch 128; {images:,} real MNIST training "
+        f"images, {epochs} epoch(s), seeds 0-{args.seeds - 1} ({samples:,} training samples); validation and test "
+        f"({held_out:,} images each) evaluated after every epoch. Rows run in rounds A, B, C, ... "
+        f"({args.repeats} round(s), medians reported). Samples/s = training samples / wall time of the whole "
+        f"study, evaluation included (the pool row also pays for starting {workers} processes and loading the "
+        "data in each); CPU samples/s = the same over process CPU time / threads (in-process rows only).", "",
         "| loop | samples/s | speed-up | CPU samples/s | CPU speed-up | final val acc (mean of seeds) "
         "| % of matmul peak |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in candidates:
+    for name in names:
         peak = 100 * rate[name] * MFLOP_PER_SAMPLE / 1e3 / info["matmul_gflops"]
-        lines.append(f"| {name} | {rate[name]:.0f} | {rate[name] / base:.2f}x | {cpu_rate[name]:.0f} | "
-                     f"{cpu_rate[name] / cpu_base:.2f}x | {statistics.mean(accs[name]):.4f} | {peak:.0f}% |")
+        lines.append(f"| {name} | {rate[name]:.0f} | {rate[name] / base:.2f}x | {_cell(cpu_rate[name], '.0f')} | "
+                     f"{_cell(cpu_rate[name] / cpu_base, '.2f')}x | {statistics.mean(accs[name]):.4f} | {peak:.0f}% |")
     lines += ["", "% of matmul peak: samples/s x 72 MFLOP (forward+backward per training sample; evaluation "
-              "FLOPs not counted) / the 2048^2 float32 matmul rate above."]
+              f"FLOPs not counted) / the 2048^2 float32 matmul rate above (measured at {threads} thread(s)).", "",
+              "Per round (samples/s): " + "; ".join(
+                  f"{name}: " + ", ".join(f"{r:.0f}" for r in rates[name]) for name in names) + ".", "",
+              f"Command (rerun it to reproduce): `{command_line()}`"]
     if args.micro:
         lines += ["", "Fast layers vs plain (forward+backward, batch 128, median CPU ms / threads):", "",
                   *micro(5 if args.quick else 11)]
     text = "\n".join(lines) + "\n" + NOTES
     print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.markdown).write_text(text)
 
 
 if __name__ == "__main__":

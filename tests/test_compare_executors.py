@@ -1,11 +1,13 @@
-"""Executors and the runner's resume logic, driven by a tiny fake training task (no torch training)."""
+"""Executors and the runner's resume logic, driven by tiny fake training tasks; one test trains tiny real
+studies to show that the number of worker processes does not change the numbers."""
 import os
 from pathlib import Path
 
 import pytest
 
 from actlab.compare.executors import (DataSpec, EpochEvent, InProcessExecutor, ProcessPoolExecutor, UnitDone,
-                                      UnitStarted, WorkUnit, make_executor, split_runs)
+                                      UnitStarted, WorkUnit, make_executor, resolve_workers,
+                                      split_runs, usable_cores)
 from actlab.compare.runner import execute, plan
 from actlab.compare.sweep import build_study
 from actlab.store import Store
@@ -210,3 +212,41 @@ def test_first_epoch_counts_as_start_without_unit_started(study_store):
     rows = store.epochs()
     assert len(rows) == len({(r["run_id"], r["epoch"]) for r in rows}) == 12
     assert [r["attempts"] for r in store.runs()] == [1, 1, 2, 2]
+
+
+def test_resolve_workers():
+    cores = usable_cores()
+    assert resolve_workers("auto", 1) == 1  # a single run trains in this process
+    assert resolve_workers("auto", 100) == cores and resolve_workers("auto", 2) == min(cores, 2)
+    assert resolve_workers(3, 1) == 3
+    for bad in (0, -1, "two", True):
+        with pytest.raises(ValueError, match="positive integer or 'auto'"):
+            resolve_workers(bad, 4)
+
+
+TINY = ["compare", "--model", "mlp", "--activations", "relu,gelu", "--seeds", "2", "--epochs", "2",
+        "--train-limit", "300", "--quiet"]
+
+
+def numbers(out):
+    """Every training number of a finished study folder (history.csv without its timing columns)."""
+    import csv
+
+    with open(out / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: v for k, v in row.items() if k not in ("seconds", "elapsed_seconds")} for row in rows]
+
+
+def test_worker_count_does_not_change_the_numbers(tmp_path, monkeypatch):
+    """One thread per worker: which worker trains which run, and how many workers there are, cannot matter.
+    Two usable cores (as on the reference machine) make 'auto' two workers and any count one thread each."""
+    from actlab.cli import main
+    from actlab.compare import executors
+
+    monkeypatch.setattr(executors, "usable_cores", lambda: 2)
+    for name, flags in (("auto", []), ("auto-again", []), ("three", ["--workers", "3"])):
+        assert main([*TINY, "--out", str(tmp_path / name), *flags]) == 0
+    reference = numbers(tmp_path / "auto")
+    assert len(reference) == 2 * 2 * 2 and all(float(r["val_acc"]) > 0.2 for r in reference)
+    assert numbers(tmp_path / "auto-again") == reference
+    assert numbers(tmp_path / "three") == reference

@@ -112,7 +112,10 @@ def _add_compare(sub):
     p.add_argument("--depth", type=int, metavar="N", help="hidden layers of the MLP")
     p.add_argument("--grid", action="append", metavar="KEY=V1|V2",
                    help="also sweep a hyperparameter, e.g. --grid lr=0.001|0.0003 (repeatable)")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="train in N worker processes")
+    p.add_argument("--workers", type=_workers_flag, default="auto", metavar="N|auto",
+                   help="train in N worker processes sharing the cores (1: in this process, with every core); "
+                        "auto (default): one process per core, at most one per run (one thread each when "
+                        "there are at least as many runs as cores)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<time>); an existing "
                                                 "study folder is resumed")
     p.add_argument("--diagnostics", action="store_true", default=None,
@@ -121,14 +124,25 @@ def _add_compare(sub):
     p.set_defaults(func=_run_compare)
 
 
+def _workers_flag(text: str):
+    """--workers: 'auto' or a whole number (checked for >= 1 by _run_compare, with a clear message)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor 'auto'") from None
+
+
 def _run_compare(args):
     import shlex
     import time
 
     from .compare import build_study, format_ranking, parse_activations, parse_grid, run_study
+    from .compare.executors import resolve_workers, threads_per_worker
     from .compare.sweep import parse_train_limit, parse_value
 
-    if args.workers < 1:
+    if args.workers != "auto" and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
     def optional(parse, value):
         return None if value is None else parse(value)
@@ -147,13 +161,20 @@ def _run_compare(args):
     command = ["actlab", "compare"]
     for key, value in vars(args).items():
         flag = "--" + key.replace("_", "-")
-        if key in ("command", "func") or value is None or (key, value) in (("profile", "default"), ("workers", 1)):
+        if key in ("command", "func") or value is None or (key, value) in (("profile", "default"), ("workers", "auto")):
             continue
         if isinstance(value, bool):
             command += [flag] if value else ([f"--no-{key}"] if key == "batchnorm" else [])
         else:
             command += [x for v in (value if isinstance(value, list) else [value]) for x in (flag, str(v))]
-    summary = run_study(study, args.out, workers=args.workers, quiet=args.quiet, command=shlex.join(command))
+    runs = len(study.runs())
+    workers = resolve_workers(args.workers, runs)
+    if not args.quiet:
+        where = ("in this process" if workers == 1 else
+                 f"in {workers} worker processes x {threads_per_worker(workers)} thread(s)")
+        print(f"actlab compare: {runs} runs {where} (--workers {args.workers}; --workers 1 trains in this "
+              "process, N in N processes)", file=sys.stderr)
+    summary = run_study(study, args.out, workers=workers, quiet=args.quiet, command=shlex.join(command))
     print(format_ranking(summary))
     if not args.quiet:
         print(f"\nwrote {args.out}/: summary.csv, history.csv, accuracy.png, loss.png, results.sqlite, "

@@ -168,8 +168,7 @@ class ProcessPoolExecutor:
         if workers < 1:
             raise ValueError(f"workers must be at least 1 (got {workers})")
         self.workers = workers
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        self.threads = threads or max(1, cores // workers)
+        self.threads = threads or threads_per_worker(workers)
 
     def run(self, units, task, on_event):
         if not units:
@@ -221,6 +220,33 @@ class ProcessPoolExecutor:
             for q in (todo, events):
                 q.close()
                 q.cancel_join_thread()
+
+
+AUTO = "auto"
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def threads_per_worker(workers: int) -> int:
+    """The usable cores shared out among ``workers`` processes, at least 1 each."""
+    return max(1, usable_cores() // workers)
+
+
+def resolve_workers(workers: Union[int, str], runs: int) -> int:
+    """The worker count for ``runs`` runs: ``'auto'`` gives one process per usable core but no more than
+    there are runs (1, i.e. training in this process, for a single run or a single core); a number is
+    kept as given.
+
+    Why processes and not threads: at batch 128 most of a step is small operations that gain little from a
+    second thread, so whole runs side by side, one thread each, train faster (bench/results/training.md).
+    """
+    if workers == AUTO:
+        return max(1, min(usable_cores(), runs))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer or {AUTO!r} (got {workers!r})")
+    return workers
 
 
 def make_executor(workers: int = 1) -> Executor:

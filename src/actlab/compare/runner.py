@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from ..store import EPOCH_FIELDS, Store, canonical_json
-from .executors import DataSpec, EpochEvent, Executor, Task, UnitDone, UnitStarted, WorkUnit
+from .executors import (AUTO, DataSpec, EpochEvent, Executor, Task, UnitDone, UnitStarted, WorkUnit,
+                        resolve_workers)
 from .sweep import Study, describe
 
 
@@ -140,9 +141,12 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
     return sum(len(u.run_ids) for u in units)
 
 
-def run_study(study: Study, out_dir, *, workers: int = 1, quiet: bool = False, command: str = "",
+def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, quiet: bool = False, command: str = "",
               task: Optional[Task] = None):
     """Validate, then train every unfinished run into ``out_dir``/results.sqlite and write the outputs.
+
+    ``workers``: processes training side by side (see :func:`~actlab.compare.executors.resolve_workers`;
+    ``'auto'``, the default, uses every core, one run and one thread per process).
 
     Re-running with the same study and folder resumes; a different study in
     the same folder is refused before any training. Returns the
@@ -152,6 +156,7 @@ def run_study(study: Study, out_dir, *, workers: int = 1, quiet: bool = False, c
     from .executors import make_executor
     from .outputs import write_config_json, write_outputs
 
+    workers = resolve_workers(workers, len(study.runs()))
     splits = validate(study, progress=not quiet)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
