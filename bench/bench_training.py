@@ -27,7 +27,7 @@ matmul GFLOP/s and the load average. ``--ablate`` adds the engine with
 counterpart (forward+backward, batch 128). The markdown report, rerun
 command included, goes to ``--markdown``.
 
-    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 4 seeds (~12 min quiet)
+    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 4 seeds (~10 min quiet)
     .venv/bin/python bench/bench_training.py --quick    # 3,000 images, 1 epoch, 4 seeds (~2 min quiet)
     .venv/bin/python bench/bench_training.py --quick --ablate --micro
 """
@@ -57,6 +57,26 @@ from actlab.models import ByteDropout, PoolThenActivation, build_model  # noqa: 
 MFLOP_PER_SAMPLE = 72.0  # seed CNN, forward + backward, per training sample
 
 NOTES = """
+## Whole runs side by side: worker processes with one thread each
+
+At batch 128 most of a training step is many small operations (dropout masks, pooling, bias and
+activation passes, Adam's updates) that a second thread barely speeds up: one step costs ~166 ms of
+CPU at 1 thread and ~356 ms of CPU at 2 threads (busy machine, notes below). Two runs in two
+single-threaded processes therefore train nearly twice as many samples per second as one run on two
+threads. That is the pool row above: actlab's `ProcessPoolExecutor`, which hands out one run (one
+seed) per task, so even one activation's seeds keep both workers busy; its time includes starting
+the processes (a forkserver that has imported torch) and each worker reading MNIST. Its runs are
+the engine's runs, so its accuracies equal the in-process engine's to the last digit whenever the
+thread count does not change the sums (they did here); the typical loop's differ by seed noise,
+because its dropout masks and batch order come from other random streams.
+
+The same holds for `actlab compare` itself, which is why its default became `--workers auto`
+(one process per core, at most one per run): the default study (6 activations x 2 seeds,
+4,000 images) shortened to `--epochs 1`, run as w1, w2, w1, w2 on 2026-11-22 at load 3.9-4.9:
+`--workers 1` (in-process, 2 threads) 168 and 212 s, `--workers 2` (1 thread each) 111 and 111 s,
+median 1.71x; the ranking and every validation and test accuracy were identical, losses equal to
+about 1e-7 (the thread count changes the summation order).
+
 ## What the engine does, and what was measured and left out
 
 Per idea, forward+backward of the layer(s) at batch 128 (`--micro`, medians of interleaved
@@ -218,8 +238,9 @@ def _load(images: int, held_out: int, data_dir: str):
                                test_x=data.test_x[:held_out], test_y=data.test_y[:held_out])
 
 
-def _cell(value: float, fmt: str) -> str:
-    return "n/a" if value != value else format(value, fmt)
+def _cell(value: float, fmt: str, unit: str = "x") -> str:
+    """A table cell: the number and its unit, or n/a for NaN (no CPU time for the pool row)."""
+    return "n/a" if value != value else format(value, fmt) + unit
 
 
 def main() -> None:
@@ -288,12 +309,13 @@ def main() -> None:
     ]
     for name in names:
         peak = 100 * rate[name] * MFLOP_PER_SAMPLE / 1e3 / info["matmul_gflops"]
-        lines.append(f"| {name} | {rate[name]:.0f} | {rate[name] / base:.2f}x | {_cell(cpu_rate[name], '.0f')} | "
-                     f"{_cell(cpu_rate[name] / cpu_base, '.2f')}x | {statistics.mean(accs[name]):.4f} | {peak:.0f}% |")
+        lines.append(f"| {name} | {rate[name]:.0f} | {rate[name] / base:.2f}x | {_cell(cpu_rate[name], '.0f', '')} | "
+                     f"{_cell(cpu_rate[name] / cpu_base, '.2f')} | {statistics.mean(accs[name]):.4f} | {peak:.0f}% |")
     lines += ["", "% of matmul peak: samples/s x 72 MFLOP (forward+backward per training sample; evaluation "
               f"FLOPs not counted) / the 2048^2 float32 matmul rate above (measured at {threads} thread(s)).", "",
-              "Per round (samples/s): " + "; ".join(
-                  f"{name}: " + ", ".join(f"{r:.0f}" for r in rates[name]) for name in names) + ".", "",
+              "Per round, samples/s (speed-up over the typical loop of the same round): " + "; ".join(
+                  f"{name}: " + ", ".join(f"{r:.0f} ({r / b:.2f}x)" for r, b in zip(rates[name], rates[names[0]]))
+                  for name in names) + ".", "",
               f"Command (rerun it to reproduce): `{command_line()}`"]
     if args.micro:
         lines += ["", "Fast layers vs plain (forward+backward, batch 128, median CPU ms / threads):", "",
