@@ -29,7 +29,8 @@ from common import command_line, machine_info, machine_line, today  # noqa: E402
 
 from actlab.compare.asha import Asha  # noqa: E402
 from actlab.compare.executors import InProcessExecutor, ProcessPoolExecutor  # noqa: E402
-from actlab.compare.scaleout import run_study, stopped_runs  # noqa: E402
+from actlab.compare import run_study  # noqa: E402
+from actlab.compare.scaleout import stopped_runs  # noqa: E402
 from actlab.compare.sweep import DEFAULT_ACTIVATIONS, build_study  # noqa: E402
 from actlab.store import Store  # noqa: E402
 

@@ -6,7 +6,7 @@ import pytest
 
 from actlab.compare.asha import Asha, Ladder, RungTracker, config_key, history, parse_early_stop
 from actlab.compare.executors import EpochEvent, InProcessExecutor, ProcessPoolExecutor
-from actlab.compare.scaleout import execute, run_study, stopped_runs
+from actlab.compare.scaleout import execute, stopped_runs
 from actlab.compare.sweep import build_study
 from actlab.store import Store
 
@@ -131,13 +131,19 @@ def test_restored_ladder_judges_a_newcomer_against_earlier_sessions(tmp_path):
         assert not ladder.report("newcomer", 1, 0.75)[0]  # gelu's 0.91 was already there
 
 
-def test_real_training_with_asha_writes_stopped_csv_and_ranks_the_rest(tmp_path):
+def test_compare_cli_with_asha_writes_stopped_csv_and_ranks_the_rest(tmp_path, capsys):
     # Real data (the embedded MNIST subset); a tiny learning rate learns far slower than 3e-3 in one epoch.
-    study = build_study(activations=("relu", "gelu", "sigmoid"), seeds=2, epochs=2, model="mlp", width=32,
-                        depth=1, dataset="mnist-small", train_limit=300, batch_size=32,
-                        grid=(("lr", (3e-3, 1e-5)),))
-    summary = run_study(study, tmp_path / "out", early_stop=Asha(eta=3), quiet=True)
+    from actlab.cli import main
+    from actlab.compare import summarize
+
+    code = main(["compare", "--activations", "relu,gelu,sigmoid", "--seeds", "2", "--epochs", "2", "--model", "mlp",
+                 "--width", "32", "--depth", "1", "--train-limit", "300", "--batch-size", "32",
+                 "--grid", "lr=0.003|0.00001", "--early-stop", "asha:eta=3", "--workers", "1", "--quiet",
+                 "--out", str(tmp_path / "out")])
+    assert code == 0
+    assert "stopped early:" in capsys.readouterr().out
     with Store(tmp_path / "out" / "results.sqlite", readonly=True) as store:
+        summary = summarize(store)
         stopped = stopped_runs(store)
         runs = store.runs()
     assert stopped, "with six configurations and eta=3, some must stop at rung 1"

@@ -11,7 +11,7 @@ from scipy import stats as st
 from actlab.cli import main
 
 TINY = ["compare", "--model", "mlp", "--activations", "relu,gelu", "--seeds", "2", "--epochs", "2",
-        "--train-limit", "300", "--quiet"]
+        "--train-limit", "300", "--workers", "1", "--quiet"]
 TIMING = {"seconds_per_epoch", "samples_per_second"}
 
 
@@ -213,3 +213,15 @@ def test_user_model_factory_and_grid(tmp_path, monkeypatch):
     config = json.loads((out / "config.json").read_text())
     assert config["config"]["grid"] == {"lr": [0.001, 0.01]} and config["config"]["model"] == "my_tiny_models:build"
     assert "--grid 'lr=0.001|0.01'" in config["command"]
+
+
+@pytest.mark.parametrize("flags, words", [
+    (["--address", "127.0.0.1:6379"], ("--address", "--backend ray")),
+    (["--early-stop", "median"], ("--early-stop", "asha")),
+    (["--early-stop", "asha:eta=x"], ("eta=N",)),
+])
+def test_scale_out_flags_are_checked_with_a_clear_message(tmp_path, capsys, flags, words):
+    out = tmp_path / "study"
+    assert main(TINY + flags + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words) and "Traceback" not in err

@@ -1,7 +1,6 @@
 """The compare engine on real MNIST slices: learning, determinism, grouping independence, clipping, divergence."""
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 import torch

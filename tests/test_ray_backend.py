@@ -10,7 +10,8 @@ import pytest
 from actlab.compare.asha import Asha
 from actlab.compare.executors import EpochEvent, InProcessExecutor, UnitDone
 from actlab.compare.ray_backend import RayExecutor, make_backend, require_ray
-from actlab.compare.scaleout import MissingExtra, RunsRestarted, execute, run_study, stopped_runs
+from actlab.compare import run_study
+from actlab.compare.scaleout import MissingExtra, RunsRestarted, execute, stopped_runs
 from actlab.compare.sweep import build_study
 from actlab.store import Store
 
@@ -163,7 +164,7 @@ def test_real_training_on_ray_matches_local(ray_executor, tmp_path):
     study = build_study(activations=("relu", "selu"), seeds=1, epochs=1, model="mlp", width=16, depth=1,
                         train_limit=200, batch_size=50)
     on_ray = run_study(study, tmp_path / "ray", executor=ray_executor, quiet=True)
-    local = run_study(study, tmp_path / "local", quiet=True)
+    local = run_study(study, tmp_path / "local", workers=1, quiet=True)
     assert [(r.label, r.test_acc) for r in on_ray.results] == [(r.label, r.test_acc) for r in local.results]
 
 

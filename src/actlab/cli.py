@@ -116,6 +116,13 @@ def _add_compare(sub):
                    help="train in N worker processes sharing the cores (1: in this process, with every core); "
                         "auto (default): one process per core, at most one per run (one thread each when "
                         "there are at least as many runs as cores)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="where the runs train: local processes (default) or Ray (pip install 'actlab[ray]')")
+    p.add_argument("--address", metavar="auto|HOST:PORT",
+                   help="with --backend ray: join this Ray cluster (default: start a private local Ray)")
+    p.add_argument("--early-stop", metavar="asha[:eta=N,first=N]",
+                   help="stop clearly losing configurations early (successive halving, ASHA); stopped runs are "
+                        "listed in stopped.csv and never ranked")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<time>); an existing "
                                                 "study folder is resumed")
     p.add_argument("--diagnostics", action="store_true", default=None,
@@ -139,7 +146,13 @@ def _run_compare(args):
     import time
 
     from .compare import build_study, format_ranking, parse_activations, parse_grid, run_study
+    from pathlib import Path
+
+    from .compare.asha import parse_early_stop
     from .compare.executors import resolve_workers, threads_per_worker
+    from .compare.ray_backend import make_backend
+    from .compare.scaleout import format_stopped
+    from .store import Store
     from .compare.sweep import parse_train_limit, parse_value
 
     if args.workers != "auto" and args.workers < 1:
@@ -161,7 +174,9 @@ def _run_compare(args):
     command = ["actlab", "compare"]
     for key, value in vars(args).items():
         flag = "--" + key.replace("_", "-")
-        if key in ("command", "func") or value is None or (key, value) in (("profile", "default"), ("workers", "auto")):
+        # --backend and --address say where the study trains, not what it is.
+        if key in ("command", "func", "backend", "address") or value is None or \
+                (key, value) in (("profile", "default"), ("workers", "auto")):
             continue
         if isinstance(value, bool):
             command += [flag] if value else ([f"--no-{key}"] if key == "batchnorm" else [])
@@ -174,8 +189,20 @@ def _run_compare(args):
                  f"in {workers} worker processes x {threads_per_worker(workers)} thread(s)")
         print(f"actlab compare: {runs} runs {where} (--workers {args.workers}; --workers 1 trains in this "
               "process, N in N processes)", file=sys.stderr)
-    summary = run_study(study, args.out, workers=workers, quiet=args.quiet, command=shlex.join(command))
+    early_stop = parse_early_stop(args.early_stop)
+    executor = make_backend(args.backend, workers=workers, address=args.address) if (
+        args.backend != "local" or args.address) else None
+    try:
+        summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
+                            quiet=args.quiet, command=shlex.join(command))
+    finally:
+        if hasattr(executor, "close"):
+            executor.close()
     print(format_ranking(summary))
+    with Store(Path(args.out) / "results.sqlite") as store:
+        stopped = format_stopped(store)
+    if stopped:
+        print(stopped)
     if not args.quiet:
         print(f"\nwrote {args.out}/: summary.csv, history.csv, accuracy.png, loss.png, results.sqlite, "
               f"config.json, report.html\nrerun the same command (with --out {args.out}) to resume or redraw")

@@ -192,11 +192,16 @@ class _StopUnit(BaseException):
 
 @dataclass(frozen=True)
 class StoppableTask:
-    """Wraps a task: after each completed rung, wait for the parent's decision and return early on 'stop'."""
+    """Wraps a task: after each completed rung, wait for the parent's decision and return early on 'stop'.
+
+    A rung is complete when every live seed of the unit has reached it, so the
+    unit's runs must train in one task (executors check ``needs_whole_units``).
+    """
 
     task: Callable
     reader: object
     rule: Asha
+    needs_whole_units = True
 
     def __call__(self, unit, emit) -> None:
         tracker = _tracker(unit, self.rule)

@@ -12,6 +12,8 @@ Only the calling process touches the results store: workers never write it.
 """
 from __future__ import annotations
 
+import collections
+
 import multiprocessing
 import os
 import pickle
@@ -173,8 +175,15 @@ class ProcessPoolExecutor:
     def run(self, units, task, on_event):
         if not units:
             return
-        pieces, parents = split_runs(units)
-        left = {unit.unit_id: len(unit.run_ids) for unit in units}  # pieces not yet done, per unit
+        # A task that must see a unit's runs together (ASHA waits at each rung for all of a
+        # configuration's seeds) gets whole units; splitting them could leave every worker waiting
+        # for a seed that is still queued.
+        if getattr(task, "needs_whole_units", False):
+            pieces, parents = list(units), [unit.unit_id for unit in units]
+        else:
+            pieces, parents = split_runs(units)
+        parent_of = {piece.unit_id: parent for piece, parent in zip(pieces, parents)}
+        left = collections.Counter(parents)  # pieces not yet done, per unit
         announced: set[int] = set()
         ctx = _context(task)
         todo, events = ctx.Queue(), ctx.Queue()
@@ -203,7 +212,7 @@ class ProcessPoolExecutor:
                     on_event(event)
                     continue
                 # The caller sees its own units: one starts with its first piece and is done with its last.
-                parent = parents[event.unit_id]
+                parent = parent_of[event.unit_id]
                 if isinstance(event, UnitStarted) and parent not in announced:
                     announced.add(parent)
                     on_event(UnitStarted(parent))

@@ -141,18 +141,23 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
     return sum(len(u.run_ids) for u in units)
 
 
-def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, quiet: bool = False, command: str = "",
-              task: Optional[Task] = None):
+def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, executor=None, early_stop=None,
+              quiet: bool = False, command: str = "", task: Optional[Task] = None):
     """Validate, then train every unfinished run into ``out_dir``/results.sqlite and write the outputs.
 
     ``workers``: processes training side by side (see :func:`~actlab.compare.executors.resolve_workers`;
     ``'auto'``, the default, uses every core, one run and one thread per process).
+    ``executor``: where the runs train instead (e.g. a Ray executor from
+    :func:`~actlab.compare.ray_backend.make_backend`); ``early_stop``: an
+    :class:`~actlab.compare.asha.Asha` rule that stops losing configurations
+    early (stopped runs are listed in stopped.csv, never ranked).
 
     Re-running with the same study and folder resumes; a different study in
     the same folder is refused before any training. Returns the
     :class:`~actlab.compare.outputs.Summary`.
     """
     from .. import __version__
+    from . import scaleout
     from .executors import make_executor
     from .outputs import write_config_json, write_outputs
 
@@ -164,8 +169,10 @@ def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, quiet: 
         store.ensure_study(study.study_id(), study.config(), command, __version__)
         store.add_runs(study.runs())
         write_config_json(out / "config.json", study, store.study(), command, splits, workers)
-        execute(study, store, make_executor(workers), task=task, quiet=quiet)
+        scaleout.execute(study, store, executor or make_executor(workers), early_stop=early_stop, task=task,
+                         quiet=quiet)
         summary = write_outputs(store, out)
+        scaleout.write_stopped_csv(store, out / "stopped.csv")
     from ..report import write_study_report
 
     write_study_report(out)

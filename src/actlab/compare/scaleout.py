@@ -1,7 +1,7 @@
 """Run a comparison study on any executor, with early stopping and retries recorded in the results store.
 
-:func:`run_study` is :func:`actlab.compare.runner.run_study` plus three
-things the plain runner does not know about yet:
+:func:`execute` is what :func:`actlab.compare.runner.run_study` trains
+with; it adds three things to the plain :func:`actlab.compare.runner.execute`:
 
 * an executor chosen by the caller (e.g. :class:`~actlab.compare.ray_backend.RayExecutor`);
 * executors that retry a unit after its worker died: they announce it with a
@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Optional
 
 from .executors import EpochEvent, Executor
@@ -149,29 +148,6 @@ def execute(study, store, executor: Executor, *, early_stop=None, task=None, qui
                           task=task, quiet=quiet)
 
 
-def run_study(study, out_dir, *, executor: Optional[Executor] = None, workers: int = 1, early_stop=None,
-              quiet: bool = False, command: str = "", task=None):
-    """Like :func:`actlab.compare.run_study`, on ``executor`` (default: local, ``workers`` processes) and with
-    optional early stopping; also writes stopped.csv when runs were stopped. Returns the Summary."""
-    from .. import __version__
-    from ..store import Store
-    from .executors import make_executor
-    from .outputs import write_config_json, write_outputs
-    from .runner import validate
-
-    splits = validate(study, progress=not quiet)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with Store(out / "results.sqlite") as store:
-        store.ensure_study(study.study_id(), study.config(), command, __version__)
-        store.add_runs(study.runs())
-        write_config_json(out / "config.json", study, store.study(), command, splits, workers)
-        execute(study, store, executor or make_executor(workers), early_stop=early_stop, task=task, quiet=quiet)
-        summary = write_outputs(store, out)
-        write_stopped_csv(store, out / "stopped.csv")
-        return summary
-
-
 def stopped_rows(store) -> list[dict]:
     """One row per stopped run (STOPPED_COLUMNS), in run order."""
     from .sweep import describe
@@ -208,4 +184,4 @@ def format_stopped(store) -> str:
 
 
 __all__ = ["MissingExtra", "RunsRestarted", "RunsStopped", "STOPPED_COLUMNS", "execute", "finishes_run",
-           "format_stopped", "record_stopped", "require_extra", "run_study", "stopped_rows", "stopped_runs", "write_stopped_csv"]
+           "format_stopped", "record_stopped", "require_extra", "stopped_rows", "stopped_runs", "write_stopped_csv"]
