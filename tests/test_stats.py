@@ -114,3 +114,14 @@ def test_welch_on_nearly_identical_runs_is_silent_and_finite():
         warnings.simplefilter("error")
         t, p, df = stats.welch([0.1, 0.1, 0.1 + 1e-15], [0.1, 0.1 + 2e-15, 0.1])
     assert math.isfinite(df) and 0.0 <= p <= 1.0
+
+
+def test_ranking_text_flags_an_activation_stuck_at_chance():
+    from actlab.compare.outputs import chance_warnings
+
+    rows = [{"label": "relu", "test_acc_mean": 0.96}, {"label": "sigmoid", "test_acc_mean": 0.1},
+            {"label": "tanh", "test_acc_mean": 0.11}, {"label": "elu", "test_acc_mean": 0.13}]
+    flagged = chance_warnings(rows)
+    assert [w.split()[0] for w in flagged] == ["sigmoid", "tanh"]
+    assert "stayed at chance level" in flagged[0] and "0.1" in flagged[0]
+    assert [w.split()[0] for w in chance_warnings(rows, chance=0.5)] == ["sigmoid", "tanh", "elu"]

@@ -160,6 +160,15 @@ def _fmt(value: float, digits: int = 4) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
+def chance_warnings(rows, chance: float = 0.1) -> list[str]:
+    """One line per activation whose mean test accuracy stayed near chance (1 / classes; every dataset
+    actlab loads has 10 classes). A real outcome, e.g. sigmoid still on its initial plateau after a short
+    budget, but one a reader must not mistake for a measured ability."""
+    return [f"{r['label']} stayed at chance level (test accuracy {r['test_acc_mean']:.3g}, chance {chance:.3g}): "
+            "it did not learn with these settings (more epochs, data or another learning rate may change that)"
+            for r in rows if r["test_acc_mean"] <= chance * 1.2]
+
+
 def format_ranking(summary: Summary) -> str:
     """The ranking as a text table, with the protocol and every warning spelled out."""
     header = ("rank", "activation", "n", "test acc mean ± sd", "95% CI", "test loss", "best ep", "s/epoch",
@@ -179,7 +188,7 @@ def format_ranking(summary: Summary) -> str:
     text.append("Final test accuracy = test accuracy at each run's lowest-validation-loss epoch. "
                 f"Each activation is tested against the best by Welch's t-test over seeds, Holm-corrected, "
                 f"alpha={summary.ranking.alpha}; d = Cohen's d (positive: the best is better).")
-    text.extend(f"warning: {w}" for w in summary.ranking.warnings)
+    text.extend(f"warning: {w}" for w in summary.ranking.warnings + chance_warnings(summary.rows))
     return "\n".join(text)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from ..compare.outputs import chance_warnings
 from .study_data import StudyData
 
 
@@ -29,11 +30,7 @@ def weaknesses(data: StudyData) -> list[str]:
         run = runs.get(run_id, {"label": f"run {run_id}", "seed": "?"})
         out.append(f"{run['label']} (seed {run['seed']}) diverged: its loss was NaN from epoch {epoch} on.")
     out.extend(w for w in data.summary.ranking.warnings if not (seeds == 1 and "only 1 run" in w))
-    chance = _chance_level(data)
-    for row in data.summary.rows:
-        if row["test_acc_mean"] <= chance * 1.2:
-            out.append(f"{row['label']} stayed at chance level (test accuracy {row['test_acc_mean']:.3g}, "
-                       f"chance {chance:.3g}): it did not learn with these settings.")
+    out.extend(chance_warnings(data.summary.rows, _chance_level(data)))
     tested = [r for r in data.summary.ranking.rows[1:] if not math.isnan(r.p_holm)]
     if tested and not any(r.significant for r in tested):
         out.append("No activation is significantly worse than the best at alpha = "
