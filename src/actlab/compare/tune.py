@@ -20,7 +20,6 @@ the final runs resume like any compare study.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from ..store import canonical_json
+from ..store import canonical_json, decoded
 from .executors import DataSpec, EpochEvent, WorkUnit
 from .scaleout import RunsRestarted, finishes_run
 from .sweep import Study, SweepError, build_study
@@ -133,13 +132,7 @@ def trials(store, status: Optional[str] = None) -> list[dict]:
     if not _has_trials(store):
         return []
     query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
-    out = []
-    for row in store.conn.execute(query, (status,) if status else ()):
-        item = dict(row)
-        item["params"] = json.loads(item.pop("params_json"))
-        item["config"] = json.loads(item.pop("config_json"))
-        out.append(item)
-    return out
+    return decoded(store.conn.execute(query, (status,) if status else ()))
 
 
 def trial_epochs(store) -> list[dict]:

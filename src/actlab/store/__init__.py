@@ -36,7 +36,7 @@ restarting an unfinished run deletes its partial rows in the same
 transaction that marks it running again. Readers may open the file at any
 time with ``Store(path, readonly=True)``.
 """
-from .db import EPOCH_FIELDS, Store, StoreError, canonical_json, config_diff
+from .db import EPOCH_FIELDS, Store, StoreError, canonical_json, config_diff, decoded
 from .schema import SCHEMA, SCHEMA_VERSION
 
-__all__ = ["EPOCH_FIELDS", "SCHEMA", "SCHEMA_VERSION", "Store", "StoreError", "canonical_json", "config_diff"]
+__all__ = ["EPOCH_FIELDS", "SCHEMA", "SCHEMA_VERSION", "Store", "StoreError", "canonical_json", "config_diff", "decoded"]

@@ -20,6 +20,21 @@ from .schema import SCHEMA, SCHEMA_VERSION, TABLES
 EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "samples")
 
 
+def decoded(rows: Iterable[sqlite3.Row]) -> list[dict]:
+    """Rows as dicts, every ``<name>_json`` column decoded into ``<name>``.
+
+    The one place JSON columns are read back: the store's tables and those
+    that other parts add to the same file (tuning's ``trials``) all use it.
+    """
+    out = []
+    for row in rows:
+        item = dict(row)
+        for key in [k for k in item if k.endswith("_json")]:
+            item[key[:-5]] = json.loads(item.pop(key))
+        out.append(item)
+    return out
+
+
 class StoreError(ValueError):
     """The results file is unreadable, foreign, or belongs to another configuration."""
 
@@ -91,12 +106,8 @@ class Store:
     # --- study ------------------------------------------------------------- #
     def study(self) -> Optional[dict]:
         """The study row, with ``config`` decoded; None for a fresh store."""
-        row = self.conn.execute("SELECT * FROM study").fetchone()
-        if row is None:
-            return None
-        out = dict(row)
-        out["config"] = json.loads(out.pop("config_json"))
-        return out
+        rows = decoded(self.conn.execute("SELECT * FROM study"))
+        return rows[0] if rows else None
 
     def ensure_study(self, study_id: str, config: Mapping, command: str, version: str) -> None:
         """Create the study, or check that the stored one has exactly this configuration."""
@@ -127,13 +138,7 @@ class Store:
     def runs(self, status: Optional[str] = None) -> list[dict]:
         """All runs in registration order (optionally only those with ``status``)."""
         query = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY run_id"
-        out = []
-        for row in self.conn.execute(query, (status,) if status else ()):
-            run = dict(row)
-            run["grid"] = json.loads(run.pop("grid_json"))
-            run["config"] = json.loads(run.pop("config_json"))
-            out.append(run)
-        return out
+        return decoded(self.conn.execute(query, (status,) if status else ()))
 
     def restart_run(self, run_id: int) -> None:
         """Drop a run's partial epochs and mark it running again, in one transaction."""
@@ -172,15 +177,9 @@ class Store:
     # --- reading ----------------------------------------------------------- #
     def epochs(self) -> list[dict]:
         """Every epoch row joined with its run's activation, seed and grid, in run and epoch order."""
-        rows = self.conn.execute(
+        return decoded(self.conn.execute(
             "SELECT r.activation, r.seed, r.grid_json, r.status, e.* FROM epochs e "
-            "JOIN runs r USING (run_id) ORDER BY e.run_id, e.epoch")
-        out = []
-        for row in rows:
-            item = dict(row)
-            item["grid"] = json.loads(item.pop("grid_json"))
-            out.append(item)
-        return out
+            "JOIN runs r USING (run_id) ORDER BY e.run_id, e.epoch"))
 
     def layer_stats(self, run_id: Optional[int] = None) -> list[dict]:
         """Per-layer statistics rows (run_id, epoch, layer, metric, value)."""
