@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import command_line, machine_info, machine_line, today  # noqa: E402
 
-from actlab.compare.engine import TrainConfig, train_group  # noqa: E402
+from actlab.compare.engine import TrainConfig, steady_allocator, train_group  # noqa: E402
 from actlab.compare.executors import DataSpec, EpochEvent, ProcessPoolExecutor, WorkUnit  # noqa: E402
 from actlab.data import load_dataset, split  # noqa: E402
 from actlab.models import ByteDropout, PoolThenActivation, build_model  # noqa: E402
@@ -168,7 +168,9 @@ def engine_run(seeds: int, s, epochs: int, fast: bool = True) -> list[float]:
 
 
 def pool_task(unit: WorkUnit, emit, held_out: int) -> None:
-    """What a worker of the pool does: load the data (once per process) and train its run at 1 thread."""
+    """What a worker of the pool does (like actlab's own ``train_unit``): keep freed memory, load the data
+    (once per process) and train its run at 1 thread."""
+    steady_allocator()
     s = _load(unit.data.train_limit, held_out, unit.data.data_dir)
     configs = [TrainConfig(**c) for c in unit.configs]
 

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import actlab
-from actlab.models import ByteDropout, PoolThenActivation, accelerate, build_model, is_non_decreasing
+from actlab.models import ByteDropout, PoolThenActivation, ToContiguous, accelerate, build_model, is_non_decreasing
 
 NON_DECREASING = ["relu", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus", "hardtanh", "snake",
                   "hardshrink"]
@@ -92,8 +92,11 @@ def test_accelerated_seed_cnn_equals_the_plain_model_in_values_and_gradients(act
     other = build_model("cnn", activation, seed=0).double()
     fast = accelerate(other).eval()
     kinds = [type(m).__name__ for m in fast]
-    middle = ["PoolThenActivation"] if activation == "relu" else ["GELU", "MaxPool2d"]  # GELU is not monotonic
+    # GELU is not monotonic; either way the tensor leaves channels_last once the spatial part is done
+    middle = ["PoolThenActivation"] if activation == "relu" else ["GELU", "MaxPool2d", "ToContiguous"]
     assert kinds[2:] == ["Conv2d", *middle, "ByteDropout", "Flatten", "Linear", kinds[-3], "ByteDropout", "Linear"]
+    if activation == "relu":
+        assert fast[3].to_contiguous
     out_plain, out_fast = plain(x), fast(x)
     torch.testing.assert_close(out_fast, out_plain, rtol=1e-12, atol=1e-12)
     grads_plain = torch.autograd.grad(F.cross_entropy(out_plain, y), list(plain.parameters()))
@@ -108,3 +111,40 @@ def test_accelerate_shares_parameters_and_leaves_other_models_alone():
     assert [id(p) for p in fast.parameters()] == [id(p) for p in model.parameters()]
     custom = nn.ModuleDict({"a": nn.Linear(2, 2)})
     assert accelerate(custom) is custom
+
+
+def test_the_elementwise_tail_runs_in_one_layout_in_both_directions():
+    """After the spatial part the accelerated CNN works row-major (so Flatten is a view), while the gradient
+    handed back into the pooling/convolution is channels_last again (mixed layouts take PyTorch's slow
+    strided path: ~20x for threshold_backward)."""
+    fast = accelerate(build_model("cnn", "relu", seed=0)).train()
+    seen = {}
+    fast[3].act.register_forward_hook(lambda m, i, o: seen.update(act_in=i[0]))
+    fast[3].pool.register_full_backward_hook(lambda m, gi, go: seen.update(pool_grad=go[0]))
+    x = torch.rand(4, 1, 28, 28)
+    fast(x).sum().backward()
+    assert seen["act_in"].is_contiguous()
+    assert seen["pool_grad"].is_contiguous(memory_format=torch.channels_last)
+    assert not seen["pool_grad"].is_contiguous()
+
+
+def test_to_contiguous_is_the_identity_with_a_gradient_in_the_input_layout():
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = ToContiguous()(x)
+    assert y.is_contiguous() and torch.equal(y, x)
+    g = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(y, x, g)
+    assert torch.equal(grad, g) and grad.is_contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(ToContiguous(), (x,))
+    plain = torch.randn(3, 4, requires_grad=True)  # already row-major: returned as it is
+    assert ToContiguous()(plain).data_ptr() == plain.data_ptr()
+
+
+def test_byte_dropout_mask_follows_a_channels_last_input():
+    torch.manual_seed(0)
+    x = torch.ones(8, 16, 6, 6).contiguous(memory_format=torch.channels_last)
+    out = ByteDropout(0.25)(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    kept = (out != 0).double().mean().item()
+    assert abs(kept - 0.75) < 0.03
+    assert set(out.unique().tolist()) <= {0.0, torch.tensor(1 / 0.75).item()}

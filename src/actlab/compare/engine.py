@@ -25,11 +25,13 @@ shuffling order for a given seed, which makes paired comparisons sharper.
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import hashlib
 import json
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -43,7 +45,10 @@ from ..catalog import label
 from ..models import KINDS, SCHEMES, accelerate, build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-EVAL_BATCH = 1000
+# Evaluation batch: large on GPUs; on CPUs the training batch size's scale, whose tensors stay below
+# glibc's mmap threshold and so reuse memory that is already mapped (batch 1000 on the seed CNN cost
+# 0.79 s per 1000 images against 0.40 s at 128, half of it page faults; bench/results/training.md).
+EVAL_BATCH = {"cpu": 128, "cuda": 1000}
 # Reading a finite-check every step would cost a device sync on GPUs; every
 # DIVERGENCE_CHECK steps (and at the end of each epoch) is cheap and soon enough.
 DIVERGENCE_CHECK = 20
@@ -232,12 +237,14 @@ def _train_epoch(run: _Run, x: torch.Tensor, y: torch.Tensor, batch_size: int) -
     return loss_sum.item() / seen, correct.item() / seen, seen
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: Optional[int] = None,
              sizes: Optional[list[int]] = None) -> list[tuple[float, float]]:
-    """(mean cross-entropy, accuracy) of ``model`` in eval mode, in large batches, for each consecutive part
-    of (x, y) of the given ``sizes`` (default: one part, all of it). Several evaluation sets concatenated
-    once and evaluated in one pass cost fewer, fuller batches than one pass each."""
+    """(mean cross-entropy, accuracy) of ``model`` in eval mode, for each consecutive part of (x, y) of the
+    given ``sizes`` (default: one part, all of it). Several evaluation sets concatenated once and evaluated
+    in one pass cost fewer, fuller batches than one pass each. ``batch_size`` defaults to
+    ``EVAL_BATCH`` for the data's device type."""
     sizes = [y.shape[0]] if sizes is None else sizes
+    batch_size = batch_size or EVAL_BATCH.get(y.device.type, EVAL_BATCH["cuda"])
     model.eval()
     losses = torch.empty(y.shape[0], dtype=torch.float64, device=y.device)
     hits = torch.empty(y.shape[0], dtype=torch.bool, device=y.device)
@@ -273,6 +280,40 @@ def _check_group(configs: list[TrainConfig]) -> None:
         if dataclasses.replace(c, seed=0) != reference:
             raise ValueError("train_group trains configs that differ only in their seed; group runs by "
                              "TrainConfig.group_key() and call it once per group")
+
+
+def steady_allocator() -> bool:
+    """Make this process keep the memory it frees for reuse (glibc on Linux); True when it took effect.
+
+    By default glibc returns large freed blocks to the system (``munmap`` or a
+    heap trim), so every training step maps its activations afresh and pays a
+    page fault per 4 KiB page on first touch: ~5,600 faults per step of the
+    seed CNN at batch 128 on the 2-core benchmark machine, about 9% of the
+    step. With a fixed mmap threshold of 32 MiB (glibc's maximum default)
+    and a trim threshold of 1 GiB, blocks below 32 MiB come from the heap and
+    stay there, and steps fault ~200 times. The cost: the process keeps its
+    peak heap until it exits. :func:`actlab.compare.runner.train_unit` (every
+    study's training task, in-process or in a worker) calls this; library
+    code calling :func:`train_group` directly may call it too. Set
+    ``ACTLAB_MALLOC=default`` to leave the allocator alone.
+    """
+    global _ALLOCATOR_SET
+    if _ALLOCATOR_SET is not None:
+        return _ALLOCATOR_SET
+    _ALLOCATOR_SET = False
+    if not sys.platform.startswith("linux") or os.environ.get("ACTLAB_MALLOC", "").lower() == "default":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc's (and this process's) allocator
+    except (OSError, AttributeError):  # another C library, or no mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    _ALLOCATOR_SET = bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
+    return _ALLOCATOR_SET
+
+
+_ALLOCATOR_SET: Optional[bool] = None
 
 
 @contextmanager

@@ -6,10 +6,10 @@
     accelerate(model)                   # the same function, computed faster (the compare engine uses it)
 """
 from .build import KINDS, build_model, dropout_layer, load_factory
-from .fast import ByteDropout, PoolThenActivation, accelerate, is_non_decreasing
+from .fast import ByteDropout, PoolThenActivation, ToContiguous, accelerate, is_non_decreasing
 from .init import SCHEMES, init_weights, scheme_for
 from .swap import TORCH_ACTIVATIONS, is_activation, swap
 
-__all__ = ["KINDS", "SCHEMES", "TORCH_ACTIVATIONS", "ByteDropout", "PoolThenActivation", "accelerate",
+__all__ = ["KINDS", "SCHEMES", "TORCH_ACTIVATIONS", "ByteDropout", "PoolThenActivation", "ToContiguous", "accelerate",
            "build_model", "dropout_layer", "init_weights", "is_activation", "is_non_decreasing", "load_factory",
            "scheme_for", "swap"]

@@ -67,15 +67,24 @@ class _ByteMaskedScale(torch.autograd.Function):
         return grad * mask, None
 
 
-def random_bytes(shape, device=None) -> torch.Tensor:
-    """Uniform random uint8 tensor from the default generator, eight bytes per 64-bit draw."""
+def random_bytes(shape, device=None, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Uniform random uint8 tensor from the default generator, eight bytes per 64-bit draw.
+
+    With ``like`` (a tensor of this shape) the bytes are laid out in its memory
+    format (channels_last included), so that elementwise work between the two
+    stays on the fast same-layout path.
+    """
     n = 1
     for s in shape:
         n *= s
     words = torch.empty((n + 7) // 8, dtype=torch.int64, device=device)
     # From the int64 minimum with no upper end: the full 64-bit range, so every byte is uniform.
     words.random_(torch.iinfo(torch.int64).min, None)
-    return words.view(torch.uint8)[:n].view(shape)
+    flat = words.view(torch.uint8)[:n]
+    if like is not None and not like.is_contiguous() and like.dim() == 4 \
+            and like.is_contiguous(memory_format=torch.channels_last):
+        return flat.as_strided(tuple(shape), like.stride())
+    return flat.view(shape)
 
 
 class ByteDropout(nn.Dropout):
@@ -85,20 +94,55 @@ class ByteDropout(nn.Dropout):
         threshold = self.p * 256
         if not self.training or self.p == 0 or threshold != int(threshold) or self.p == 1:
             return F.dropout(x, self.p, self.training, self.inplace)
-        keep = random_bytes(x.shape, x.device) >= int(threshold)
+        keep = random_bytes(x.shape, x.device, like=x) >= int(threshold)
         mask = keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
         return _ByteMaskedScale.apply(x, mask)
 
 
 class PoolThenActivation(nn.Module):
-    """``act(pool(x))``: the same values as ``pool(act(x))`` for a non-decreasing ``act``, on fewer elements."""
+    """``act(pool(x))``: the same values as ``pool(act(x))`` for a non-decreasing ``act``, on fewer elements.
 
-    def __init__(self, pool: nn.Module, act: nn.Module):
+    ``to_contiguous``: hand the pooled tensor to ``act`` in the default
+    (NCHW) layout; set by :func:`accelerate` when a flatten follows, so that
+    everything after the pooling runs in one layout.
+    """
+
+    def __init__(self, pool: nn.Module, act: nn.Module, to_contiguous: bool = False):
         super().__init__()
-        self.pool, self.act = pool, act
+        self.pool, self.act, self.to_contiguous = pool, act, to_contiguous
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.pool(x))
+        pooled = self.pool(x)
+        return self.act(_contiguous(pooled) if self.to_contiguous else pooled)
+
+    def extra_repr(self) -> str:
+        return "to_contiguous=True" if self.to_contiguous else ""
+
+
+class _Contiguous(torch.autograd.Function):
+    """x.contiguous() whose backward hands the gradient back in x's own memory layout."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() \
+            and x.is_contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad.contiguous(memory_format=torch.channels_last) if ctx.channels_last else grad
+
+
+def _contiguous(x: torch.Tensor) -> torch.Tensor:
+    return _Contiguous.apply(x) if torch.is_grad_enabled() and x.requires_grad else x.contiguous()
+
+
+class ToContiguous(nn.Module):
+    """Identity in value; returns the input in the default (row-major, NCHW) memory layout, and its
+    gradient in the input's layout (so that the layer before keeps its fast same-layout backward)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _contiguous(x)
 
 
 def _is_max_pool(module: nn.Module) -> bool:
@@ -138,4 +182,32 @@ def accelerate(model: nn.Module, *, pool_first: bool = True, byte_dropout: bool 
         i += 1
     if channels_last and any(isinstance(m, nn.Conv2d) for m in layers):
         model.to(memory_format=torch.channels_last)
+        out = _back_to_nchw_before_flatten(out)
     return nn.Sequential(*out)
+
+
+_SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, PoolThenActivation)
+
+
+def _back_to_nchw_before_flatten(layers: list[nn.Module]) -> list[nn.Module]:
+    """Leave channels_last right after the last spatial layer before each ``nn.Flatten``.
+
+    Convolutions produce channels_last tensors; ``Flatten`` needs row-major
+    ones, so its reshape copies and its gradient comes back row-major. The
+    elementwise layers in between (activation, dropout) would then mix layouts
+    in their backward pass, which PyTorch runs ~20x slower than same-layout
+    work (threshold_backward on [128, 64, 12, 12]: 7.6 ms against 0.36 ms).
+    One conversion at the end of the spatial part keeps both sides uniform.
+    """
+    out = list(layers)
+    for k in [i for i, m in enumerate(out) if isinstance(m, nn.Flatten)][::-1]:
+        j = k - 1
+        while j >= 0 and not isinstance(out[j], _SPATIAL + (nn.Flatten,)):
+            j -= 1
+        if j < 0 or isinstance(out[j], nn.Flatten):
+            continue
+        if isinstance(out[j], PoolThenActivation):
+            out[j].to_contiguous = True
+        elif j + 1 < k:  # something elementwise sits between the spatial layer and the flatten
+            out.insert(j + 1, ToContiguous())
+    return out
