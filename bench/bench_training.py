@@ -9,12 +9,20 @@ evaluates validation and test sets after every epoch. Rows:
   training, DataLoaders of 1000 for evaluation under torch.no_grad (as
   PyTorch's MNIST example does), loss and accuracy read with .item() every
   step; one seed after another, torch's default threads (every core).
-* actlab engine, in-process: ``train_group`` over the seeds, every core.
+* actlab engine, in-process: ``train_group`` over the seeds, every core,
+  after ``steady_allocator()`` (what ``actlab compare --workers 1`` runs).
 * actlab, N worker processes x 1 thread: actlab's own ``ProcessPoolExecutor``
   (what ``actlab compare --workers N`` uses), one run per task, each worker
-  calling ``train_group`` with one thread. Its time includes starting the
-  processes and each worker loading the data (a study pays both); the other
-  rows get the data already loaded.
+  calling ``steady_allocator()`` and ``train_group`` with one thread. Its time
+  includes starting the processes and each worker loading the data (a study
+  pays both); the other rows are timed after loading the data.
+
+The actlab engine's in-process row runs in a fresh process of its own (a
+forkserver child), so that its allocator setting cannot reach the typical
+loop, which runs in the benchmark's own process with glibc's default
+allocator, as a typical script would. That placement favours the typical
+loop: in a check of 3 interleaved rounds (2 seeds, 3,000 images, 1 epoch) it
+took 12.0-13.9 s here against 14.1-15.1 s in a fresh child process.
 
 Rows run in rounds A B C, A B C, ... (``--repeats``), each round training the
 whole study, so that background load hits all alike; reported per row: the
@@ -52,7 +60,7 @@ from common import command_line, machine_info, machine_line, today  # noqa: E402
 from actlab.compare.engine import TrainConfig, steady_allocator, train_group  # noqa: E402
 from actlab.compare.executors import DataSpec, EpochEvent, ProcessPoolExecutor, WorkUnit  # noqa: E402
 from actlab.data import load_dataset, split  # noqa: E402
-from actlab.models import ByteDropout, PoolThenActivation, build_model  # noqa: E402
+from actlab.models import ByteDropout, PoolThenActivation, accelerate, build_model  # noqa: E402
 
 MFLOP_PER_SAMPLE = 72.0  # seed CNN, forward + backward, per training sample
 
@@ -167,6 +175,36 @@ def engine_run(seeds: int, s, epochs: int, fast: bool = True) -> list[float]:
     return [records[-1].val_acc for records in train_group(configs, s, lambda i, r: None, fast=fast)]
 
 
+ROW_STUDIES = {"typical": typical_study, "engine": engine_run,
+               "engine-plain": partial(engine_run, fast=False)}
+
+
+def time_row(kind: str, seeds: int, images: int, held_out: int, data_dir: str, epochs: int,
+                 steady: bool) -> tuple[float, float, list[float]]:
+    """Load the data, set every core's threads (and, with ``steady``, actlab's allocator setting, as
+    ``actlab compare --workers 1`` does), then time the study alone. Returns (wall s, CPU s / threads,
+    final validation accuracies). Called directly for the typical loop, through :func:`child_row` (a
+    fresh process) for the engine."""
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    if steady:
+        steady_allocator()
+    data = _load(images, held_out, data_dir)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    accs = ROW_STUDIES[kind](seeds, data, epochs)
+    return time.perf_counter() - start, (time.process_time() - start_cpu) / threads, accs
+
+
+def child_row(*args) -> tuple[float, float, list[float]]:
+    """:func:`time_row` in a new process (a forkserver child, like actlab's workers), so that no row
+    inherits another's heap, threads or allocator setting."""
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        return pool.submit(time_row, *args).result()
+
+
 def pool_task(unit: WorkUnit, emit, held_out: int) -> None:
     """What a worker of the pool does (like actlab's own ``train_unit``): keep freed memory, load the data
     (once per process) and train its run at 1 thread."""
@@ -193,6 +231,59 @@ def pool_run(seeds: int, workers: int, images: int, held_out: int, data_dir: str
 
     ProcessPoolExecutor(workers, threads=1).run([unit], partial(pool_task, held_out=held_out), on_event)
     return [final[seed] for seed in range(seeds)]
+
+
+def step_in_child(threads: int, steady: bool, steps: int) -> tuple[float, float, float]:
+    """Runs in a fresh process: (wall ms, CPU ms, minor page faults) per training step of the accelerated
+    seed CNN at batch 128 (Adam, clip_value 0.5), after 3 warm-up steps."""
+    import resource
+
+    torch.set_num_threads(threads)
+    if steady:
+        steady_allocator()
+    model = build_model("cnn", "relu", seed=0)
+    net, optimizer = accelerate(model).train(), torch.optim.Adam(model.parameters(), lr=1e-3)
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(128, 1, 28, 28, generator=gen), torch.randint(0, 10, (128,), generator=gen)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        grads = [p.grad for p in params]
+        torch._foreach_clamp_min_(grads, -0.5)
+        torch._foreach_clamp_max_(grads, 0.5)
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start, start_cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    return wall / steps * 1e3, cpu / steps * 1e3, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+
+
+def step_table(rounds: int, steps: int) -> list[str]:
+    """One training step at 1 and 2 threads, with glibc's default allocator and with steady_allocator(),
+    each in a fresh process, the four settings interleaved per round; medians over rounds."""
+    import concurrent.futures
+    import multiprocessing
+
+    settings = [(t, steady) for t in (1, 2) for steady in (False, True)]
+    results: dict = {k: [] for k in settings}
+    ctx = multiprocessing.get_context("forkserver")
+    for _ in range(rounds):
+        for setting in settings:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                results[setting].append(pool.submit(step_in_child, *setting, steps).result())
+    lines = ["| threads | allocator | wall ms/step | CPU ms/step | page faults/step |", "|---:|---|---:|---:|---:|"]
+    for (t, steady), values in results.items():
+        wall, cpu, faults = (statistics.median(v[i] for v in values) for i in range(3))
+        lines.append(f"| {t} | {'steady_allocator()' if steady else 'glibc default'} | {wall:.0f} | {cpu:.0f} "
+                     f"| {faults:,.0f} |")
+    return lines
 
 
 def micro(repeats: int) -> list[str]:
@@ -251,6 +342,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"), help="folder holding mnist/ (IDX .gz files)")
     parser.add_argument("--ablate", action="store_true", help="also run the engine with fast=False")
     parser.add_argument("--micro", action="store_true", help="also time each fast layer against the plain one")
+    parser.add_argument("--step", type=int, default=0, metavar="ROUNDS",
+                        help="also time one training step at 1 and 2 threads, default allocator vs "
+                             "steady_allocator(), over ROUNDS interleaved rounds")
     parser.add_argument("--seeds", type=int, default=4, help="seeds of the study, the same for every row (default 4)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes of the pool row (default: the cores this process may use)")
@@ -263,16 +357,22 @@ def main() -> None:
     threads = len(os.sched_getaffinity(0))
     workers = args.workers or threads
     torch.set_num_threads(threads)
-    data = _load(images, held_out, args.data_dir)
     info = machine_info()
     print(machine_line(info), flush=True)
 
+    def pool_row() -> tuple[float, float, list[float]]:
+        start = time.perf_counter()
+        accs = pool_run(args.seeds, workers, images, held_out, args.data_dir, epochs)
+        # The pool's work happens in other processes, which this process's CPU clock does not see.
+        return time.perf_counter() - start, float("nan"), accs
+
+    study = (args.seeds, images, held_out, args.data_dir, epochs)
     pool_name = f"actlab, {workers} worker processes x 1 thread"
-    candidates = {"typical PyTorch loop": partial(typical_study, args.seeds, data, epochs),
-                  "actlab engine, in-process": partial(engine_run, args.seeds, data, epochs)}
+    candidates = {"typical PyTorch loop": partial(time_row, "typical", *study, False),
+                  "actlab engine, in-process": partial(child_row, "engine", *study, True)}
     if args.ablate:
-        candidates["actlab engine, in-process, fast=False"] = partial(engine_run, args.seeds, data, epochs, fast=False)
-    candidates[pool_name] = partial(pool_run, args.seeds, workers, images, held_out, args.data_dir, epochs)
+        candidates["actlab engine, in-process, fast=False"] = partial(child_row, "engine-plain", *study, True)
+    candidates[pool_name] = pool_row
     names = list(candidates)
     samples = images * epochs * args.seeds
     rates: dict[str, list[float]] = {k: [] for k in names}
@@ -281,12 +381,10 @@ def main() -> None:
     loads = []
     for round_ in range(args.repeats):
         for name in names:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            accs[name] += candidates[name]()
-            wall, cpu = time.perf_counter() - start, (time.process_time() - start_cpu) / threads
+            wall, cpu, row_accs = candidates[name]()
+            accs[name] += row_accs
             rates[name].append(samples / wall)
-            # The pool's work happens in other processes, which this process's CPU clock does not see.
-            cpu_rates[name].append(float("nan") if name == pool_name else samples / cpu)
+            cpu_rates[name].append(samples / cpu)
             loads.append(os.getloadavg()[0])
             print(f"  round {round_ + 1}: {name}: {wall:.1f} s, {samples / wall:.0f} samples/s, "
                   f"val_acc {statistics.mean(accs[name][-args.seeds:]):.4f}, load {loads[-1]:.1f}", flush=True)
@@ -319,6 +417,9 @@ def main() -> None:
                   f"{name}: " + ", ".join(f"{r:.0f} ({r / b:.2f}x)" for r, b in zip(rates[name], rates[names[0]]))
                   for name in names) + ".", "",
               f"Command (rerun it to reproduce): `{command_line()}`"]
+    if args.step:
+        lines += ["", f"One training step, batch 128, each setting in a fresh process (medians of {args.step} "
+                  "interleaved rounds of 20 steps; `--step N`):", "", *step_table(args.step, 20)]
     if args.micro:
         lines += ["", "Fast layers vs plain (forward+backward, batch 128, median CPU ms / threads):", "",
                   *micro(5 if args.quick else 11)]
