@@ -65,67 +65,62 @@ from actlab.models import ByteDropout, PoolThenActivation, accelerate, build_mod
 MFLOP_PER_SAMPLE = 72.0  # seed CNN, forward + backward, per training sample
 
 NOTES = """
-## Whole runs side by side: worker processes with one thread each
+## What the engine does, measured piece by piece
 
-At batch 128 most of a training step is many small operations (dropout masks, pooling, bias and
-activation passes, Adam's updates) that a second thread barely speeds up: one step costs ~166 ms of
-CPU at 1 thread and ~356 ms of CPU at 2 threads (busy machine, notes below). Two runs in two
-single-threaded processes therefore train nearly twice as many samples per second as one run on two
-threads. That is the pool row above: actlab's `ProcessPoolExecutor`, which hands out one run (one
-seed) per task, so even one activation's seeds keep both workers busy; its time includes starting
-the processes (a forkserver that has imported torch) and each worker reading MNIST. Its runs are
-the engine's runs, so its accuracies equal the in-process engine's to the last digit whenever the
-thread count does not change the sums (they did here); the typical loop's differ by seed noise,
-because its dropout masks and batch order come from other random streams.
+All on the 2-core benchmark machine on 2026-11-22, which other tenants kept busy (the 2048^2 matmul
+ran at 98-142 GFLOP/s during these runs against 172-176 when quiet), so single numbers move by 10-20%
+from run to run; ratios come from side-by-side runs.
 
-The same holds for `actlab compare` itself, which is why its default became `--workers auto`
-(one process per core, at most one per run): the default study (6 activations x 2 seeds,
-4,000 images) shortened to `--epochs 1`, run as w1, w2, w1, w2 on 2026-11-22 at load 3.9-4.9:
-`--workers 1` (in-process, 2 threads) 168 and 212 s, `--workers 2` (1 thread each) 111 and 111 s,
-median 1.71x; the ranking and every validation and test accuracy were identical, losses equal to
-about 1e-7 (the thread count changes the summation order).
+- **One memory layout per part of the network.** The convolutions run in channels_last (oneDNN and
+  max pooling are faster in NHWC on this CPU); `Flatten` needs row-major tensors. Left alone, the
+  elementwise layers between the pooling and the flatten (activation, dropout) would see a
+  channels_last input and a row-major gradient in the backward pass, which PyTorch handles on a slow
+  strided path: `threshold_backward` on [128, 64, 12, 12] took 7.6 ms mixed against 0.36 ms in one
+  layout, and max pooling's backward copied its 19 MB gradient (12.5 ms). `accelerate()` now leaves
+  channels_last right after the last spatial layer, with a backward that hands the gradient back in
+  channels_last (`ToContiguous`, or `PoolThenActivation(to_contiguous=True)`).
+- **`steady_allocator()`** (called by every study's training task): glibc gives large freed blocks
+  back to the system, so every step maps its activations afresh and takes a page fault per 4 KiB on
+  first touch. Setting a fixed mmap threshold (32 MiB) and a 1 GiB trim threshold keeps them in the
+  heap. The step table above: faults per step 4,795 -> 173 at 1 thread and 8,054 -> 173 at 2 threads,
+  where the step got 13% faster (160 -> 140 ms wall); at 1 thread the gain was 3% in that run and
+  8-20% in earlier ones on a quieter machine. The faults also held back the second thread (their
+  kernel work does not parallelise): 2 threads ran a step 1.33x faster than 1 thread with glibc's
+  default (212 -> 160 ms) and 1.47x with the steady allocator (206 -> 140 ms).
+- **Evaluation in batches of 128 on CPU** (the training batch's scale): batch-1000 tensors of this
+  network (37-147 MB) lie above any mmap threshold and fault on every batch: 0.79 s per 1,000 images
+  at batch 1000 against 0.40 s at batch 128 (1 thread). Validation and test still go in one pass
+  under `torch.inference_mode`.
+- Kept from before: max pooling before a non-decreasing activation (`PoolThenActivation`, the
+  activation on 4x fewer elements), dropout masks from random bytes (`ByteDropout`; 14.2 -> 4.3 ms for
+  Dropout(0.25) on [128, 64, 12, 12] at 1 thread), gradient clipping as one foreach clamp, in-memory
+  splits with one permutation per epoch and `index_select` batches, loss and accuracy read once per
+  epoch, per-run RNG streams (runs are bit-identical alone or grouped).
+- **Worker processes** (`--workers auto`, the pool row): one single-threaded run per core. With the
+  faults gone a second thread speeds one step up ~1.5x (206 -> 140 ms), so the in-process row
+  came much closer to the pool; whole runs side by side still win by the part of a step that does not
+  parallelise, and pay ~3 s to start the processes and read the data per study.
 
-## What the engine does, and what was measured and left out
+## Where the time goes now, and what was tried
 
-Per idea, forward+backward of the layer(s) at batch 128 (`--micro`, medians of interleaved
-repeats, 2026-11-22 on the busy machine, CPU ms at 1 thread where wall time was too noisy):
-
-- Dropout masks from random bytes (`ByteDropout`; one 64-bit draw gives 8 bytes, a byte below
-  p*256 drops: exact for 0.25 and 0.5): 14.2 -> 4.3 ms for Dropout(0.25) on [128, 64, 12, 12] at
-  1 thread (3.3x); Bernoulli sampling was the cost, not the multiply. At 2 threads on the busy
-  machine the `--micro` row shows no gain: each small parallel op then waits for the second,
-  descheduled thread (the mask's three 1.2M-element ops took 19 ms of CPU instead of 2.4).
-- Max pooling before a non-decreasing activation (`PoolThenActivation`, the activation on 4x fewer
-  elements) together with channels_last convolutions: relu+pool 47 -> 11.5 ms (NCHW max pooling is
-  slow on this CPU, the NHWC kernel is vectorised over channels); Conv2d(32,64,3) forward+backward
-  159 -> 128 ms in channels_last. Either alone gained little end to end; together they do.
-- Whole training step (1 thread, CPU time): 212 ms plain, 166 ms with the three above (1.27x);
-  at 2 threads (busy machine) 524 -> 356 ms CPU, 1194 -> 660 ms wall. End to end
-  (`--quick --ablate --micro`, load ~4-6, matmul 80 GFLOP/s): typical loop 182 samples/s, engine
-  247 (1.36x wall, 1.34x CPU), engine with fast=False 181 (the loop-side savings alone are ~0 on
-  a CPU); final val acc 0.8955 vs 0.8770 over 2 seeds of 1 epoch on 3,000 images (the runs draw
-  different dropout masks, so single runs differ by seed noise: 0.893/0.898 vs 0.893/0.861).
-- Gradient clipping as one foreach clamp over all gradients; validation and test evaluated in one
-  pass of batches of 1000 under `torch.inference_mode`; loss/accuracy read once per epoch.
-- Kept from before: in-memory splits, one permutation per epoch and `index_select` batches,
-  per-run RNG streams (the byte masks draw from the run's own generator state, so runs stay
-  bit-identical alone or grouped).
+One step at 1 thread (~206 ms): Conv2d(32, 64, 3) forward 35 ms, input gradient 41 ms and weight
+gradient 56-59 ms (oneDNN's jit:avx2 backward-weights kernel, ~46 GFLOP/s against ~80 for a
+single-thread matmul), i.e. two thirds of the step; Linear(9216, 128) ~15 ms forward and backward;
+the rest is pooling, activations, dropout, Adam and clipping, a few ms each.
 
 Measured and not adopted:
-- Conv2d(32,64,3) as im2col + MKL GEMMs: the three GEMMs alone (228 ms CPU) cost more than oneDNN's
-  whole forward+backward (212 ms); oneDNN's forward already runs at the matmul rate. Chunked
-  im2col weight gradient: 46 vs 48 ms (no gain).
-- Winograd F(2x2,3x3) written with PyTorch ops (2.25x fewer multiplications, exact to 1e-13 in
-  float64): forward 129 ms vs oneDNN's 34 ms; the transforms are memory-bound passes.
-- Conv2d(1,32,3) as a GEMM with no input gradient: 25.5 vs 25.9 ms (oneDNN already skips the
-  input gradient); a strided-maximum max pool with compact indices: slower than NHWC max pooling.
-- Fused Adam (`fused=True`): no measurable change; the plain Adam is kept.
-- torch.compile (~29 s to compile, slower steps) and two seeds stacked into one vmapped model
-  (0.87x), both measured by the previous version of this benchmark.
-
-Where the time goes now: about three quarters of a step is oneDNN's Conv2d(32,64,3) forward and
-backward (8.2 GFLOP per batch of 128), which already runs near the matmul rate; the ceiling for
-any loop that computes this network exactly is therefore close.
+- The weight gradient as nine shifted GEMMs over a zero-padded output gradient (exact; no im2col
+  copy): 76-90 ms against oneDNN's 56-59 ms. MKL is slow on 64 x 32 outputs with K = 86,528.
+  Earlier: full im2col + GEMMs (228 ms CPU vs oneDNN's 212 for the whole forward+backward) and a
+  chunked im2col weight gradient (46 vs 48 ms).
+- Winograd F(2x2, 3x3) written with PyTorch ops: forward 129 ms against oneDNN's 34 ms (the
+  transforms are memory-bound passes).
+- NCHW instead of channels_last for the backward passes only: the same time (59.7 vs 59.3 ms
+  weights, 39.9 vs 40.8 ms data) plus the conversions.
+- Conv2d(1, 32, 3) as a GEMM, a strided-maximum max pool, fused Adam, torch.compile (~29 s to
+  compile, slower steps) and two seeds stacked into one vmapped model (0.87x).
+- bfloat16 / AMX: this CPU (AMD EPYC, Zen 3) has neither AVX-512 BF16 nor AMX, and the study is
+  defined in float32.
 """
 
 
