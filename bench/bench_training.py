@@ -82,11 +82,11 @@ from run to run; ratios come from side-by-side runs.
 - **`steady_allocator()`** (called by every study's training task): glibc gives large freed blocks
   back to the system, so every step maps its activations afresh and takes a page fault per 4 KiB on
   first touch. Setting a fixed mmap threshold (32 MiB) and a 1 GiB trim threshold keeps them in the
-  heap. The step table above: faults per step 4,795 -> 173 at 1 thread and 8,054 -> 173 at 2 threads,
-  where the step got 13% faster (160 -> 140 ms wall); at 1 thread the gain was 3% in that run and
-  8-20% in earlier ones on a quieter machine. The faults also held back the second thread (their
-  kernel work does not parallelise): 2 threads ran a step 1.33x faster than 1 thread with glibc's
-  default (212 -> 160 ms) and 1.47x with the steady allocator (206 -> 140 ms).
+  heap. Page faults per step fall 10-30x in every measurement (table above: 4,574 -> 404 at 1
+  thread, 5,520 -> 173 at 2 threads); what that saves in time depends on how busy the machine is:
+  in the table above 6% at 1 thread (202 -> 189 ms) and nothing at 2 threads (114 ms both); in an
+  earlier run of the same table (19:33, matmul at 98 GFLOP/s) 3% at 1 thread (212 -> 206 ms) and
+  13% at 2 threads (160 -> 140 ms); in single-process checks at 1 thread 8-15%.
 - **Evaluation in batches of 128 on CPU** (the training batch's scale): batch-1000 tensors of this
   network (37-147 MB) lie above any mmap threshold and fault on every batch: 0.79 s per 1,000 images
   at batch 1000 against 0.40 s at batch 128 (1 thread). Validation and test still go in one pass
@@ -96,14 +96,14 @@ from run to run; ratios come from side-by-side runs.
   Dropout(0.25) on [128, 64, 12, 12] at 1 thread), gradient clipping as one foreach clamp, in-memory
   splits with one permutation per epoch and `index_select` batches, loss and accuracy read once per
   epoch, per-run RNG streams (runs are bit-identical alone or grouped).
-- **Worker processes** (`--workers auto`, the pool row): one single-threaded run per core. With the
-  faults gone a second thread speeds one step up ~1.5x (206 -> 140 ms), so the in-process row
-  came much closer to the pool; whole runs side by side still win by the part of a step that does not
-  parallelise, and pay ~3 s to start the processes and read the data per study.
+- **Worker processes** (`--workers auto`, the pool row): one single-threaded run per core. A second
+  thread speeds one step up 1.5-1.8x (table above: 189 -> 114 ms), so the in-process row is close
+  behind; whole runs side by side still win by the part of a step that does not parallelise, and pay
+  ~3 s per study to start the processes and read the data in each.
 
 ## Where the time goes now, and what was tried
 
-One step at 1 thread (~206 ms): Conv2d(32, 64, 3) forward 35 ms, input gradient 41 ms and weight
+One step at 1 thread (~190-206 ms): Conv2d(32, 64, 3) forward 35 ms, input gradient 41 ms and weight
 gradient 56-59 ms (oneDNN's jit:avx2 backward-weights kernel, ~46 GFLOP/s against ~80 for a
 single-thread matmul), i.e. two thirds of the step; Linear(9216, 128) ~15 ms forward and backward;
 the rest is pooling, activations, dropout, Adam and clipping, a few ms each.

@@ -1,4 +1,6 @@
 """actlab.models.fast: every fast layer computes what the plain PyTorch layers compute."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -148,3 +150,20 @@ def test_byte_dropout_mask_follows_a_channels_last_input():
     kept = (out != 0).double().mean().item()
     assert abs(kept - 0.75) < 0.03
     assert set(out.unique().tolist()) <= {0.0, torch.tensor(1 / 0.75).item()}
+
+
+def test_a_flatten_right_after_pooling_also_gets_channels_last_gradients_back():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 3))
+    plain = copy.deepcopy(model).double()
+    fast = accelerate(model.double())
+    assert [type(m).__name__ for m in fast] == ["Conv2d", "PoolThenActivation", "Flatten", "Linear"]
+    assert fast[1].to_contiguous
+    other = nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 3))
+    fast_other = accelerate(other)
+    assert [type(m).__name__ for m in fast_other] == ["Conv2d", "MaxPool2d", "ToContiguous", "Flatten", "Linear"]
+    seen = {}
+    fast_other[1].register_full_backward_hook(lambda m, gi, go: seen.update(grad=go[0]))
+    fast_other(torch.rand(2, 1, 28, 28)).sum().backward()
+    assert seen["grad"].is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(3, 1, 28, 28, dtype=torch.float64)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-12, atol=1e-12)

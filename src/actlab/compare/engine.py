@@ -5,13 +5,17 @@ tensors, an epoch is a random permutation of row indices (one
 ``index_select`` per batch, no per-sample Python and no collate), loss and
 accuracy are summed into tensors and read once per epoch, gradients are
 clipped with one foreach clamp, and validation and test are evaluated in one
-pass of large batches under ``torch.inference_mode``. Inside it: the model is
-trained through :func:`actlab.models.accelerate` (the same function, computed
-with channels_last convolutions, max pooling before a non-decreasing
-activation and dropout masks from random bytes; off with ``fast=False`` and
-while diagnostics watch the original layers). Measured and not adopted (see
+pass under ``torch.inference_mode`` (on CPU in batches of 128, whose tensors
+reuse already-mapped memory). Inside it: the model is trained through
+:func:`actlab.models.accelerate` (the same function, computed with
+channels_last convolutions that switch back to row-major once before the
+flatten, max pooling before a non-decreasing activation and dropout masks
+from random bytes; off with ``fast=False`` and while diagnostics watch the
+original layers). Around it: :func:`steady_allocator`, which every study's
+training task calls, stops glibc from handing the activations' memory back
+to the system after every step. Measured and not adopted (see
 bench/results/training.md): torch.compile, stacking the seeds into one vmapped
-model, im2col convolutions, Winograd and fused Adam.
+model, im2col or shifted-GEMM convolution gradients, Winograd and fused Adam.
 
 Reproducibility: every run owns its random streams, derived from its seed
 alone: the initial weights, the shuffling (a ``torch.Generator``) and the

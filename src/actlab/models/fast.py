@@ -208,6 +208,6 @@ def _back_to_nchw_before_flatten(layers: list[nn.Module]) -> list[nn.Module]:
             continue
         if isinstance(out[j], PoolThenActivation):
             out[j].to_contiguous = True
-        elif j + 1 < k:  # something elementwise sits between the spatial layer and the flatten
+        else:  # also right before the flatten: its backward then hands channels_last gradients back
             out.insert(j + 1, ToContiguous())
     return out
