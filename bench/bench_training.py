@@ -82,8 +82,10 @@ from run to run; ratios come from side-by-side runs.
 - **`steady_allocator()`** (called by every study's training task): glibc gives large freed blocks
   back to the system, so every step maps its activations afresh and takes a page fault per 4 KiB on
   first touch. Setting a fixed mmap threshold (32 MiB) and a 1 GiB trim threshold keeps them in the
-  heap. Page faults per step fall 10-30x in every measurement (table above: 4,574 -> 404 at 1
-  thread, 5,520 -> 173 at 2 threads); what that saves in time depends on how busy the machine is:
+  heap (a test checks this with glibc's own counters). Median page faults per step in the table
+  above: 4,574 -> 404 at 1 thread, 5,520 -> 173 at 2 threads. Single runs vary widely on these VMs
+  (six probe runs under load: 860-6,000 faults per step by default, 0-1,400 steady), since the kernel
+  also reclaims and faults pages on its own. What the setting saves in time depends on the load:
   in the table above 6% at 1 thread (202 -> 189 ms) and nothing at 2 threads (114 ms both); in an
   earlier run of the same table (19:33, matmul at 98 GFLOP/s) 3% at 1 thread (212 -> 206 ms) and
   13% at 2 threads (160 -> 140 ms); in single-process checks at 1 thread 8-15%.

@@ -291,11 +291,12 @@ def steady_allocator() -> bool:
 
     By default glibc returns large freed blocks to the system (``munmap`` or a
     heap trim), so every training step maps its activations afresh and pays a
-    page fault per 4 KiB page on first touch: ~5,600 faults per step of the
-    seed CNN at batch 128 on the 2-core benchmark machine, about 9% of the
-    step. With a fixed mmap threshold of 32 MiB (glibc's maximum default)
-    and a trim threshold of 1 GiB, blocks below 32 MiB come from the heap and
-    stay there, and steps fault ~200 times. The cost: the process keeps its
+    page fault per 4 KiB page on first touch: a median ~4,600-5,500 faults
+    per step of the seed CNN at batch 128 on the 2-core benchmark machine,
+    3-15% of the step depending on the load. With a fixed mmap threshold of
+    32 MiB (glibc's maximum default) and a trim threshold of 1 GiB, blocks
+    below 32 MiB come from the heap and stay there, and steps fault a median
+    ~200-400 times (bench/results/training.md). The cost: the process keeps its
     peak heap until it exits. :func:`actlab.compare.runner.train_unit` (every
     study's training task, in-process or in a worker) calls this; library
     code calling :func:`train_group` directly may call it too. Set
