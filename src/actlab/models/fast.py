@@ -17,7 +17,11 @@ how the work is done, measured on a 2-core AVX2 CPU (bench/results/training.md):
   window to the same value (saturation in floating point) and the two orders
   route the gradient to different inputs; f' is then ~0 or exactly 0 there.
 - channels_last memory layout for the convolutions: oneDNN's convolution and
-  PyTorch's max pooling are faster in NHWC on this CPU.
+  PyTorch's max pooling are faster in NHWC on this CPU. The tensor returns
+  to row-major once, right after the last spatial layer before a flatten
+  (``ToContiguous``), with a backward that returns the gradient in
+  channels_last, so that no elementwise layer mixes the two layouts (PyTorch
+  runs mixed-layout elementwise work on a slow strided path).
 """
 from __future__ import annotations
 
