@@ -23,7 +23,8 @@ ROOT = HERE.parent
 BENCHMARKS = {
     "activations": ([sys.executable, "bench/bench_activations.py", "--markdown", "bench/results/activations.md"],
                     "activations.md"),
-    "training": ([sys.executable, "bench/bench_training.py", "--markdown", "bench/results/training.md"],
+    "training": ([sys.executable, "bench/bench_training.py", "--repeats", "5", "--step", "5",
+                  "--markdown", "bench/results/training.md"],
                  "training.md"),
     "diagnose": ([sys.executable, "bench/bench_diagnose.py", "--rounds", "15"], "diagnose.md"),
     "verdict": ([sys.executable, "bench/bench_verdict.py", "--out", "bench/results/verdict.md"], "verdict.md"),
