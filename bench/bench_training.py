@@ -35,7 +35,8 @@ matmul GFLOP/s and the load average. ``--ablate`` adds the engine with
 counterpart (forward+backward, batch 128). The markdown report, rerun
 command included, goes to ``--markdown``.
 
-    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 4 seeds (~10 min quiet)
+    .venv/bin/python bench/bench_training.py            # 10,000 images, 2 epochs, 4 seeds, 1 round (~5 min)
+    .venv/bin/python bench/bench_training.py --repeats 5 --step 5   # as in BENCHMARKS.md (~25 min)
     .venv/bin/python bench/bench_training.py --quick    # 3,000 images, 1 epoch, 4 seeds (~2 min quiet)
     .venv/bin/python bench/bench_training.py --quick --ablate --micro
 """

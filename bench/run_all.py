@@ -1,6 +1,6 @@
 """Run every benchmark under bench/ and assemble BENCHMARKS.md from their results.
 
-    .venv/bin/python bench/run_all.py              # all of them (about 15 minutes on a quiet 2-core machine)
+    .venv/bin/python bench/run_all.py              # all of them (about 40 minutes on a 2-core machine; training alone ~25)
     .venv/bin/python bench/run_all.py --only diagnose training
     .venv/bin/python bench/run_all.py --assemble   # only rebuild BENCHMARKS.md from bench/results/*.md
 
