@@ -193,14 +193,19 @@ def time_row(kind: str, seeds: int, images: int, held_out: int, data_dir: str, e
     return time.perf_counter() - start, (time.process_time() - start_cpu) / threads, accs
 
 
-def child_row(*args) -> tuple[float, float, list[float]]:
-    """:func:`time_row` in a new process (a forkserver child, like actlab's workers), so that no row
-    inherits another's heap, threads or allocator setting."""
+def in_fresh_process(fn, *args):
+    """``fn(*args)`` in a new process (a forkserver child, like actlab's workers), so that it inherits no
+    other measurement's heap, threads or allocator setting."""
     import concurrent.futures
     import multiprocessing
 
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        return pool.submit(time_row, *args).result()
+        return pool.submit(fn, *args).result()
+
+
+def child_row(*args) -> tuple[float, float, list[float]]:
+    """:func:`time_row` in a fresh process."""
+    return in_fresh_process(time_row, *args)
 
 
 def pool_task(unit: WorkUnit, emit, held_out: int) -> None:
@@ -266,16 +271,11 @@ def step_in_child(threads: int, steady: bool, steps: int) -> tuple[float, float,
 def step_table(rounds: int, steps: int) -> list[str]:
     """One training step at 1 and 2 threads, with glibc's default allocator and with steady_allocator(),
     each in a fresh process, the four settings interleaved per round; medians over rounds."""
-    import concurrent.futures
-    import multiprocessing
-
     settings = [(t, steady) for t in (1, 2) for steady in (False, True)]
     results: dict = {k: [] for k in settings}
-    ctx = multiprocessing.get_context("forkserver")
     for _ in range(rounds):
         for setting in settings:
-            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-                results[setting].append(pool.submit(step_in_child, *setting, steps).result())
+            results[setting].append(in_fresh_process(step_in_child, *setting, steps))
     lines = ["| threads | allocator | wall ms/step | CPU ms/step | page faults/step |", "|---:|---|---:|---:|---:|"]
     for (t, steady), values in results.items():
         wall, cpu, faults = (statistics.median(v[i] for v in values) for i in range(3))

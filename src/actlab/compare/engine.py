@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -286,6 +287,7 @@ def _check_group(configs: list[TrainConfig]) -> None:
                              "TrainConfig.group_key() and call it once per group")
 
 
+@functools.cache  # once per process: the setting is process-wide and stays
 def steady_allocator() -> bool:
     """Make this process keep the memory it frees for reuse (glibc on Linux); True when it took effect.
 
@@ -302,10 +304,6 @@ def steady_allocator() -> bool:
     code calling :func:`train_group` directly may call it too. Set
     ``ACTLAB_MALLOC=default`` to leave the allocator alone.
     """
-    global _ALLOCATOR_SET
-    if _ALLOCATOR_SET is not None:
-        return _ALLOCATOR_SET
-    _ALLOCATOR_SET = False
     if not sys.platform.startswith("linux") or os.environ.get("ACTLAB_MALLOC", "").lower() == "default":
         return False
     try:
@@ -314,11 +312,7 @@ def steady_allocator() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    _ALLOCATOR_SET = bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
-    return _ALLOCATOR_SET
-
-
-_ALLOCATOR_SET: Optional[bool] = None
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 @contextmanager

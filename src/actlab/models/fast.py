@@ -85,10 +85,14 @@ def random_bytes(shape, device=None, like: torch.Tensor | None = None) -> torch.
     # From the int64 minimum with no upper end: the full 64-bit range, so every byte is uniform.
     words.random_(torch.iinfo(torch.int64).min, None)
     flat = words.view(torch.uint8)[:n]
-    if like is not None and not like.is_contiguous() and like.dim() == 4 \
-            and like.is_contiguous(memory_format=torch.channels_last):
+    if like is not None and _is_channels_last(like):
         return flat.as_strided(tuple(shape), like.stride())
     return flat.view(shape)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """True for a 4-d tensor stored channels_last (and not also row-major, as size-1 dimensions allow)."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
 
 
 class ByteDropout(nn.Dropout):
@@ -128,8 +132,7 @@ class _Contiguous(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() \
-            and x.is_contiguous(memory_format=torch.channels_last)
+        ctx.channels_last = _is_channels_last(x)
         return x.contiguous()
 
     @staticmethod
