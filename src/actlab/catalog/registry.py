@@ -6,9 +6,12 @@ from typing import Union
 
 from torch import nn
 
-from .definitions import ALL
+from . import definitions, gated, literature
 from .module import ActivationModule, make_module_class
 from .spec import Activation
+
+# Catalog order: the frameworks' activations, then the literature's, then the gated units.
+ALL: tuple[Activation, ...] = definitions.ALL + literature.ALL + gated.ALL
 
 
 def normalise(name: str) -> str:
