@@ -1,1 +1,33 @@
-"""Shared pytest fixtures for actlab's tests (shared helpers are added here as they are needed)."""
+"""Shared pytest configuration for actlab's tests.
+
+Under CI (the environment variable CI set to a true value, as `.ci/run` runs),
+a skipped test fails the run: a skip there means a browser, a package or the
+shared data is missing, and a green run that tested less than it claims is
+worse than a red one. Locally, skips stay skips (e.g. no chromium installed).
+"""
+import os
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in _TRUE
+
+
+def _skipped(config):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return reporter.stats.get("skipped", []) if reporter else []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Runs before the summary is printed; on the xdist controller the stats hold every worker's reports.
+    if _ci() and _skipped(session.config) and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = _skipped(config)
+    if _ci() and skipped:
+        terminalreporter.section("skipped tests fail CI", red=True)
+        for report in skipped:
+            terminalreporter.write_line(f"SKIPPED counts as a failure under CI: {report.nodeid}")
