@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.actlab-installed
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench stubs clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The typing stubs (src/actlab/modules.pyi, functional.pyi) from the catalog definitions;
+# rerun after adding or changing a definition (tests/test_stubs.py fails until then).
+stubs: venv
+	$(PY) tools/make_stubs.py
 
 bench: venv
 	$(PY) bench/run_all.py

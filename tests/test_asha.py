@@ -116,7 +116,7 @@ def test_resume_never_restarts_stopped_runs_and_keeps_the_ladder(tmp_path):
         stopped = stopped_runs(store)
         assert execute(study, store, InProcessExecutor(), early_stop=Asha(), task=quality_task, quiet=True) == 0
         assert store.epochs() == before and stopped_runs(store) == stopped
-        keys = {(k, e) for k, e, _ in history(store, Asha(), stopped)}
+        keys = {(k, e) for k, e, _ in history(store, Asha())}
         relu = config_key(next(r["config"] for r in store.runs() if r["activation"] == "relu"))
         assert (relu, 1) in keys and (relu, 3) in keys
 
@@ -125,7 +125,7 @@ def test_restored_ladder_judges_a_newcomer_against_earlier_sessions(tmp_path):
     study, store = make_store(tmp_path, ("gelu", "relu", "elu"), epochs=2)
     with store:
         execute(study, store, InProcessExecutor(), task=quality_task, quiet=True)  # no early stopping at first
-        seen = history(store, Asha(), [])
+        seen = history(store, Asha())
         assert len(seen) == 3 and {e for _, e, _ in seen} == {1}
         ladder = Ladder(Asha(), seen)
         assert not ladder.report("newcomer", 1, 0.75)[0]  # gelu's 0.91 was already there

@@ -174,7 +174,7 @@ def test_diverging_runs_finish_early_and_are_flagged(tmp_path, capsys):
     assert main([*TINY, "--activations", "relu", "--lr", "1e12", "--clip-value", "none", "--out", str(tmp_path)]) == 0
     conn = sqlite3.connect(tmp_path / "results.sqlite")
     assert conn.execute("SELECT epoch, diverged, val_loss FROM epochs").fetchall() == [(1, 1, None), (1, 1, None)]
-    assert conn.execute("SELECT status FROM runs").fetchall() == [("done",), ("done",)]
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("diverged",), ("diverged",)]
     conn.close()
     (row,) = read_csv(tmp_path / "summary.csv")
     assert row["n_diverged"] == "2" and row["test_loss_mean"] == ""

@@ -99,7 +99,7 @@ def test_reopen_and_readonly(tmp_path, store):
 def test_not_a_database(tmp_path):
     bad = tmp_path / "results.sqlite"
     bad.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="not a readable actlab results store"):
+    with pytest.raises(StoreError, match="not a readable actlab results store .not an SQLite database"):
         Store(bad)
 
 
@@ -109,7 +109,7 @@ def test_foreign_database(tmp_path):
     conn.execute("CREATE TABLE things (x)")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="lacks the table"):
+    with pytest.raises(StoreError, match="application id 0x0"):
         Store(path, readonly=True)
 
 
@@ -118,10 +118,12 @@ def test_missing_file_readonly(tmp_path):
         Store(tmp_path / "nope.sqlite", readonly=True)
 
 
-def test_diverged_run_is_done_early(store):
+def test_diverged_run_ends_diverged_early(store):
     run_id = store.runs()[0]["run_id"]
     store.restart_run(run_id)
     assert store.record_epoch(run_id, {**record(1), "train_loss": math.inf, "diverged": True}) is True
-    assert store.runs()[0]["status"] == "done"
+    assert store.runs()[0]["status"] == "diverged"
+    with pytest.raises(StoreError, match="already finished"):
+        store.restart_run(run_id)
     row = store.epochs()[0]
     assert row["diverged"] == 1 and row["train_loss"] == math.inf

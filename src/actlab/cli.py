@@ -26,7 +26,7 @@ def _add_list(sub):
 
 
 def _run_list(args):
-    from .plots.text import properties, table
+    from .catalog.text import properties, table
 
     print(table(properties(cost=not args.no_cost), args.format))
 
@@ -39,7 +39,7 @@ def _add_show(sub):
 
 
 def _run_show(args):
-    from .plots.text import describe, properties
+    from .catalog.text import describe, properties
 
     print(describe(args.name, props=properties([args.name], cost=not args.no_cost)[0]))
 
@@ -152,6 +152,7 @@ def _run_compare(args):
     from .compare.executors import resolve_workers, threads_per_worker
     from .compare.ray_backend import make_backend
     from .compare.scaleout import format_stopped
+    from .report import write_study_report
     from .store import Store
     from .compare.sweep import parse_train_limit, parse_value
 
@@ -198,8 +199,9 @@ def _run_compare(args):
     finally:
         if hasattr(executor, "close"):
             executor.close()
+    write_study_report(args.out)
     print(format_ranking(summary))
-    with Store(Path(args.out) / "results.sqlite") as store:
+    with Store(Path(args.out) / "results.sqlite", readonly=True) as store:
         stopped = format_stopped(store)
     if stopped:
         print(stopped)
@@ -306,6 +308,7 @@ def _run_tune(args):
     from .compare.tune import make_tune, run_tune
     from .compare.tune_report import format_tuned
     from .compare.tune_space import parse_space
+    from .report import write_study_report
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
@@ -327,15 +330,95 @@ def _run_tune(args):
     finally:
         if hasattr(executor, "close"):
             executor.close()
+    write_study_report(args.out)  # the final phase's runs, ranked as by compare
     print(format_tuned(result.tuned, spec))
     print()
     print(format_ranking(result.summary))
     if not args.quiet:
         print(f"\nwrote {args.out}/: tuned.csv, trials.csv, lr_sensitivity.png, summary.csv, history.csv, "
-              f"accuracy.png, loss.png, results.sqlite\nrerun the same command (with --out {args.out}) to resume")
+              f"accuracy.png, loss.png, results.sqlite, report.html\n"
+              f"rerun the same command (with --out {args.out}) to resume")
 
 
-COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune]
+# --- advise ----------------------------------------------------------------- #
+def _add_advise(sub):
+    p = sub.add_parser(
+        "advise", help="diagnose a model on real data and say what to change (init gain, activation, ...)",
+        description="Measure a model at initialisation and over a few training steps on a batch of real data "
+                    "(per-layer activation statistics, gradient ratios, dead and saturated units), compare with "
+                    "the mean-field theory for the activations and initialisation found, and print what to "
+                    "change, each recommendation with the measured and predicted numbers behind it.")
+    p.add_argument("model", help="cnn, mlp, or a factory PKG.MODULE:FUNC (FUNC() or "
+                                 "FUNC(activation_factory, in_shape=..., num_classes=...))")
+    p.add_argument("--activation", metavar="NAME", help="activation for cnn/mlp and for factories that take one "
+                                                        "(default relu)")
+    p.add_argument("--init", default="auto", metavar="SCHEME", help="init of cnn/mlp (auto, he, glorot, lecun, "
+                                                                      "pytorch); a factory keeps its own")
+    p.add_argument("--depth", type=int, default=2, metavar="N", help="hidden layers of mlp")
+    p.add_argument("--width", type=int, default=128, metavar="N", help="hidden width of mlp / dense layer of cnn")
+    p.add_argument("--data", default="mnist-small", metavar="NAME",
+                   help="mnist-small (embedded, default), mnist or fashion-mnist")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's four IDX .gz files")
+    p.add_argument("--batch-size", type=int, default=128, metavar="N", help="images in the batch (default 128)")
+    p.add_argument("--steps", type=int, default=20, metavar="N", help="training steps on the batch (default 20)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--lr", type=float, default=1e-3, metavar="X")
+    p.add_argument("--seed", type=int, default=0, metavar="N")
+    p.add_argument("--html", metavar="PATH", help="also write the advice as an HTML page")
+    p.add_argument("--json", metavar="PATH", help="also write the advice as JSON")
+    p.add_argument("--tensorboard", metavar="DIR", help="write one per-layer health summary per step to this "
+                                                        "TensorBoard log folder (pip install 'actlab[tensorboard]')")
+    p.set_defaults(func=_run_advise)
+
+
+def _run_advise(args):
+    import json
+
+    from .advise import advise
+    from .advise.inputs import load_batch, load_model
+
+    if args.steps < 0 or args.batch_size < 2:
+        raise UserError(f"--steps must be >= 0 and --batch-size >= 2 (got {args.steps}, {args.batch_size})")
+    model = load_model(args.model, args.activation, depth=args.depth, width=args.width, init=args.init,
+                       seed=args.seed)
+    x, y = load_batch(args.data, args.data_dir, args.batch_size, seed=args.seed)
+    try:
+        advice = advise(model, (x, y), steps=args.steps, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+                        tensorboard=args.tensorboard, name=args.model)
+    except ImportError as e:
+        raise UserError(str(e)) from None
+    except RuntimeError as e:  # e.g. shapes: the model does not take 28x28 images
+        raise UserError(f"the model failed on a batch of {args.data} images {tuple(x.shape)}: {e}") from None
+    print(advice)
+    try:
+        if args.html:
+            print(f"wrote {advice.to_html(args.html)}")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(advice.to_dict(), f, indent=2, default=float)
+            print(f"wrote {args.json}")
+    except OSError as e:
+        raise UserError(f"cannot write the advice: {e.strerror or e}; choose a writable path") from None
+
+
+# --- theory ------------------------------------------------------------------ #
+def _add_theory(sub):
+    from .theory.commands import DESCRIPTION, add_arguments
+
+    p = sub.add_parser("theory", help="mean-field theory: q*, chi_1, depth scales, edge of chaos, phase diagram, "
+                                      "Jacobian spectrum; 'theory trainability' trains a depth x sigma_w^2 grid",
+                       description=DESCRIPTION)
+    add_arguments(p)
+    p.set_defaults(func=_run_theory)
+
+
+def _run_theory(args):
+    from .theory.commands import run
+
+    return run(args)
+
+
+COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory]
 
 
 def build_parser() -> argparse.ArgumentParser:

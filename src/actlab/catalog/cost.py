@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Mapping, Optional
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from .module import saved_tensors
 from .registry import DEFINITIONS, get, label, names as all_names, parse
 
@@ -101,7 +101,9 @@ def forward_backward(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
                      params: Iterable[torch.Tensor] = ()) -> Callable[[], None]:
     """A no-argument step running ``fn(x)`` forward and backward once; grads are dropped each time."""
     x = x.detach().requires_grad_(True)
-    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    with torch.no_grad():  # shaped like the output: a gated unit (GLU) halves its input
+        shape = fn(x).shape
+    grad = torch.randn(shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
     params = list(params)
 
     def step():

@@ -65,6 +65,11 @@ def _finite(x):
     return torch.clamp(x, -big, big)
 
 
+def _no_neg_inf(x):
+    """x with -inf replaced by the most negative finite number: for x * gate(x), whose gate is 0 there."""
+    return torch.clamp_min(x, -torch.finfo(x.dtype).max)
+
+
 def _mp_sig(x):
     return 1 / (1 + mp.exp(-x))
 
@@ -100,7 +105,7 @@ IDENTITY = Activation(
 
 BINARY_STEP = Activation(
     name="binary_step", title="Binary step", family="threshold", class_name="BinaryStep",
-    aliases=("step", "heaviside", "threshold"),
+    aliases=("step", "heaviside"),
     formula=r"f(x) = \begin{cases} 1 & x \ge 0 \\ 0 & x < 0 \end{cases}",
     dformula=r"f'(x) = 0 \quad (x \ne 0;\ \text{undefined at } 0)",
     description="The perceptron's all-or-nothing unit: on when the input is "
@@ -301,7 +306,7 @@ RELU6 = Activation(
     description="ReLU capped at 6, which keeps activations in a range that "
     "low-precision arithmetic represents well. Above 6 the gradient is zero "
     "again, so a unit can saturate on that side too.",
-    forward=lambda x: torch.clamp(x, 0, 6), native=F.relu6,
+    forward=lambda x: torch.clamp(x, 0, 6), native=F.relu6, native_range=1.0,
     derivative=lambda x: _keep_nan(x, _mask((x > 0) & (x < 6), x)),
     reference=lambda x: min(max(mp.mpf(0), x), mp.mpf(6)),
     bounds=(0.0, 6.0), smoothness="C0", kinks=(0.0, 6.0),
@@ -432,7 +437,7 @@ ELU = Activation(
     "activation towards zero, and the negative side saturates softly, which "
     "damps noise. Differentiable at 0 only when alpha = 1.",
     forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x)),
-    native=lambda x, alpha: F.elu(x, alpha),
+    native=lambda x, alpha: F.elu(x, alpha), native_range=1.0,
     derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(x)),
     reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x),
     bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
@@ -452,7 +457,7 @@ CELU = Activation(
     "the origin for every alpha: continuously differentiable, and scale-similar "
     "in alpha.",
     forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x / alpha)),
-    native=lambda x, alpha: F.celu(x, alpha),
+    native=lambda x, alpha: F.celu(x, alpha), native_range=1.0,
     derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), torch.exp(x / alpha)),
     reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x / alpha),
     bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
@@ -464,6 +469,7 @@ CELU = Activation(
 
 SELU = Activation(
     name="selu", title="Scaled ELU (self-normalising)", family="exponential", class_name="SELU",
+    init="lecun",  # the fixed point of mean 0, variance 1 is proved for LeCun-normal weights
     dprecision=(1e-15, 0.0),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
             r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507",
@@ -474,7 +480,7 @@ SELU = Activation(
     "point layer after layer without batch normalisation. Use AlphaDropout, "
     "not ordinary dropout, to keep that property.",
     forward=lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x)),
-    native=F.selu,
+    native=F.selu, native_range=1.0,
     derivative=lambda x: SELU_SCALE * torch.where(x > 0, torch.ones_like(x), SELU_ALPHA * torch.exp(x)),
     reference=lambda x: mp.mpf("1.0507009873554804934193349852946") * (
         x if x > 0 else mp.mpf("1.6732632423543772848170429916717") * mp.expm1(x)),
@@ -491,7 +497,8 @@ SELU = Activation(
 def _gelu(x):
     # Phi(x) = erfc(-x/sqrt 2)/2 keeps full relative precision in the left
     # tail, where 1 + erf(x/sqrt 2) cancels to 0.
-    return x * (0.5 * torch.erfc(-x * INV_SQRT_2))
+    # At -inf the gate is exactly 0; -max * 0 is the limit 0, where -inf * 0 is NaN.
+    return _no_neg_inf(x) * (0.5 * torch.erfc(-x * INV_SQRT_2))
 
 
 def _gelu_d(x):
@@ -510,7 +517,7 @@ GELU = Activation(
     "x = -0.75, and the default in Transformers. The erf argument is x divided "
     "by sqrt(2) (seed 003 misprints it).",
     forward=_gelu,
-    native=F.gelu,
+    native=F.gelu, native_range=0.25,
     derivative=_gelu_d,
     # Beyond |x| = 1e6, Phi(x) is within exp(-5e11) of 0 or 1 (mpmath's ncdf
     # cannot take arguments near 1e308).
@@ -528,7 +535,7 @@ def _gelu_tanh(x):
     # (1 + tanh u)/2 = sigmoid(2u): the same function without the cancellation
     # of 1 + tanh u in the left tail.
     xc = torch.clamp(x, -_GATE_CLAMP, _GATE_CLAMP)
-    return x * torch.sigmoid(2 * SQRT_2_OVER_PI * (xc + GELU_TANH_C * xc ** 3))
+    return _no_neg_inf(x) * torch.sigmoid(2 * SQRT_2_OVER_PI * (xc + GELU_TANH_C * xc ** 3))
 
 
 def _gelu_tanh_d(x):
@@ -548,7 +555,7 @@ GELU_TANH = Activation(
     description="The tanh approximation to exact GELU used by BERT and GPT-2; it "
     "differs from the exact form by less than 5e-4 everywhere.",
     forward=_gelu_tanh,
-    native=lambda x: F.gelu(x, approximate="tanh"),
+    native=lambda x: F.gelu(x, approximate="tanh"), native_range=1.0,
     derivative=_gelu_tanh_d,
     # x (1 + tanh u)/2 written as x sigmoid(2u), which does not cancel at 50 digits.
     reference=lambda x: x * _mp_sig(2 * mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3)),
@@ -601,7 +608,7 @@ SILU = Activation(
     "SiLU; Swish lets beta be fixed or learned. Smooth, non-monotonic with a "
     "minimum of about -0.278 at x = -1.278 (beta = 1), unbounded above.",
     forward=_silu, derivative=_silu_d,
-    native=lambda x, beta: F.silu(x),
+    native=lambda x, beta: F.silu(x), native_range=1.0,
     native_when=lambda p: p["beta"] == 1.0,
     reference=lambda x, beta: x * _mp_sig(beta * x),
     monotonic=False, bounds=(-0.2785, inf),
@@ -622,7 +629,7 @@ HARDSWISH = Activation(
     "hard sigmoid: nearly the same shape, no exponentials. Introduced for "
     "MobileNetV3.",
     # (x + 3)/6 is exact near -3, and x * gate does not overflow where x * (x + 3) would.
-    forward=lambda x: x * torch.clamp((x + 3) / 6, 0, 1), native=F.hardswish,
+    forward=lambda x: _no_neg_inf(x) * torch.clamp((x + 3) / 6, 0, 1), native=F.hardswish, native_range=0.125,
     derivative=lambda x: _keep_nan(x, torch.where(
         x <= -3, torch.zeros_like(x), torch.where(x >= 3, torch.ones_like(x), (2 * x + 3) / 6))),
     reference=lambda x: x * min(max(mp.mpf(0), x + 3), mp.mpf(6)) / 6,
@@ -651,7 +658,7 @@ MISH = Activation(
     dformula=r"f'(x) = \tanh(s) + x\,\operatorname{sech}^2(s)\,\sigma(x),\ s = \operatorname{softplus}(x)",
     description="Self-gating by tanh of softplus: smooth, non-monotonic with a "
     "minimum of about -0.309 near x = -1.19, unbounded above and bounded below.",
-    forward=lambda x: x * torch.tanh(_softplus(x, 1.0, None)), native=F.mish,
+    forward=lambda x: _no_neg_inf(x) * torch.tanh(_softplus(x, 1.0, None)), native=F.mish, native_range=1.0,
     derivative=_mish_d,
     reference=lambda x: x * mp.tanh(_mp_softplus(x)),
     monotonic=False, bounds=(-0.3088, inf),
@@ -726,7 +733,7 @@ HARDTANH = Activation(
     check=lambda p: (f"parameter 'min_val' = {p['min_val']} must be below 'max_val' = {p['max_val']}"
                      if p["min_val"] >= p["max_val"] else None),
     forward=lambda x, min_val, max_val: torch.clamp(x, min_val, max_val),
-    native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val),
+    native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val), native_range=1.0,
     derivative=lambda x, min_val, max_val: _keep_nan(x, _mask((x > min_val) & (x < max_val), x)),
     reference=lambda x, min_val, max_val: min(max(x, mp.mpf(min_val)), mp.mpf(max_val)),
     bounds=(-1.0, 1.0), smoothness="C0", kinks=lambda p: (p["min_val"], p["max_val"]),
@@ -758,7 +765,7 @@ SOFTSHRINK = Activation(
     "map of the L1 norm): zero inside [-lambda, lambda], shifted identity outside.",
     forward=lambda x, lambd: _keep_nan(x, torch.where(x > lambd, x - lambd, torch.where(
         x < -lambd, x + lambd, torch.zeros_like(x)))),
-    native=lambda x, lambd: F.softshrink(x, lambd),
+    native=lambda x, lambd: F.softshrink(x, lambd), native_range=1.0,
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x - lambd if x > lambd else (x + lambd if x < -lambd else mp.mpf(0)),
     smoothness="C0", kinks=lambda p: (-p["lambd"], p["lambd"]),
@@ -775,7 +782,7 @@ HARDSHRINK = Activation(
     description="Hard thresholding: inputs inside [-lambda, lambda] become zero, "
     "others pass unchanged. Discontinuous at the band edges.",
     forward=lambda x, lambd: _keep_nan(x, torch.where(x.abs() > lambd, x, torch.zeros_like(x))),
-    native=lambda x, lambd: F.hardshrink(x, lambd),
+    native=lambda x, lambd: F.hardshrink(x, lambd), native_range=1.0,
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x if abs(x) > lambd else mp.mpf(0),
     monotonic=True, smoothness="discontinuous", kinks=lambda p: (-p["lambd"], p["lambd"]),
@@ -797,6 +804,18 @@ def _softmax_diag(x, temperature, dim):
     return y * (1 - y) / temperature
 
 
+def _softmax_jvp(x, v, temperature, dim):
+    """J v = y * (v - <y, v>) / T; J is symmetric, so this is also v^T J."""
+    y = _softmax(x, temperature, dim)
+    return y * (v - (y * v).sum(dim=dim, keepdim=True)) / temperature
+
+
+def _softmax_jacobian(x, temperature, dim):
+    """J = (diag(y) - y y^T) / T, with ``dim`` moved last: shape (..., n, n)."""
+    y = torch.movedim(_softmax(x, temperature, dim), dim, -1)
+    return (torch.diag_embed(y) - y.unsqueeze(-1) * y.unsqueeze(-2)) / temperature
+
+
 SOFTMAX = Activation(
     name="softmax", title="Softmax", family="vector", class_name="Softmax",
     params=(
@@ -810,7 +829,7 @@ SOFTMAX = Activation(
     "is a function of the whole vector, so its derivative is a Jacobian, not a "
     "number per element; use .jacobian(x) or .jvp(x, v). The temperature T "
     "divides the scores first. Computed stably by subtracting the maximum.",
-    forward=_softmax, derivative=_softmax_diag,
+    forward=_softmax, derivative=_softmax_diag, jvp=_softmax_jvp, jacobian=_softmax_jacobian,
     native=lambda x, temperature, dim: F.softmax(x / temperature, dim=dim),
     reference=lambda xs, temperature, dim: [e / mp.fsum(mp.exp(v / temperature) for v in xs)
                                             for e in (mp.exp(v / temperature) for v in xs)],
@@ -824,10 +843,469 @@ SOFTMAX = Activation(
            "2-vector (x, 0), i.e. sigma(x/T).",),
 )
 
+# ---------------------------------------------------------------------------
+# The frameworks' remainder: PyTorch, Keras 3 / JAX, timm
+# ---------------------------------------------------------------------------
+THRESHOLD = Activation(
+    name="threshold", title="Threshold", family="threshold", class_name="Threshold",
+    params=(
+        Param("threshold", 1.0, "inputs above it pass unchanged; PyTorch and Keras have no default"),
+        Param("value", 0.0, "what every input at or below the threshold becomes"),
+    ),
+    formula=r"f(x) = \begin{cases} x & x > \theta \\ v & x \le \theta \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 1 & x > \theta \\ 0 & x < \theta \end{cases}",
+    description="PyTorch's nn.Threshold and Keras' threshold: the input itself "
+    "above the threshold theta, a fixed value v at or below it. With theta = v = 0 "
+    "it is ReLU; otherwise it jumps at theta (from v to theta). Not the binary "
+    "step, which outputs 0 or 1.",
+    forward=lambda x, threshold, value: _keep_nan(x, torch.where(x > threshold, x, value)),
+    native=lambda x, threshold, value: F.threshold(x, threshold, value),
+    derivative=lambda x, threshold, value: _keep_nan(x, _mask(x > threshold, x)),
+    reference=lambda x, threshold, value: x if x > threshold else mp.mpf(value),
+    bounds=(0.0, inf), smoothness="discontinuous", kinks=lambda p: (p["threshold"],),
+    settings=({"threshold": 0.0}, {"threshold": -1.0, "value": -3.0}),
+    pros=("Cheap; sets a floor of exactly v under every small input.",),
+    cons=("Zero gradient below the threshold; discontinuous unless v equals the threshold.",),
+    references=("PyTorch, torch.nn.Threshold; Keras 3, keras.activations.threshold.",),
+    notes=("PyTorch and Keras require both arguments; actlab's defaults (threshold 1, value 0) only "
+           "make the jump visible. f'(theta) = 0, as PyTorch's backward gives.",
+           "Monotonic (as declared) only when value <= threshold; PyTorch's own example, "
+           "Threshold(0.1, 20), is not.",),
+)
+
+
+def _mp_exp(x):
+    # mpmath cannot evaluate exp(x) for |x| near 1e308. Beyond |x| = 1e6 every float rounds
+    # exp(x) to inf or 0 anyway; there the reference continues monotonically, exp(+-1e6) (|x|/1e6)^(+-1),
+    # so that the tests still see an overflow (or underflow) of both the value and the slope.
+    if abs(x) <= 1e6:
+        return mp.exp(x)
+    s = mp.sign(x)
+    return mp.exp(s * 10 ** 6) * (abs(x) / 10 ** 6) ** s
+
+
+EXPONENTIAL = Activation(
+    name="exponential", title="Exponential", family="exponential", class_name="Exponential",
+    aliases=("exp",),
+    formula=r"f(x) = e^{x}", dformula=r"f'(x) = e^{x}",
+    description="The exponential itself, Keras' 'exponential' activation: "
+    "positive, equal to its own derivative, and overflowing float16 above "
+    "x = 11.1 and float32 above x = 88.7. Used for positive outputs (rates, "
+    "scales) rather than in hidden layers.",
+    forward=torch.exp, native=torch.exp, derivative=torch.exp, reference=_mp_exp,
+    bounds=(0.0, inf), init="glorot",
+    pros=("Strictly positive output with no kink: a natural link for rates and variances.",),
+    cons=("Explodes for large inputs (overflow in float16 beyond 11.1); vanishes for negative ones.",),
+    references=("Keras 3, keras.activations.exponential.",),
+)
+
+
+def _sparse_plus(x):
+    xc = torch.clamp(x, -1, 1)  # the quadratic piece, kept finite where it is not selected
+    return torch.where(x >= 1, x, (xc + 1) ** 2 / 4)
+
+
+def _sparse_sigmoid(x):
+    return _keep_nan(x, torch.where(x.abs() < 1, (x + 1) / 2, _mask(x >= 1, x)))
+
+
+def _sparse_sigmoid_d(x):
+    return _keep_nan(x, _mask(x.abs() < 1, x) / 2)
+
+
+SPARSE_PLUS = Activation(
+    name="sparse_plus", title="Sparse plus", family="rectifier", class_name="SparsePlus",
+    formula=r"f(x) = \begin{cases} 0 & x \le -1 \\ \frac{(x + 1)^2}{4} & -1 < x < 1 \\ x & x \ge 1 \end{cases}",
+    dformula=r"f'(x) = \begin{cases} 0 & x \le -1 \\ \frac{x + 1}{2} & -1 < x < 1 \\ 1 & x \ge 1 \end{cases}",
+    description="A softplus made of a parabola between two straight pieces: "
+    "exactly 0 below -1 (sparse, like ReLU), exactly x above 1, and continuously "
+    "differentiable in between. Its derivative is the sparse sigmoid. JAX's and "
+    "Keras 3's sparse_plus.",
+    forward=_sparse_plus, derivative=lambda x: torch.clamp((x + 1) / 2, 0, 1),
+    reference=lambda x: mp.mpf(0) if x <= -1 else (x if x >= 1 else (x + 1) ** 2 / 4),
+    bounds=(0.0, inf), smoothness="C1", kinks=(-1.0, 1.0),
+    pros=("Smooth like softplus near 0, exact zeros and exact identity outside [-1, 1]; no exp.",),
+    cons=("Dead for x <= -1.",),
+    references=("JAX, jax.nn.sparse_plus; Keras 3, keras.activations.sparse_plus.",),
+)
+
+
+SPARSE_SIGMOID = Activation(
+    name="sparse_sigmoid", title="Sparse sigmoid", family="sigmoidal", class_name="SparseSigmoid",
+    formula=r"f(x) = \min\!\left(\max\!\left(\tfrac{x + 1}{2}, 0\right), 1\right)",
+    dformula=r"f'(x) = \begin{cases} 1/2 & -1 < x < 1 \\ 0 & \text{otherwise} \end{cases}",
+    description="A ramp from 0 at x = -1 to 1 at x = 1: a sigmoid with exact 0 "
+    "and 1 outside [-1, 1], the derivative of sparse plus, and what sparsemax "
+    "gives for two inputs (x, 0). JAX's and Keras 3's sparse_sigmoid.",
+    forward=_sparse_sigmoid, derivative=_sparse_sigmoid_d,
+    reference=lambda x: min(max((x + 1) / 2, mp.mpf(0)), mp.mpf(1)),
+    bounds=(0.0, 1.0), smoothness="C0", kinks=(-1.0, 1.0),
+    pros=("Exact 0 and 1 outside [-1, 1]; no exp.",),
+    cons=("Zero gradient outside (-1, 1).",),
+    references=("JAX, jax.nn.sparse_sigmoid; Keras 3, keras.activations.sparse_sigmoid.",
+                "Martins & Astudillo (2016), From softmax to sparsemax."),
+    notes=("f'(-1) = f'(1) = 0 (the outer pieces), as for hardsigmoid.",),
+)
+
+
+def _hard_mish(x):
+    # -inf becomes the most negative finite number, so the limit is 0, not -inf * 0.
+    xf = torch.clamp_min(x, -torch.finfo(x.dtype).max)
+    return 0.5 * xf * torch.clamp(xf + 2, 0, 2)
+
+
+def _hard_mish_d(x):
+    return _keep_nan(x, torch.where(x < -2, torch.zeros_like(x), torch.where(x <= 0, x + 1, torch.ones_like(x))))
+
+
+HARD_MISH = Activation(
+    name="hard_mish", title="Hard Mish", family="gated", class_name="HardMish",
+    formula=r"f(x) = \tfrac12\,x\,\min(\max(x + 2, 0), 2)",
+    dformula=r"f'(x) = \begin{cases} 0 & x < -2 \\ x + 1 & -2 \le x \le 0 \\ 1 & x > 0 \end{cases}",
+    description="timm's piecewise-polynomial Mish: 0 below -2, the parabola "
+    "x(x + 2)/2 between -2 and 0 (minimum -1/2 at x = -1), the identity above. "
+    "Like Hard-Swish it needs no exponentials.",
+    forward=_hard_mish, derivative=_hard_mish_d,
+    reference=lambda x: x * min(max(x + 2, mp.mpf(0)), mp.mpf(2)) / 2,
+    monotonic=False, bounds=(-0.5, inf), smoothness="C0", kinks=(-2.0, 0.0),
+    pros=("Mish-like shape at ReLU-like cost.",),
+    cons=("Derivative jumps at -2 (0 to -1); dead below -2.",),
+    references=("Ross Wightman, timm (pytorch-image-models), timm.layers.activations.hard_mish.",
+                "Misra (2019), Mish: A self regularized non-monotonic activation function."),
+    notes=("f'(-2) = -1 and f'(0) = 1, as timm's backward (autograd of its formula) gives.",),
+)
+
+
+# ---------------------------------------------------------------------------
+# Learnable families: the shape itself is trained
+# ---------------------------------------------------------------------------
+def _coef(w, x):
+    """A coefficient (number or learned tensor) broadcast per channel and cast to x's dtype."""
+    w = _channel(w, x)
+    return w.to(x.dtype) if torch.is_tensor(w) else w
+
+
+def _poly(coefs, z):
+    """c0 + c1 z + c2 z^2 + ... by Horner's rule."""
+    out = coefs[-1] * torch.ones_like(z)
+    for c in reversed(coefs[:-1]):
+        out = out * z + c
+    return out
+
+
+def _apl(x, a1, b1, a2, b2):
+    a1, b1, a2, b2 = (_coef(c, x) for c in (a1, b1, a2, b2))
+    xf = _finite(x)  # b - x stays finite; the limits at +-inf are set below
+    # relu rather than clamp_min: its backward gives 0 at the hinge, as the derivative does.
+    y = torch.relu(xf) + a1 * torch.relu(b1 - xf) + a2 * torch.relu(b2 - xf)
+    # Below every hinge f(x) = -(a1 + a2) x + a1 b1 + a2 b2: that slope gives the limit at -inf.
+    slope = -(a1 + a2)
+    left = torch.where(torch.as_tensor(slope != 0), slope * x, a1 * b1 + a2 * b2)
+    return torch.where(x == -inf, left, torch.where(x == inf, x, y))
+
+
+def _apl_d(x, a1, b1, a2, b2):
+    a1, b1, a2, b2 = (_coef(c, x) for c in (a1, b1, a2, b2))
+    return _keep_nan(x, _mask(x > 0, x) - a1 * _mask(x < b1, x) - a2 * _mask(x < b2, x))
+
+
+def _apl_kinks(p):
+    """Where the slope changes: by 1 at 0 (the ReLU) and by a_s at b_s; hinges that cancel are no kink."""
+    change = {0.0: 1.0}
+    for a, b in ((p["a1"], p["b1"]), (p["a2"], p["b2"])):
+        change[float(b)] = change.get(float(b), 0.0) + float(a)
+    return tuple(sorted(k for k, c in change.items() if c != 0))
+
+
+def _learned(name, default, doc):
+    return Param(name, default, doc, always_learned=True)
+
+
+_CHANNELS = Param("num_parameters", 1, "1 for one set of coefficients shared by the layer, or the number "
+                  "of channels (dim 1) for one set per channel", low=1, kind=int, passed=False)
+
+APL = Activation(
+    name="apl", title="Adaptive piecewise linear unit", family="rectifier", class_name="APL",
+    aliases=("adaptive_piecewise_linear",),
+    params=(
+        _learned("a1", -0.25, "initial slope weight of the first hinge"),
+        _learned("b1", 0.0, "initial position of the first hinge"),
+        _learned("a2", 0.5, "initial slope weight of the second hinge"),
+        _learned("b2", -1.0, "initial position of the second hinge"),
+        _CHANNELS,
+    ),
+    formula=r"f(x) = \max(0, x) + \sum_{s=1}^{2} a_s \max(0, -x + b_s),\ a_s, b_s \text{ learned}",
+    dformula=r"f'(x) = [x > 0] - \sum_{s=1}^{2} a_s\,[x < b_s]",
+    description="ReLU plus a learned sum of hinges: each hinge s adds slope "
+    "-a_s to the left of its learned position b_s, so the unit learns a "
+    "piecewise-linear shape with S + 1 kinks (here S = 2). The defaults start "
+    "as PReLU's init (slope 0.25 left of 0) with a second hinge at -1 that turns "
+    "the far left upwards; Agostinelli et al. learn one set per unit.",
+    forward=_apl, derivative=_apl_d,
+    reference=lambda x, a1, b1, a2, b2: (max(mp.mpf(0), x) + a1 * max(mp.mpf(0), b1 - x)
+                                         + a2 * max(mp.mpf(0), b2 - x)),
+    monotonic=False, bounds=(-0.25, inf), smoothness="C0", kinks=_apl_kinks,
+    # Learned parameters are stored in float32: settings use float32 numbers, so that the
+    # module and the float64 reference compute the same function.
+    settings=({"a2": 0.0}, {"a1": 0.375, "b1": 1.0, "a2": -0.25, "b2": -2.0}),
+    pros=("Learns its own piecewise-linear shape at ReLU-like cost.",),
+    cons=("2S extra parameters per unit or channel; weight decay on them changes the shape.",),
+    references=("Agostinelli, Hoffman, Sadowski, Baldi (2015), Learning activation functions to improve "
+                "deep neural networks (ICLR workshop; arXiv 1412.6830).",),
+    notes=("The paper uses S = 1 to 10 hinges per unit; actlab fixes S = 2.",
+           "Declared bounds, monotonicity and kinks are for the defaults; kinks move with b_s.",),
+)
+
+# Default coefficients: the safe PAU fitted to leaky ReLU (slope 0.01) on [-3, 3] by least squares,
+# as the paper fits its initialisations (6001 points; Levenberg-Marquardt from the paper's
+# 'pade_optimized_leakyrelu' coefficients and 40 random starts, the best kept), then rounded to
+# float32, the dtype the learned parameters are stored in. Largest error on [-3, 3]: 0.0298 (the
+# paper's own coefficients: 0.0336). The paper's b1 = 3.3e-6 leaves a kink at 0 too small to see,
+# and b = 0 exactly would never train (d|b|/db = 0 there); this fit has |b1| = 1.14.
+_PAU_A = (0.02979651838541031, 0.6183813214302063, 2.3230175971984863, 3.0511085987091064,
+          1.484795331954956, 0.25088077783584595)
+_PAU_B = (1.1418734788894653, 4.391874313354492, 0.8711585998535156, 0.34698763489723206)
+_PAU_NAMES = tuple(f"a{j}" for j in range(6)) + tuple(f"b{k}" for k in range(1, 5))
+
+
+def _pau_parts(x, p):
+    """Coefficients, and the inner (|x| <= 1) and outer (t = 1/x) arguments, all finite."""
+    c = [_coef(p[n], x) for n in _PAU_NAMES]
+    a, b = c[:6], [abs(v) for v in c[6:]]
+    big = x.abs() > 1
+    xi = torch.where(big, torch.zeros_like(x), x)
+    t = 1 / torch.where(big, _finite(x), torch.ones_like(x))
+    return a, b, big, xi, t
+
+
+def _in_float32(fn):
+    """Evaluate fn in float32 for float16/bfloat16 input (as PyTorch's own half kernels do):
+    the polynomials cancel where f is small, and half precision has too few digits for that."""
+    def wrapped(x, **p):
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return fn(x.float(), **p).to(x.dtype)
+        return fn(x, **p)
+    return wrapped
+
+
+@_in_float32
+def _rational(x, **p):
+    # For |x| > 1, P/Q = x R(t) / S(t) with t = 1/x, R(t) = P(x)/x^5, S(t) = Q(x)/x^4: no power of
+    # x is formed, so nothing overflows before the result does. At +-inf the limit x a5/|b4| is
+    # written out, which also keeps autograd's x * (d/dx 1/x) = inf * 0 out of the gradient.
+    a, b, big, xi, t = _pau_parts(x, p)
+    inner = _poly(a, xi) / _poly([1.0] + b, xi.abs())
+    outer = _finite(x) * _poly(a[::-1], t) / _poly(b[::-1] + [1.0], t.abs())
+    y = torch.where(x.isinf(), x * (a[5] / b[3]), torch.where(big, outer, inner))
+    return _keep_nan(x, y)
+
+
+@_in_float32
+def _rational_d(x, **p):
+    a, b, big, xi, t = _pau_parts(x, p)
+    # Inner: f' = (P' - f Q') / Q, Q' = sign(x) d/d|x| Q.
+    q = _poly([1.0] + b, xi.abs())
+    f = _poly(a, xi) / q
+    dp = _poly([j * a[j] for j in range(1, 6)], xi)
+    dq = torch.sign(xi) * _poly([k * b[k - 1] for k in range(1, 5)], xi.abs())
+    inner = (dp - f * dq) / q
+    # Outer: f = x g(t), g = R/S, so f' = g - t g'(t), g' = (R' - g S') / S.
+    u = t.abs()
+    s = _poly(b[::-1] + [1.0], u)
+    g = _poly(a[::-1], t) / s
+    dr = _poly([(5 - j) * a[j] for j in range(4, -1, -1)], t)
+    ds = torch.sign(t) * _poly([b[2], 2 * b[1], 3 * b[0], 4.0], u)
+    outer = g - t * (dr - g * ds) / s
+    return _keep_nan(x, torch.where(big, outer, inner))
+
+
+def _mp_rational(x, **p):
+    num = mp.fsum(mp.mpf(p[f"a{j}"]) * x ** j for j in range(6))
+    den = 1 + mp.fsum(abs(mp.mpf(p[f"b{k}"])) * abs(x) ** k for k in range(1, 5))
+    return num / den
+
+
+RATIONAL = Activation(
+    name="rational", title="Padé activation unit (rational)", family="rational", class_name="PAU",
+    # Cancellation in P near its real roots and in the sums of the left tail (docs/precision.md).
+    precision=(2e-15, 2.5e-17), dprecision=(5e-15, 1.4e-16),  # measured: tests/test_catalog_verify.py
+    aliases=("pau", "pade"),
+    params=tuple(_learned(f"a{j}", v, f"initial numerator coefficient of x^{j}") for j, v in enumerate(_PAU_A))
+    + tuple(_learned(f"b{k}", v, f"initial denominator coefficient of |x|^{k} (its absolute value is used)")
+            for k, v in enumerate(_PAU_B, start=1))
+    + (_CHANNELS,),
+    formula=r"f(x) = \frac{\sum_{j=0}^{5} a_j x^j}{1 + \sum_{k=1}^{4} |b_k|\,|x|^k},\ a_j, b_k \text{ learned}",
+    dformula=r"f'(x) = \frac{P'(x) - f(x)\,Q'(x)}{Q(x)},\ "
+             r"Q'(x) = \operatorname{sign}(x) \sum_{k=1}^{4} k\,|b_k|\,|x|^{k-1}",
+    description="A learned rational function P(x)/Q(x) of degrees 5 and 4 (the "
+    "'safe' Padé activation unit): the denominator is at least 1, so there are "
+    "no poles, and the ten coefficients train with the network. Initialised, "
+    "as in the paper, to a fit of leaky ReLU on [-3, 3] (within 0.03); for large "
+    "|x| it grows like (a5/|b4|) x, 0.72 x at the default.",
+    forward=_rational, derivative=_rational_d, reference=_mp_rational,
+    monotonic=False, bounds=(-inf, inf), smoothness="C0",
+    kinks=lambda p: (0.0,) if p["b1"] != 0 else (),
+    settings=({"a0": 0.0, "b1": 0.5, "b3": 0.125}, {"a0": 0.5, "a1": -1.0, "a5": -0.1875, "b2": 0.0}),
+    pros=("Can take almost any shape; learns it per layer for ten parameters.",
+          "No poles: the denominator is at least 1."),
+    cons=("Costlier than a ReLU (two polynomials and a division); the learned shape can grow fast away from the data.",
+          "|b1| |x| makes f' jump at 0 (by -2 a0 |b1|)."),
+    references=("Molina, Schramowski, Kersting (2020), Padé activation units: end-to-end learning of flexible "
+                "activation functions in deep networks (ICLR; arXiv 1907.06732).",),
+    notes=("Q(x) = 1 + sum |b_k| |x|^k is the paper's safe PAU (and the official PyTorch reference code); "
+           "the authors' CUDA 'version B' uses 1 + |sum b_k x^k| instead.",
+           "f'(0) = a1 (sign(0) = 0), as autograd gives. Declared properties are for the default coefficients.",),
+)
+
+
+def _softmin_diag(x, dim):
+    y = torch.softmax(-x, dim=dim)
+    return -y * (1 - y)
+
+
+def _softmin_jvp(x, v, dim):
+    y = torch.softmax(-x, dim=dim)
+    return -y * (v - (y * v).sum(dim=dim, keepdim=True))
+
+
+def _softmin_jacobian(x, dim):
+    y = torch.movedim(torch.softmax(-x, dim=dim), dim, -1)
+    return y.unsqueeze(-1) * y.unsqueeze(-2) - torch.diag_embed(y)
+
+
+def _mp_softmax(xs):
+    e = [mp.exp(v) for v in xs]
+    total = mp.fsum(e)
+    return [v / total for v in e]
+
+
+SOFTMIN = Activation(
+    name="softmin", title="Softmin", family="vector", class_name="Softmin",
+    params=(Param("dim", -1, "the dimension that is normalised", kind=int),),
+    formula=r"f(x)_i = \frac{e^{-x_i}}{\sum_j e^{-x_j}}",
+    dformula=r"\frac{\partial f_i}{\partial x_j} = -f_i\,(\delta_{ij} - f_j)",
+    description="Softmax of the negated scores: a probability distribution that "
+    "puts most weight on the smallest entry. PyTorch's nn.Softmin.",
+    forward=lambda x, dim: torch.softmax(-x, dim=dim), derivative=_softmin_diag,
+    jvp=_softmin_jvp, jacobian=_softmin_jacobian,
+    native=lambda x, dim: F.softmin(x, dim=dim),
+    reference=lambda xs, dim: _mp_softmax([-v for v in xs]),
+    bounds=(0.0, 1.0), vector=True, monotonic=True,
+    pros=("A differentiable arg-min, e.g. over distances.",),
+    cons=("Only for outputs and attention-like weights, like softmax.",),
+    references=("PyTorch, torch.nn.Softmin.",),
+    notes=(".derivative(x) is the Jacobian's diagonal; .jacobian(x) and .jvp(x, v) as for softmax. "
+           "Properties are for the first component of (x, 0), i.e. sigma(-x): decreasing.",),
+)
+
+
+def _log_softmax_jvp(x, v, dim):
+    p = torch.softmax(x, dim=dim)
+    return v - (p * v).sum(dim=dim, keepdim=True)
+
+
+def _log_softmax_jacobian(x, dim):
+    p = torch.movedim(torch.softmax(x, dim=dim), dim, -1)
+    eye = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
+    return eye - p.unsqueeze(-2)
+
+
+LOG_SOFTMAX = Activation(
+    name="log_softmax", title="Log-softmax", family="vector", class_name="LogSoftmax",
+    params=(Param("dim", -1, "the dimension that is normalised", kind=int),),
+    formula=r"f(x)_i = x_i - \log \sum_j e^{x_j}",
+    dformula=r"\frac{\partial f_i}{\partial x_j} = \delta_{ij} - \operatorname{softmax}(x)_j",
+    description="The logarithm of softmax, computed without forming softmax, so "
+    "that very negative log-probabilities keep full precision. What "
+    "nn.CrossEntropyLoss applies before nn.NLLLoss. PyTorch's nn.LogSoftmax, "
+    "jax.nn.log_softmax, Keras' log_softmax.",
+    forward=lambda x, dim: torch.log_softmax(x, dim=dim),
+    # 1 - softmax_i = -expm1(log_softmax_i): no cancellation when softmax_i is near 1.
+    derivative=lambda x, dim: -torch.expm1(torch.log_softmax(x, dim=dim)),
+    jvp=_log_softmax_jvp, jacobian=_log_softmax_jacobian,
+    native=lambda x, dim: F.log_softmax(x, dim=dim),
+    reference=lambda xs, dim: [v - mp.log(mp.fsum(mp.exp(w) for w in xs)) for v in xs],
+    bounds=(-inf, 0.0), vector=True, monotonic=True,
+    pros=("Stable log-probabilities; pairs with the negative log-likelihood loss.",),
+    cons=("An output layer, not a hidden activation.",),
+    references=("PyTorch, torch.nn.LogSoftmax; JAX, jax.nn.log_softmax; Keras 3, keras.activations.log_softmax.",),
+    notes=(".derivative(x) is the Jacobian's diagonal 1 - softmax(x)_i; the Jacobian I - 1 softmax(x)^T "
+           "is not symmetric, and .jvp(x, v) is J v. Properties are for the first component of (x, 0), "
+           "i.e. log sigma(x).",),
+)
+
+
+def _sparsemax_parts(x, dim):
+    """(p, support mask, support size) of sparsemax along dim."""
+    z, _ = torch.sort(x, dim=dim, descending=True)
+    shape = [1] * x.dim()
+    shape[dim] = x.shape[dim]
+    k = torch.arange(1, x.shape[dim] + 1, dtype=x.dtype, device=x.device).reshape(shape)
+    cum = z.cumsum(dim)
+    # The support is the largest k with 1 + k z_(k) > z_(1) + ... + z_(k) (a prefix of the sorted
+    # entries); at least 1, so a NaN row gives index 0 and a NaN threshold.
+    size = ((1 + k * z) > cum).sum(dim=dim, keepdim=True).clamp_min(1)
+    tau = (cum.gather(dim, size - 1) - 1) / size.to(x.dtype)
+    p = torch.clamp_min(x - tau, 0)
+    support = _mask(p > 0, x)
+    return p, support, support.sum(dim=dim, keepdim=True)
+
+
+def _sparsemax_jvp(x, v, dim):
+    _, s, n = _sparsemax_parts(x, dim)
+    return s * (v - (s * v).sum(dim=dim, keepdim=True) / n)
+
+
+def _sparsemax_jacobian(x, dim):
+    _, s, n = _sparsemax_parts(x, dim)
+    s, n = torch.movedim(s, dim, -1), torch.movedim(n, dim, -1)
+    return torch.diag_embed(s) - s.unsqueeze(-1) * s.unsqueeze(-2) / n.unsqueeze(-1)
+
+
+def _mp_sparsemax(xs, dim):
+    z = sorted(xs, reverse=True)
+    cum, size, top = mp.mpf(0), 1, z[0]
+    for k, zk in enumerate(z, start=1):
+        cum += zk
+        if 1 + k * zk > cum:
+            size, top = k, cum
+    tau = (top - 1) / size
+    return [max(v - tau, mp.mpf(0)) for v in xs]
+
+
+SPARSEMAX = Activation(
+    name="sparsemax", title="Sparsemax", family="vector", class_name="Sparsemax",
+    params=(Param("dim", -1, "the dimension that is normalised", kind=int),),
+    formula=r"f(x) = \arg\min_{p \in \Delta} \|p - x\|^2 = \max(x - \tau(x), 0)",
+    dformula=r"\frac{\partial f_i}{\partial x_j} = s_i\left(\delta_{ij} - \frac{s_j}{|S|}\right),"
+             r"\ s_i = [f_i > 0],\ |S| = \sum_i s_i",
+    description="The Euclidean projection of the scores onto the probability "
+    "simplex: like softmax it returns a distribution, but small scores get "
+    "exactly zero probability. tau is found by sorting: the support is the k "
+    "largest entries for the largest k with 1 + k z_(k) > z_(1) + ... + z_(k). "
+    "Keras 3's sparsemax.",
+    forward=lambda x, dim: _sparsemax_parts(x, dim)[0],
+    derivative=lambda x, dim: (lambda _, s, n: s * (1 - 1 / n))(*_sparsemax_parts(x, dim)),
+    jvp=_sparsemax_jvp, jacobian=_sparsemax_jacobian,
+    reference=_mp_sparsemax,
+    bounds=(0.0, 1.0), vector=True, monotonic=True, smoothness="C0", kinks=(-1.0, 1.0),
+    pros=("Sparse probabilities: exact zeros, hence interpretable attention and multi-label outputs.",),
+    cons=("Piecewise linear: zero gradient for entries outside the support.",
+          "Needs a sort along dim: O(n log n) per vector."),
+    references=("Martins & Astudillo (2016), From softmax to sparsemax: a sparse model of attention and "
+                "multi-label classification (ICML).", "Keras 3, keras.activations.sparsemax."),
+    notes=(".derivative(x) is the Jacobian's diagonal; .jacobian(x) and .jvp(x, v) as for softmax. "
+           "Properties are for the first component of (x, 0), which is the sparse sigmoid (x + 1)/2 "
+           "clipped to [0, 1]; its kinks at -1 and 1 are where the support changes.",),
+)
+
+
 ALL: tuple[Activation, ...] = (
     IDENTITY, BINARY_STEP, SIGMOID, TANH, ARCTAN, SOFTSIGN, HARDSIGMOID, HARDTANH, LOGSIGMOID,
     RELU, RELU6, LEAKY_RELU, PRELU, RRELU, LEAKY_RELU6, RELU_SQUARED, SOFTPLUS, SQUAREPLUS,
     ELU, CELU, SELU,
     GELU, GELU_TANH, GELU_SIGMOID, SILU, HARDSWISH, MISH,
     SNAKE, TANHSHRINK, SOFTSHRINK, HARDSHRINK, SOFTMAX,
+    THRESHOLD, EXPONENTIAL, SPARSE_PLUS, SPARSE_SIGMOID, HARD_MISH, SOFTMIN, LOG_SOFTMAX, SPARSEMAX,
+    APL, RATIONAL,
 )

@@ -80,6 +80,32 @@ def composite_keeps_more_than_input(spec: Activation, fixed: dict) -> bool:
     return _KEEPS_MORE[key]
 
 
+def native_is_exact_on(x: torch.Tensor, native_range: float) -> bool:
+    """May a native op with ``Activation.native_range`` be trusted on all of x?
+
+    True when every element is finite with |x| <= native_range * finfo.max.
+    One read of x and, off the CPU, one synchronisation. With native_range 1
+    (finite is enough) that read is a sum, the cheapest reduction: it is finite
+    only if no element is NaN or infinite (a finite sum that overflows is a
+    false alarm and merely takes the exact path). Otherwise a fused min/max.
+    Under ``torch.compile`` this is False, so the compiled graph takes the
+    definition's own formula (which the compiler fuses) with no data-dependent
+    branch.
+    """
+    if x.numel() == 0:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    with torch.no_grad():
+        if native_range >= 1.0:
+            # float16/bfloat16 sums are accumulated and returned in float32, so they do not overflow early.
+            return bool(torch.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32))))
+        bound = native_range * torch.finfo(x.dtype).max
+        lo, hi = torch.aminmax(x)
+        # NaN compares false, so a NaN anywhere makes this False.
+        return bool((lo >= -bound) & (hi <= bound))
+
+
 def _make_function(spec: Activation, names: tuple[str, ...]) -> type[torch.autograd.Function]:
     """An autograd.Function that keeps only x and differentiates analytically."""
 
@@ -147,7 +173,9 @@ class ActivationModule(nn.Module):
         if self.spec.stochastic and self.training:
             return self.spec.native(x, training=True, **kw)
         if self.path == "native":
-            return self.spec.native(x, **kw)
+            if self.spec.native_range is None or native_is_exact_on(x, self.spec.native_range):
+                return self.spec.native(x, **kw)
+            return self._function.apply(x, *kw.values())
         if self.path == "composite":
             return self.spec.forward(x, **kw)
         return self._function.apply(x, *kw.values())
@@ -170,52 +198,42 @@ class ActivationModule(nn.Module):
 
 
 class VectorActivationModule(ActivationModule):
-    """A function of a whole vector (softmax): the derivative is a Jacobian."""
+    """A function of a whole vector (softmax, sparsemax): the derivative is a Jacobian.
 
-    def _dim(self, x) -> int:
-        return self._fixed["dim"] % x.dim()
+    The definition supplies the Jacobian-vector product and the Jacobian
+    (``Activation.jvp`` and ``Activation.jacobian``); ``derivative(x)`` is the
+    Jacobian's diagonal.
+    """
 
     def jacobian(self, x: torch.Tensor) -> torch.Tensor:
-        """Full Jacobian along ``dim``: shape x.shape + (n,), moved so the last two axes are (i, j)."""
-        x = as_float_tensor(x)
-        t = self._fixed["temperature"]
-        y = torch.movedim(self.spec.forward(x, **self._fixed), self._dim(x), -1)
-        return (torch.diag_embed(y) - y.unsqueeze(-1) * y.unsqueeze(-2)) / t
+        """Full Jacobian along ``dim``: shape (..., n, n), the other dimensions first, (i, j) last."""
+        return self._vector_rule("jacobian")(as_float_tensor(x), **self._kwargs())
 
     def jvp(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Jacobian-vector product J(x) v, without forming J (J is symmetric, so also v^T J)."""
+        """Jacobian-vector product J(x) v along ``dim``, without forming J; same shape as x."""
         x = as_float_tensor(x)
-        t, dim = self._fixed["temperature"], self._fixed["dim"]
-        y = self.spec.forward(x, **self._fixed)
-        return y * (v - (y * v).sum(dim=dim, keepdim=True)) / t
+        return self._vector_rule("jvp")(x, torch.as_tensor(v, dtype=x.dtype), **self._kwargs())
+
+    def _vector_rule(self, what: str):
+        rule = getattr(self.spec, what)
+        if rule is None:
+            raise NotImplementedError(f"{self.spec.name}: its definition gives no {what}; "
+                                      f"add Activation.{what} in the catalog")
+        return rule
 
 
-def make_module_class(spec: Activation) -> type[ActivationModule]:
-    base = VectorActivationModule if spec.vector else ActivationModule
+def make_module_class(spec: Activation, doc: str, base: type[ActivationModule] | None = None) -> type[ActivationModule]:
+    """The module class of ``spec`` with docstring ``doc`` (catalog/docs.py writes it; the registry calls this).
+
+    ``base`` overrides the default base class (the registry passes the gated units' own).
+    """
+    if base is None:
+        base = VectorActivationModule if spec.vector else ActivationModule
     names = tuple(p.name for p in spec.params if p.passed)
     ns = {
         "spec": spec,
-        "__doc__": docstring(spec),
+        "__doc__": doc,
         "__module__": "actlab.modules",
         "_function": None if spec.vector or spec.stochastic else _make_function(spec, names),
     }
     return type(spec.class_name, (base,), ns)
-
-
-def docstring(spec: Activation) -> str:
-    """The generated docstring: description, formula, derivative, parameters."""
-    lines = [f"{spec.title}.", "", spec.description, "", ".. math::", "", f"    {spec.formula}",
-             "", "Derivative:", "", ".. math::", "", f"    {spec.dformula}", ""]
-    if spec.params:
-        lines.append("Args:")
-        for p in spec.params:
-            lines.append(f"    {p.name}: {p.doc}. Default {p.default!r}; valid {p.range_text()}.")
-        lines.append("")
-    lines += ["Shape:", "    Input: any shape. Output: same shape as the input.", ""]
-    for note in spec.notes:
-        lines.append(f"Note: {note}")
-    lines += ["", "Examples:", f"    >>> act = actlab.get({spec.name!r})",
-              "    >>> y = act(torch.randn(4)); dy = act.derivative(torch.randn(4))"]
-    if spec.references:
-        lines += ["", "References:"] + [f"    {r}" for r in spec.references]
-    return "\n".join(lines)

@@ -30,7 +30,8 @@ How each property is decided:
 * **identity near 0**: f(0) = 0 and both one-sided slopes at 0 equal 1.
 
 Softmax is a function of a vector; its properties here are those of the first
-component of softmax((x, 0)), i.e. sigmoid(x / T), as its notes say.
+component of softmax((x, 0)), i.e. sigmoid(x / T), as its notes say. A gated
+unit a * g(b) (GLU, SwiGLU, ...) is described by its gate g, i.e. f at a = 1.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ import numpy as np
 import torch
 
 from .cost import num_threads
+from .gated import gate_values
 from .registry import DEFINITIONS, parse
 from .spec import LEARNABLE, Activation
 
@@ -164,11 +166,14 @@ def resolve(name_or_spec: str, params: dict) -> tuple[Activation, dict, dict]:
 def evaluate(spec: Activation, kwargs: dict, x) -> tuple[np.ndarray, np.ndarray]:
     """f(x) and f'(x) in float64 from the definition's own forward and derivative.
 
-    For a vector activation (softmax) this is the first component of f((x, 0)).
+    For a vector activation (softmax) this is the first component of f((x, 0));
+    for a gated unit, a * g(b), it is the gate: g(x) and g'(x).
     """
     t = torch.as_tensor(np.asarray(x, dtype=np.float64))
     with torch.no_grad():
-        if spec.vector:
+        if spec.gated:
+            f, d = gate_values(spec, kwargs, t)
+        elif spec.vector:
             pair = torch.stack([t, torch.zeros_like(t)], dim=-1)
             f = spec.forward(pair, **kwargs)[..., 0]
             d = spec.derivative(pair, **kwargs)[..., 0]
@@ -212,18 +217,50 @@ def _localise(fn, a, b):
 
 
 def _jumps(fn, p, d):
-    """Sizes of the jumps of f, f', f'' at points p seen at distance d, each minus its smooth part."""
+    """(sizes of the jumps of f, f', f'' at points p seen at distance d, each minus its smooth part; their scales).
+
+    The sizes are raw, so that two step sizes can be compared on one scale.
+    """
     f_m, d_m = fn(p - d)
     f_p, d_p = fn(p + d)
     _, d_mm = fn(p - 2 * d)
     _, d_pp = fn(p + 2 * d)
     dd_m = (d_m - d_mm) / d
     dd_p = (d_pp - d_p) / d
-    j0 = np.abs(f_p - f_m - d * (d_p + d_m))
-    j1 = np.abs(d_p - d_m - d * (dd_p + dd_m))
-    j2 = np.abs(dd_p - dd_m)
-    return (j0 / (1 + np.abs(f_p) + np.abs(f_m)), j1 / (1 + np.abs(d_p) + np.abs(d_m)),
-            j2 / (1 + np.abs(dd_p) + np.abs(dd_m)))
+    raw = (np.abs(f_p - f_m - d * (d_p + d_m)), np.abs(d_p - d_m - d * (dd_p + dd_m)), np.abs(dd_p - dd_m))
+    scale = (1 + np.abs(f_p) + np.abs(f_m), 1 + np.abs(d_p) + np.abs(d_m), 1 + np.abs(dd_p) + np.abs(dd_m))
+    return raw, scale
+
+
+def _orders(fn, p, d):
+    """The order (0, 1, 2) of the jump at each p, or None where f is smooth.
+
+    A real jump keeps its size when the step shrinks tenfold; a smooth change
+    shrinks with it. Both sizes are measured on the coarse step's scale, so
+    that a fast-varying f'' (a sine of high frequency) cannot look constant.
+    """
+    coarse, scale = _jumps(fn, p, d)
+    fine, _ = _jumps(fn, p, d / 10)
+    return [next((o for o in range(3) if fine[o][i] > JUMP_RTOL * scale[o][i] and fine[o][i] > 0.3 * coarse[o][i]),
+                 None) for i in range(p.size)]
+
+
+def _tangent_meet(fn, p, d):
+    """Where the one-sided tangents of f' at p meet: the kink, where only f'' jumps.
+
+    Near such a kink f can be flat to rounding over ~1e-8 (SQNL at +-2, where
+    f' = 0 on one side; StarReLU, whose bias dwarfs s x^2 near 0), so the
+    bisection on f stops up to 3e-8 away; f' keeps its precision and, where it
+    is piecewise linear, places the kink exactly.
+    """
+    _, d_mm = fn(p - 2 * d)
+    _, d_m = fn(p - d)
+    _, d_p = fn(p + d)
+    _, d_pp = fn(p + 2 * d)
+    sl, sr = (d_m - d_mm) / d, (d_pp - d_p) / d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = p + (d_p - d_m - d * (sl + sr)) / (sl - sr)
+    return np.where(np.isfinite(q) & (np.abs(q - p) < d), q, p)
 
 
 def _singularities(fn, x, f, d) -> tuple[Singularity, ...]:
@@ -234,16 +271,18 @@ def _singularities(fn, x, f, d) -> tuple[Singularity, ...]:
         return ()
     p = _localise(fn, a[cand], b[cand])
     p = np.unique(np.round(p, 9))
-    big = 1e-5 * (1 + np.abs(p))
-    coarse = _jumps(fn, p, big)
-    fine = _jumps(fn, p, big / 10)
+    # Relative to |p| (p +- d must not round), but at most 1e-3: the step must stay small
+    # against the scale on which f'' varies (a period of sin(30 x) is 0.21).
+    big = np.minimum(1e-5 * (1 + np.abs(p)), 1e-3)
+    q = _tangent_meet(fn, p, big)
+    at_p, at_q = _orders(fn, p, big), _orders(fn, q, big)
     out = []
-    for i, x0 in enumerate(p):
-        for order in range(3):
-            if fine[order][i] > JUMP_RTOL and fine[order][i] > 0.3 * coarse[order][i]:
-                out.append(Singularity(float(_snap(x0)), order))
-                break
-    return tuple(out)
+    for i in range(p.size):
+        if at_q[i] == 2:  # a kink of f' alone: the tangents place it better than the bisection
+            out.append(Singularity(float(_snap(q[i])), 2))
+        elif at_p[i] is not None:
+            out.append(Singularity(float(_snap(p[i])), at_p[i]))
+    return tuple(dict.fromkeys(out))
 
 
 def _snap(v: float) -> float:
@@ -399,7 +438,8 @@ def _moments(fn, singular) -> tuple[float, float]:
 
 
 def _monotonic(f, d) -> str:
-    df = np.diff(f)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf where f overflows (exp x) reads as NaN: ignored
+        df = np.diff(f)
     tol_d = 1e-12 * np.nanmax(np.abs(d))
     tol_f = 1e-12 * (1 + np.abs(f[1:]))
     up = bool(np.all(np.nan_to_num(d) >= -tol_d) and np.all(np.nan_to_num(df) >= -tol_f))
@@ -479,8 +519,8 @@ def _compute(base: str, items: tuple) -> Properties:
         saturates_right=_saturates(fn, x, d, 1, scale),
         max_slope=max_slope, argmax_slope=argmax_slope,
         dead=dead, extrema=extrema,
-        note=("computed for the first component of softmax((x, 0)), i.e. sigmoid(x / T)"
-              if spec.vector else ""),
+        note=("computed for the gate g(b) of f(a, b) = a * g(b), i.e. f at a = 1" if spec.gated else
+              "computed for the first component of softmax((x, 0)), i.e. sigmoid(x / T)" if spec.vector else ""),
     )
 
 

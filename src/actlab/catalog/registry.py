@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from typing import Union
 
 from torch import nn
 
-from . import definitions, gated, literature
+from .docs import docstring
+from .entries import ALL
+from .gated import GatedActivationModule
 from .module import ActivationModule, make_module_class
 from .spec import Activation
-
-# Catalog order: the frameworks' activations, then the literature's, then the gated units.
-ALL: tuple[Activation, ...] = definitions.ALL + literature.ALL + gated.ALL
 
 
 def normalise(name: str) -> str:
@@ -20,7 +21,9 @@ def normalise(name: str) -> str:
 
 
 DEFINITIONS: dict[str, Activation] = {a.name: a for a in ALL}
-CLASSES: dict[str, type[ActivationModule]] = {a.name: make_module_class(a) for a in ALL}
+CLASSES: dict[str, type[ActivationModule]] = {
+    a.name: make_module_class(a, docstring(a, "module"), base=GatedActivationModule if a.gated else None)
+    for a in ALL}
 ALIASES: dict[str, str] = {}
 for _a in ALL:
     for _key in (_a.name, *_a.aliases, _a.class_name):
@@ -101,35 +104,61 @@ def _value(text: str):
 
 
 def parse(text: str) -> tuple[str, dict]:
-    """Parse ``"name"``, ``"name:key=value:key=value"`` or ``"name:value"``.
+    """Parse ``"name"``, ``"name:key=value:key=value"`` (or ``,`` between parameters) or ``"name:value"``.
 
     A bare value is allowed when the activation has exactly one parameter
     (``"leaky_relu:0.2"``). Parameters are validated here, so malformed
-    strings fail before any work starts.
+    strings fail before any work starts: a key given twice, a NaN or
+    infinite value and a value outside the parameter's range are refused
+    with the range.
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty activation specification {text!r}; expected e.g. 'relu' or 'elu:alpha=0.2'")
-    head, *rest = text.split(":")
+    head, _, tail = text.partition(":")
     canonical = resolve(head)
     definition = DEFINITIONS[canonical]
+    by_name = {p.name: p for p in definition.params}
     params: dict = {}
-    for item in rest:
+    for item in re.split(r"[:,]", tail) if tail or ":" in text else ():
         if not item.strip():
             raise ValueError(f"empty parameter in {text!r}; expected 'name:key=value'")
         if "=" in item:
             key, _, val = item.partition("=")
-            params[key.strip()] = _value(val)
+            key = key.strip()
         else:
             free = [p.name for p in definition.params if p.passed]
             if len(free) != 1:
                 raise ValueError(f"{text!r}: give parameters as key=value for {canonical} "
                                  f"(its parameters: {', '.join(free) or 'none'})")
-            params[free[0]] = _value(item)
+            key, val = free[0], item
+        if key in params:
+            raise ValueError(f"{text!r}: parameter '{key}' is given more than once; give it once")
+        params[key] = _value(val)
+        value = params[key]
+        if isinstance(value, float) and not math.isfinite(value) and key in by_name:
+            raise ValueError(f"{canonical}: parameter '{key}' = {val.strip()} is not a finite number; "
+                             f"expected a number in {by_name[key].range_text()}")
     definition.resolve_params(params)  # validate now, with the usual messages
     return canonical, params
 
 
+def _canonical_value(value) -> str:
+    """One spelling per value: integral floats without '.0' (2.0 -> '2'), others by shortest repr."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def label(text: str) -> str:
-    """A canonical, stable label for a spec string: 'ELU:alpha=0.2' -> 'elu:alpha=0.2'."""
-    name, params = parse(text)
-    return name + "".join(f":{k}={v}" for k, v in sorted(params.items()))
+    """The canonical label of a spec string: one activation, one label.
+
+    The canonical name, then every parameter that differs from its default,
+    sorted by name, with numbers in one spelling: 'ELU:alpha=0.50' ->
+    'elu:alpha=0.5'; 'elu', 'elu:alpha=1' and 'elu:alpha=1.0' -> 'elu'.
+    """
+    name, given = parse(text)
+    definition = DEFINITIONS[name]
+    resolved = definition.resolve_params(given)
+    defaults = definition.resolve_params({})
+    return name + "".join(f":{k}={_canonical_value(v)}" for k, v in sorted(resolved.items())
+                          if k in given and v != defaults[k])

@@ -120,6 +120,12 @@ class Activation:
     aliases: tuple[str, ...] = ()
     native: Optional[Callable] = None
     native_when: Callable[[dict], bool] = lambda p: True
+    # Where PyTorch's op is known to be wrong at the edges (NaN at +-inf, overflow
+    # just below the dtype's max, a NaN gradient that depends on the tensor's
+    # length), the module calls it only when every element is finite with
+    # |x| <= native_range * finfo(dtype).max, and otherwise computes the
+    # definition's own formula and derivative. None: the op is trusted everywhere.
+    native_range: Optional[float] = None
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
@@ -132,6 +138,12 @@ class Activation:
     kinks: tuple[float, ...] | Callable[[dict], tuple[float, ...]] = ()
     stochastic: bool = False  # forward depends on training mode (RReLU)
     vector: bool = False  # maps a vector to a vector (softmax)
+    # Vector activations only: jvp(x, v, **p) is J(x) v along the normalised
+    # dimension, without forming J; jacobian(x, **p) is J itself, shaped
+    # (..., n, n) with that dimension moved last. ``derivative`` is J's diagonal.
+    jvp: Optional[Callable] = None
+    jacobian: Optional[Callable] = None
+    gated: bool = False  # splits its input in two, a * gate(b) (GLU family; also vector): catalog/gated.py
     # Tolerance (rtol, atol) reached in float64 against the mpmath reference,
     # |got - ref| <= rtol |ref| + atol, by the module's forward (``precision``)
     # and by ``derivative`` (``dprecision``), for every setting in
@@ -143,6 +155,10 @@ class Activation:
     # message for a bad combination, None when the combination is fine.
     check: Optional[Callable[[dict], Optional[str]]] = None
     class_name: str = ""
+    # Weight initialisation the activation is designed for: "he", "lecun" or "glorot" (see
+    # actlab.models.init). "" derives it from the family: He for rectifier, exponential and gated
+    # families (about half the signal passes, identity for large x), Glorot otherwise.
+    init: str = ""
     settings: tuple[dict, ...] = field(default_factory=tuple)  # parameter settings that matter, for tests and plots
 
     def param(self, name: str) -> Param:

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple, Optional
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Iterable, Mapping, NamedTuple, Optional
 
-from ..store import canonical_json
+from ..store import FINAL_STATUSES, canonical_json
 from .executors import EpochEvent, InProcessExecutor
 from .scaleout import RunsRestarted, RunsStopped
 
@@ -129,8 +130,12 @@ class RungTracker:
         return None
 
 
-def _tracker(unit, rule: Asha, run_ids=None) -> RungTracker:
-    return RungTracker(run_ids or unit.run_ids, rule.rungs(int(unit.configs[0]["epochs"])))
+def _tracker(unit, rule: Asha, run_ids=None, partial: Mapping = MappingProxyType({})) -> RungTracker:
+    """A unit's tracker; ``partial`` (config key -> rung -> {run_id: val_acc}) holds the rung epochs its
+    configuration stored before a resume, so a rung some seeds reached before the kill is still decided."""
+    tracker = RungTracker(run_ids or unit.run_ids, rule.rungs(int(unit.configs[0]["epochs"])))
+    tracker.pending = {epoch: dict(got) for epoch, got in partial.get(config_key(unit.configs[0]), {}).items()}
+    return tracker
 
 
 # --- boards: decisions from the parent to the training tasks --------------- #
@@ -201,10 +206,11 @@ class StoppableTask:
     task: Callable
     reader: object
     rule: Asha
+    partial: Mapping = field(default_factory=dict)  # see _tracker
     needs_whole_units = True
 
     def __call__(self, unit, emit) -> None:
-        tracker = _tracker(unit, self.rule)
+        tracker = _tracker(unit, self.rule, partial=self.partial)
 
         def checked(event) -> None:
             emit(event)
@@ -222,14 +228,16 @@ class StoppableTask:
 class AshaExecutor:
     """Any executor, with ASHA early stopping; emits :class:`RunsStopped` for the runs it ends.
 
-    ``history``: (config key, epoch, score) triples recorded earlier in this
-    study (see :func:`history`), so a resumed study decides as if it had not
-    been interrupted.
+    ``history`` and ``partial``: the rung scores recorded earlier in this
+    study and the rungs some seeds had reached (see :func:`replay`), so a
+    resumed study decides as if it had not been interrupted.
     """
 
-    def __init__(self, inner, rule: Asha = Asha(), history: Iterable[tuple] = ()):
+    def __init__(self, inner, rule: Asha = Asha(), history: Iterable[tuple] = (),
+                 partial: Mapping = MappingProxyType({})):
         self.inner, self.rule = inner, rule
-        self.ladder = Ladder(rule, history)
+        self.history, self.partial = list(history), partial
+        self.ladder = Ladder(rule, self.history)
 
     def _board(self):
         if hasattr(self.inner, "make_board"):
@@ -238,15 +246,19 @@ class AshaExecutor:
 
     def run(self, units, task, on_event) -> None:
         unit_of = {run_id: unit for unit in units for run_id in unit.run_ids}
-        trackers = {unit.unit_id: _tracker(unit, self.rule) for unit in units}
+        trackers = {unit.unit_id: _tracker(unit, self.rule, partial=self.partial) for unit in units}
         board = self._board()
 
         def handle(event) -> None:
             on_event(event)  # store first: a decision never outruns the epoch it is based on
             if isinstance(event, RunsRestarted):
                 unit = unit_of[event.run_ids[0]]
-                trackers[unit.unit_id] = _tracker(unit, self.rule, event.run_ids)
-                self.ladder.forget(config_key(unit.configs[0]))
+                # The retry continues where the unit began: back to the ladder and rungs of that moment.
+                trackers[unit.unit_id] = _tracker(unit, self.rule, event.run_ids, self.partial)
+                key = config_key(unit.configs[0])
+                self.ladder.forget(key)
+                for epoch, score in ((e, s) for k, e, s in self.history if k == key):
+                    self.ladder.scores.setdefault(epoch, {})[key] = score
                 board.clear(unit.unit_id)
             elif isinstance(event, EpochEvent):
                 unit = unit_of[event.run_id]
@@ -259,28 +271,54 @@ class AshaExecutor:
                 board.post((unit.unit_id, rung.epoch), go)
 
         try:
-            self.inner.run(units, StoppableTask(task, board.reader, self.rule), handle)
+            self.inner.run(units, StoppableTask(task, board.reader, self.rule, dict(self.partial)), handle)
         finally:
             board.close()
 
 
-def history(store, rule: Asha, stopped: Iterable[int]) -> list[tuple]:
-    """(config key, rung epoch, score) for every configuration whose runs are all done or stopped."""
-    stopped = set(stopped)
-    groups: dict[str, list[dict]] = {}
-    for run in store.runs():
-        groups.setdefault(config_key(run["config"]), []).append(run)
-    val: dict[tuple, float] = {(row["run_id"], row["epoch"]): row["val_acc"] for row in store.epochs()}
-    out = []
-    for key, runs in groups.items():
-        if not all(r["status"] == "done" or r["run_id"] in stopped for r in runs):
+class Replay(NamedTuple):
+    history: list  # (config key, rung epoch, score) of every decided rung, in the order they were decided
+    stops: list    # RunsStopped for runs whose 'stop' was decided but not stored (killed in between)
+    partial: dict  # config key -> rung -> {run_id: val_acc}: rungs that some but not all seeds reached
+
+
+def replay(store, rule: Asha) -> Replay:
+    """The ladder as it stood when the study was interrupted, rebuilt from the stored epochs alone.
+
+    The driver decides a rung right after storing the epoch that completes
+    it, so feeding every stored epoch, in the order they were stored, through
+    the same trackers and ladder repeats each decision exactly. This gives a
+    resume three things a kill can take away: the scores of configurations
+    still training (they count as rivals at their rungs), the stop of a
+    configuration whose rung was decided but not yet stored, and the rungs
+    only some of its seeds had reached.
+    """
+    runs = store.runs()
+    key_of = {r["run_id"]: config_key(r["config"]) for r in runs}
+    unfinished = {r["run_id"] for r in runs if r["status"] not in FINAL_STATUSES}
+    members: dict[str, list[dict]] = {}
+    for run in runs:
+        members.setdefault(key_of[run["run_id"]], []).append(run)
+    trackers = {key: RungTracker([r["run_id"] for r in group], rule.rungs(group[0]["epochs"]))
+                for key, group in members.items()}
+    ladder, decided, stops = Ladder(rule), [], []
+    for row in store.epochs_in_arrival_order():
+        key = key_of[row["run_id"]]
+        rung = trackers[key].feed(EpochEvent(row["run_id"], row))
+        if rung is None:
             continue
-        for epoch in rule.rungs(runs[0]["epochs"]):
-            values = [val[(r["run_id"], epoch)] for r in runs if (r["run_id"], epoch) in val]
-            if values:
-                values = [math.nan if v is None else float(v) for v in values]
-                out.append((key, epoch, sum(values) / len(values)))
-    return out
+        go, reason = ladder.report(key, rung.epoch, rung.score)
+        decided.append((key, rung.epoch, rung.score))
+        cut = tuple(i for i in rung.live if i in unfinished)
+        if not go and cut:
+            stops.append(RunsStopped(cut, rung.epoch, rung.score, reason))
+    partial = {key: t.pending for key, t in trackers.items() if t.pending}
+    return Replay(decided, stops, partial)
+
+
+def history(store, rule: Asha) -> list[tuple]:
+    """(config key, rung epoch, score) of every rung decided in this study so far (see :func:`replay`)."""
+    return replay(store, rule).history
 
 
 def parse_early_stop(text: Optional[str]) -> Optional[Asha]:

@@ -133,8 +133,9 @@ class EpochRecord:
     on, weights changing), like Keras' running numbers; validation and test
     are evaluated after the epoch in eval mode. ``seconds``: wall time of the
     epoch's training and evaluation. ``samples``: training samples seen so far.
-    ``diverged``: the loss became NaN or infinite during this epoch; the run
-    stopped there and the record's losses are not finite.
+    ``diverged``: the loss became NaN or infinite during this epoch (in
+    training, or on the validation or test data after it); the run stopped
+    there and the record's losses are not all finite.
     """
 
     epoch: int
@@ -148,6 +149,7 @@ class EpochRecord:
     samples: int
     layers: list = field(default_factory=list)
     diverged: bool = False
+    checkpoint: Optional[bytes] = None  # the run's state after this epoch (train_group(checkpoints=True))
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -184,6 +186,32 @@ class _Run:
             self.rng_state["cuda"] = torch.Generator(device=device).manual_seed(dropout_seed).get_state()
         self.samples = 0
         self.diverged = False
+        self.epoch = 0  # epochs trained so far (more than 0 after restore)
+
+    def checkpoint(self) -> bytes:
+        """Everything the next epoch depends on: weights and buffers, optimizer state, the shuffling
+        generator, the dropout RNG state and the counters. Restored, the run continues bit for bit (CPU)."""
+        import io
+
+        buffer = io.BytesIO()
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "shuffle": self.shuffle.get_state(), "rng": self.rng_state, "samples": self.samples,
+                    "epoch": self.epoch, "key": self.config.key()}, buffer)
+        return buffer.getvalue()
+
+    def restore(self, blob: bytes) -> None:
+        """Continue from a :meth:`checkpoint` of a run with the same configuration and seed."""
+        import io
+
+        state = torch.load(io.BytesIO(blob), map_location=self.config.device, weights_only=True)
+        if state["key"] != self.config.key():
+            raise ValueError(f"checkpoint of another configuration (key {state['key']}, expected "
+                             f"{self.config.key()}); delete it to start this run over")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffle.set_state(state["shuffle"])
+        self.rng_state = state["rng"]
+        self.samples, self.epoch = state["samples"], state["epoch"]
 
     def clip(self) -> None:
         if self.config.clip_norm is not None:
@@ -327,7 +355,8 @@ def _threads(count: Optional[int]):
 
 
 def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
-                diagnostics: bool = False, *, fast: bool = True) -> list[list[EpochRecord]]:
+                diagnostics: bool = False, *, fast: bool = True, resume=None,
+                checkpoints: bool = False) -> list[list[EpochRecord]]:
     """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
     every epoch of every run and return each run's records.
 
@@ -336,6 +365,9 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     or infinite stops: its last record has ``diverged=True`` and the others
     go on. ``fast``: train through :func:`actlab.models.accelerate` (the same
     function, computed faster); it is off while ``diagnostics`` hook the layers.
+    ``resume``: per config, None or a checkpoint (``EpochRecord.checkpoint``)
+    to continue from after its epoch; ``checkpoints``: attach one to every
+    record (about the size of the weights plus the optimizer state).
     """
     _check_group(configs)
     first = configs[0]
@@ -348,11 +380,17 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     history: list[list[EpochRecord]] = [[] for _ in configs]
     with _threads(first.threads):
         runs = [_Run(c, in_shape, num_classes, fast and not diagnostics) for c in configs]
+        for run, blob in zip(runs, resume or [None] * len(runs)):
+            if blob is not None:
+                run.restore(blob)
         for epoch in range(1, first.epochs + 1):
             for index, run in enumerate(runs):
-                if run.diverged:
+                if run.diverged or run.epoch >= epoch:
                     continue
                 record = _run_epoch(run, epoch, data, diagnostics, device)
+                run.epoch = epoch
+                if checkpoints and not record.diverged and epoch < first.epochs:  # a finished run needs none
+                    record.checkpoint = run.checkpoint()
                 history[index].append(record)
                 on_epoch(index, record)
     return history
@@ -366,9 +404,11 @@ def _run_epoch(run: _Run, epoch: int, data: dict, diagnostics: bool, device: tor
         train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"], run.config.batch_size)
     run.rng_state = state
     run.samples += seen
-    run.diverged = not math.isfinite(train_loss)
     (val_loss, val_acc), (test_loss, test_acc) = evaluate(run.net, data["eval_x"], data["eval_y"],
                                                           sizes=data["eval_sizes"])
+    # The epoch's last step can blow the weights up after its own (finite) loss was taken: the evaluation
+    # then sees NaN logits, whose argmax is class 0. Such a network diverged; it is not a trained one.
+    run.diverged = not all(map(math.isfinite, (train_loss, val_loss, test_loss)))
     return EpochRecord(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
                        val_acc=val_acc, test_loss=test_loss, test_acc=test_acc,
                        seconds=time.perf_counter() - start, samples=run.samples, layers=layers,

@@ -43,6 +43,11 @@ class WorkUnit:
     configs: tuple  # plain dicts of training settings
     data: DataSpec
     diagnostics: bool = False
+    resume: tuple = ()  # per run: None, or the checkpoint (bytes) of its last stored epoch to continue from
+    checkpoints: bool = False  # send each epoch's checkpoint with its event (record["checkpoint"])
+
+    def resume_of(self, index: int):
+        return self.resume[index] if self.resume else None
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,8 @@ class Executor(Protocol):
 
 class InProcessExecutor:
     """Runs units one after another in the calling process (the default; simplest to debug)."""
+
+    name = "in-process"
 
     def run(self, units, task, on_event):
         for unit in units:
@@ -151,8 +158,9 @@ def split_runs(units: Sequence[WorkUnit]) -> tuple[list[WorkUnit], list[int]]:
     """
     pieces, parents = [], []
     for unit in units:
-        for run_id, config in zip(unit.run_ids, unit.configs):
-            pieces.append(WorkUnit(len(pieces), (run_id,), (config,), unit.data, unit.diagnostics))
+        for i, (run_id, config) in enumerate(zip(unit.run_ids, unit.configs)):
+            pieces.append(WorkUnit(len(pieces), (run_id,), (config,), unit.data, unit.diagnostics,
+                                   (unit.resume_of(i),), unit.checkpoints))
             parents.append(unit.unit_id)
     return pieces, parents
 
@@ -165,6 +173,8 @@ class ProcessPoolExecutor:
     and alone writes the store. On any failure (or Ctrl-C) the workers are
     terminated, so no orphan keeps training.
     """
+
+    name = "process-pool"
 
     def __init__(self, workers: int, threads: Optional[int] = None):
         if workers < 1:

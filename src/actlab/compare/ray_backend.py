@@ -124,6 +124,8 @@ class RayExecutor:
     Use as a context manager, or call :meth:`close`.
     """
 
+    name = "ray"
+
     def __init__(self, address: Optional[str] = None, *, num_cpus: Optional[int] = None, cpus_per_unit: int = 1,
                  max_retries: int = 2):
         if num_cpus is not None and num_cpus < 1:
@@ -244,7 +246,8 @@ class RayExecutor:
             return None
         attempts[unit.unit_id] += 1
         retry = dataclasses.replace(unit, run_ids=tuple(unit.run_ids[i] for i in keep),
-                                    configs=tuple(unit.configs[i] for i in keep))
+                                    configs=tuple(unit.configs[i] for i in keep),
+                                    resume=tuple(unit.resume_of(i) for i in keep) if unit.resume else ())
         on_event(RunsRestarted(retry.run_ids, f"{type(error).__name__}: the worker died; attempt "
                                               f"{attempts[unit.unit_id]} of {self.max_retries + 1}"))
         return retry

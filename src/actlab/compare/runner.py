@@ -1,20 +1,33 @@
 """Drive a study: validate it, plan the unfinished runs, execute them, and record every epoch.
 
-Resume rule: a run marked done in the store is never trained again; every
-other run is restarted from scratch when its unit starts (its partial epochs
-are deleted in the same transaction that marks it running) and trained in
-full.
+Resume rule (decided here, in :func:`plan` and :func:`execute`): a run that
+ended (done, diverged or stopped) is never trained again. Every other run
+continues from its last stored epoch k when the checkpoint of epoch k is
+there (``<out>/checkpoints``, see :class:`~actlab.store.Checkpoints`), else
+from scratch; its epochs after k are deleted in the same transaction that
+marks it running. The checkpoint holds every random stream, so on CPU the
+resumed run gives the same numbers as one never interrupted. A resume must
+match the stored configuration and data.
+
+Where an epoch is written: :func:`execute`'s ``on_event`` (checkpoint file,
+then the store's ``record_epoch``, then the older checkpoint removed).
+
+One writer per study: the study folder is locked (:class:`~actlab.store.StudyLock`)
+from before the store is opened until the outputs are written.
 """
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Union
 
-from ..store import EPOCH_FIELDS, Store, canonical_json
+from ..store import EPOCH_FIELDS, Checkpoints, Store, StoreError, StudyLock, canonical_json
 from .executors import (AUTO, DataSpec, EpochEvent, Executor, Task, UnitDone, UnitStarted, WorkUnit,
                         resolve_workers)
+from .scaleout import RunsRestarted
 from .sweep import Study, describe
 
 
@@ -54,17 +67,27 @@ def train_unit(unit: WorkUnit, emit) -> None:
     import torch
 
     from .engine import steady_allocator, train_group
+    from .outputs import environment
 
     steady_allocator()  # reuse freed memory instead of faulting it in again every step (see its docstring)
     splits = load_splits(unit.data)
     # Train with the thread count this process was given (a pool worker gets its share of the cores).
     configs = [make_train_config({**c, "threads": torch.get_num_threads()}) for c in unit.configs]
 
+    env = {**environment(torch.get_num_threads()), "device": configs[0].device if configs else "cpu"}
+    reported: set[int] = set()
+
     def on_epoch(index: int, record) -> None:
         values = {k: getattr(record, k) for k in ("epoch", "diverged", *EPOCH_FIELDS)}
+        if index not in reported:  # where this attempt of the run trains, recorded with its first epoch
+            reported.add(index)
+            values["env"] = env
+        if record.checkpoint is not None:
+            values["checkpoint"] = record.checkpoint
         emit(EpochEvent(unit.run_ids[index], values, list(getattr(record, "layers", None) or [])))
 
-    train_group(configs, splits, on_epoch, diagnostics=unit.diagnostics)
+    train_group(configs, splits, on_epoch, diagnostics=unit.diagnostics,
+                resume=[unit.resume_of(i) for i in range(len(configs))], checkpoints=unit.checkpoints)
 
 
 def validate(study: Study, *, progress: bool = True):
@@ -91,27 +114,38 @@ def validate(study: Study, *, progress: bool = True):
     return splits
 
 
-def plan(store: Store, diagnostics: bool, data: DataSpec) -> list[WorkUnit]:
-    """Work units for every unfinished run: one unit per activation x grid point, holding its seeds."""
+def plan(store: Store, diagnostics: bool, data: DataSpec, checkpoints: Optional[Checkpoints] = None
+         ) -> list[WorkUnit]:
+    """Work units for every unfinished run: one unit per activation x grid point, holding its seeds, each
+    with the checkpoint of its last stored epoch to continue from (None: from scratch)."""
     groups: dict[tuple, list[dict]] = {}
     for run in store.runs():
-        if run["status"] != "done":
+        if run["status"] in ("pending", "running"):
             groups.setdefault((run["activation"], canonical_json(run["grid"])), []).append(run)
-    return [WorkUnit(i, tuple(r["run_id"] for r in runs), tuple(r["config"] for r in runs), data, diagnostics)
+
+    def resume(run) -> Optional[bytes]:
+        return checkpoints.read(run["run_id"], store.stored_epochs(run["run_id"])) if checkpoints else None
+
+    return [WorkUnit(i, tuple(r["run_id"] for r in runs), tuple(r["config"] for r in runs), data, diagnostics,
+                     tuple(resume(r) for r in runs), checkpoints is not None)
             for i, runs in enumerate(groups.values())]
 
 
 def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Task] = None,
-            quiet: bool = False) -> int:
+            quiet: bool = False, backend: str = "") -> int:
     """Train every unfinished run of ``study`` into ``store``; returns how many runs were (re)trained."""
     from tqdm import tqdm
 
-    units = plan(store, study.diagnostics, data_spec(study))
+    checkpoints = Checkpoints(store.path.parent)
+    units = plan(store, study.diagnostics, data_spec(study), checkpoints)
+    # Each run continues after the epoch its checkpoint holds (0: from scratch).
+    after = {run_id: store.stored_epochs(run_id) if u.resume_of(i) is not None else 0
+             for u in units for i, run_id in enumerate(u.run_ids)}
     by_id = {u.unit_id: u for u in units}
     unit_of = {run_id: u.unit_id for u in units for run_id in u.run_ids}
     started: set[int] = set()
     runs = {r["run_id"]: r for r in store.runs()}
-    total = sum(runs[i]["epochs"] for u in units for i in u.run_ids)
+    total = sum(runs[i]["epochs"] - after[i] for u in units for i in u.run_ids)
     bar = tqdm(total=total, unit="epoch", desc="compare", disable=quiet or total == 0,
                file=sys.stderr, dynamic_ncols=True)
 
@@ -119,8 +153,12 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
         # A unit starts at its UnitStarted event, or at its first epoch for an executor that sends none.
         if unit_id not in started:
             started.add(unit_id)
-            for run_id in by_id[unit_id].run_ids:
-                store.restart_run(run_id)
+            restart(by_id[unit_id].run_ids)
+
+    def restart(run_ids) -> None:
+        for run_id in run_ids:
+            store.restart_run(run_id, env={"backend": backend} if backend else None, after_epoch=after[run_id])
+            checkpoints.keep_only(run_id, after[run_id] or None)
 
     def on_event(event) -> None:
         if isinstance(event, UnitStarted):
@@ -128,8 +166,15 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
             return
         if isinstance(event, UnitDone):
             return
+        if isinstance(event, RunsRestarted):  # a worker died: its retry continues where the unit began
+            restart(event.run_ids)
+            return
         start(unit_of[event.run_id])
-        store.record_epoch(event.run_id, event.record, event.layers)
+        epoch, blob = int(event.record["epoch"]), event.record.pop("checkpoint", None)
+        if blob is not None:
+            checkpoints.write(event.run_id, epoch, blob)
+        ended = store.record_epoch(event.run_id, event.record, event.layers)
+        checkpoints.keep_only(event.run_id, None if ended else epoch)
         run = runs[event.run_id]
         bar.set_postfix_str(f"{describe(run)} seed {run['seed']} epoch {event.record['epoch']}/{run['epochs']} "
                             f"val_acc {event.record['val_acc']:.3f}", refresh=False)
@@ -137,9 +182,53 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
 
     try:
         executor.run(units, task or train_unit, on_event)
+        checkpoints.remove_ended(r["run_id"] for r in store.runs() if r["status"] in ("pending", "running"))
     finally:
         bar.close()
     return sum(len(u.run_ids) for u in units)
+
+
+def backend_name(executor) -> str:
+    """How a study's runs execute, in words: 'in-process', 'process-pool' or 'ray'."""
+    return getattr(executor, "name", None) or type(executor).__name__
+
+
+@contextmanager
+def study_folder(out_dir, command: str = ""):
+    """Hold ``out_dir`` as the one writer of its study: checked, created if new, and locked.
+
+    Refused before anything is written: an ``out_dir`` that is a file, a
+    results store that is foreign or damaged (left unchanged), and a study
+    another process is writing (:class:`~actlab.store.StudyBusy`, naming it).
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file, not a folder; give a new or existing study folder "
+                         "(the file was left unchanged)")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = StudyLock(out, command)
+    had_lock_file = lock.path.exists()
+    lock.acquire()  # first: a store being created by its writer is never judged half-made
+    try:
+        if (out / "results.sqlite").exists():
+            try:
+                Store(out / "results.sqlite", readonly=True).close()  # foreign or damaged: refused, untouched
+            except StoreError:
+                if not had_lock_file:  # leave a foreign folder exactly as it was
+                    lock.path.unlink(missing_ok=True)
+                raise
+        yield lock
+    finally:
+        lock.release()
+
+
+def describe_data(splits) -> str:
+    """One line on what a study trains on: dataset, images per split, source."""
+    p = splits.provenance
+    official = all(f.get("official") for f in (p.get("files") or {}).values())
+    files = "official files (SHA-256 verified)" if p.get("files") and official else "files recorded by SHA-256"
+    return (f"data: {p.get('dataset', splits.dataset)}: {len(splits.train_y):,} train, {len(splits.val_y):,} "
+            f"validation, {len(splits.test_y):,} test images, from {p.get('source', '?')} ({files})")
 
 
 def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, executor=None, early_stop=None,
@@ -153,28 +242,31 @@ def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, executo
     :class:`~actlab.compare.asha.Asha` rule that stops losing configurations
     early (stopped runs are listed in stopped.csv, never ranked).
 
-    Re-running with the same study and folder resumes; a different study in
-    the same folder is refused before any training. Returns the
+    Re-running with the same study, data and folder resumes; a different
+    study or different data in the same folder is refused before any
+    training, as is a folder another process is writing. Returns the
     :class:`~actlab.compare.outputs.Summary`.
     """
+    import socket
+
     from .. import __version__
     from . import scaleout
     from .executors import make_executor
     from .outputs import write_config_json, write_outputs
 
     workers = resolve_workers(workers, len(study.runs()))
-    splits = validate(study, progress=not quiet)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with Store(out / "results.sqlite") as store:
-        store.ensure_study(study.study_id(), study.config(), command, __version__)
-        store.add_runs(study.runs())
-        write_config_json(out / "config.json", study, store.study(), command, splits, workers)
-        scaleout.execute(study, store, executor or make_executor(workers), early_stop=early_stop, task=task,
-                         quiet=quiet)
-        summary = write_outputs(store, out)
-        scaleout.write_stopped_csv(store, out / "stopped.csv")
-    from ..report import write_study_report
-
-    write_study_report(out)
-    return summary
+    splits = validate(study, progress=not quiet)  # bad input fails before the folder is created
+    with study_folder(out, command):
+        executor = executor or make_executor(workers)
+        with Store(out / "results.sqlite") as store:
+            store.ensure_study(study.study_id(), study.config(), command, __version__, data=splits.provenance)
+            store.add_invocation(command, os.getpid(), socket.gethostname())
+            print(f"actlab: {describe_data(splits)}", file=sys.stderr)
+            store.add_runs(study.runs())
+            write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
+            scaleout.execute(study, store, executor, early_stop=early_stop, task=task, quiet=quiet,
+                             backend=backend_name(executor))
+            summary = write_outputs(store, out)
+            scaleout.write_stopped_csv(store, out / "stopped.csv")
+    return summary  # the report is the caller's to ask for (the CLI writes report.html)

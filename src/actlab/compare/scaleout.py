@@ -5,13 +5,13 @@ with; it adds three things to the plain :func:`actlab.compare.runner.execute`:
 
 * an executor chosen by the caller (e.g. :class:`~actlab.compare.ray_backend.RayExecutor`);
 * executors that retry a unit after its worker died: they announce it with a
-  :class:`RunsRestarted` event and the partial epochs of those runs are
-  deleted (``Store.restart_run``) before the fresh attempt reports;
+  :class:`RunsRestarted` event, and the runner sets those runs back to where
+  their unit began (its checkpoints, or scratch) before the fresh attempt
+  reports;
 * early stopping (:mod:`actlab.compare.asha`): a :class:`RunsStopped` event
-  records runs as stopped in the ``stopped_runs`` table of the same SQLite
-  file. A stopped run keeps its epochs (its curves stay visible), is never
-  restarted on resume, and never enters the statistics (only runs with
-  status ``done`` do).
+  ends runs with status ``stopped`` (the store's ``stop_runs``). A stopped
+  run keeps its epochs (its curves stay visible), is never restarted on
+  resume, and never enters the statistics.
 
 Both events are handled here, by wrapping the executor, so the runner itself
 is reused unchanged.
@@ -20,20 +20,10 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional
 
+from ..store import atomic_write
 from .executors import EpochEvent, Executor
 
-STOPPED_SCHEMA = """
-CREATE TABLE IF NOT EXISTS stopped_runs (
-    run_id   INTEGER PRIMARY KEY REFERENCES runs (run_id),
-    epoch    INTEGER NOT NULL,
-    score    REAL,
-    reason   TEXT    NOT NULL,
-    recorded TEXT    NOT NULL
-);
-"""
 STOPPED_COLUMNS = ("label", "activation", "grid", "seed", "run_id", "stopped_after_epoch", "planned_epochs",
                    "score", "reason")
 
@@ -76,42 +66,15 @@ def finishes_run(event: EpochEvent, planned_epochs: int) -> bool:
     return bool(event.record.get("diverged")) or int(event.record["epoch"]) >= planned_epochs
 
 
-# --- the stopped_runs table ------------------------------------------------ #
-def _ensure_table(store) -> None:
-    store.conn.executescript(STOPPED_SCHEMA)
-
-
+# --- stopped runs (kept by the store) -------------------------------------- #
 def stopped_runs(store) -> dict:
     """run_id -> {epoch, score, reason} for every run that early stopping ended (empty for plain studies)."""
-    present = store.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'stopped_runs'").fetchone()
-    if not present:
-        return {}
-    rows = store.conn.execute("SELECT run_id, epoch, score, reason FROM stopped_runs ORDER BY run_id")
-    return {r[0]: {"epoch": r[1], "score": r[2], "reason": r[3]} for r in rows}
+    return store.stopped_runs()
 
 
 def record_stopped(store, event: RunsStopped) -> None:
-    _ensure_table(store)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    with store.conn:  # all runs of the decision, or none
-        store.conn.execute("BEGIN IMMEDIATE")
-        store.conn.executemany(
-            "INSERT OR REPLACE INTO stopped_runs (run_id, epoch, score, reason, recorded) VALUES (?, ?, ?, ?, ?)",
-            [(run_id, event.epoch, event.score, event.reason, now) for run_id in event.run_ids])
-
-
-class _WithoutStopped:
-    """The store as the runner should see it: stopped runs are neither planned nor restarted."""
-
-    def __init__(self, store, stopped):
-        self._store, self._stopped = store, set(stopped)
-
-    def runs(self, status: Optional[str] = None) -> list:
-        return [r for r in self._store.runs(status) if r["run_id"] not in self._stopped]
-
-    def __getattr__(self, name):
-        return getattr(self._store, name)
+    """Mark the runs of one decision stopped, all or none."""
+    store.stop_runs(event.run_ids, event.epoch, event.score, event.reason)
 
 
 class _StoreEvents:
@@ -123,8 +86,7 @@ class _StoreEvents:
     def run(self, units, task, on_event):
         def handle(event) -> None:
             if isinstance(event, RunsRestarted):
-                for run_id in event.run_ids:
-                    self.store.restart_run(run_id)
+                on_event(event)  # the runner restarts them where their unit began (checkpoint or scratch)
             elif isinstance(event, RunsStopped):
                 record_stopped(self.store, event)
             else:
@@ -134,18 +96,20 @@ class _StoreEvents:
 
 
 # --- running ---------------------------------------------------------------- #
-def execute(study, store, executor: Executor, *, early_stop=None, task=None, quiet: bool = False) -> int:
-    """:func:`actlab.compare.runner.execute` with restarts, early stopping (an :class:`~.asha.Asha` rule or
-    None) and stopped runs honoured; returns how many runs were (re)started."""
+def execute(study, store, executor: Executor, *, early_stop=None, task=None, quiet: bool = False,
+            backend: str = "") -> int:
+    """:func:`actlab.compare.runner.execute` with restarts and early stopping (an :class:`~.asha.Asha` rule
+    or None); stopped runs are never planned again. Returns how many runs were (re)started."""
     from . import runner
 
-    stopped = stopped_runs(store)
     if early_stop is not None:
-        from .asha import AshaExecutor, history
+        from .asha import AshaExecutor, replay
 
-        executor = AshaExecutor(executor, early_stop, history(store, early_stop, stopped))
-    return runner.execute(study, _WithoutStopped(store, stopped), _StoreEvents(executor, store),
-                          task=task, quiet=quiet)
+        ladder = replay(store, early_stop)
+        for stop in ladder.stops:  # decided before a kill, never stored: stored now, so never resumed
+            record_stopped(store, stop)
+        executor = AshaExecutor(executor, early_stop, ladder.history, ladder.partial)
+    return runner.execute(study, store, _StoreEvents(executor, store), task=task, quiet=quiet, backend=backend)
 
 
 def stopped_rows(store) -> list[dict]:
@@ -166,7 +130,7 @@ def write_stopped_csv(store, path) -> bool:
     rows = stopped_rows(store)
     if not rows:
         return False
-    with open(path, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(STOPPED_COLUMNS)
         for row in rows:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 from ..catalog import label as _label
+from ..results.summary import describe  # re-exported: a run's group label
 
 DEFAULT_ACTIVATIONS = ("sigmoid", "relu", "elu", "leaky_relu:0.2", "selu", "gelu")
 ALL = "all"  # train_limit value meaning "no limit", even where the profile sets one
@@ -100,12 +102,19 @@ PROFILES: dict[str, dict] = {
 
 
 def parse_activations(text: str) -> tuple:
-    """'relu,elu:alpha=0.2' -> canonical labels, duplicates removed, order kept."""
+    """'relu,elu:alpha=0.2' -> canonical labels, duplicates (two spellings of one activation) removed, order kept."""
     items = [t.strip() for t in text.split(",")]
     if not text.strip() or any(not t for t in items):
         raise SweepError(f"--activations {text!r} has an empty entry; expected a comma-separated list "
                          "such as 'relu,gelu,elu:alpha=0.2'")
-    return tuple(dict.fromkeys(_label(t) for t in items))
+    specs: list[str] = []
+    for item in items:
+        # 'elu:alpha=1,alpha=2': an item that is only key=value continues the activation before it.
+        if specs and "=" in item.split(":")[0]:
+            specs[-1] += ":" + item
+        else:
+            specs.append(item)
+    return tuple(dict.fromkeys(_label(t) for t in specs))
 
 
 def parse_value(key: str, text: str):
@@ -157,14 +166,22 @@ def parse_grid(items) -> tuple:
 
 
 def build_study(profile: str = "default", **overrides: Any) -> Study:
-    """A Study from a profile plus explicit settings (None means 'the profile's value')."""
+    """A Study from a profile plus explicit settings (None means 'the profile's value').
+
+    Naming ``dataset`` lifts the profile's ``train_limit``: the whole dataset
+    is used unless ``train_limit`` is given too.
+    """
     if profile not in PROFILES:
         raise SweepError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(given) - {f.name for f in fields(Study)}
     if unknown:
         raise TypeError(f"build_study got unknown setting(s): {', '.join(sorted(unknown))}")
-    study = replace(Study(), **{**PROFILES[profile], **given})
+    settings = {**PROFILES[profile], **given}
+    if "dataset" in given and "train_limit" not in given:
+        # A profile's subset is sized for its own dataset; a dataset named explicitly trains on all of it.
+        settings["train_limit"] = None
+    study = replace(Study(), **settings)
     if study.train_limit == ALL:
         study = replace(study, train_limit=None)
     study = replace(study, activations=tuple(dict.fromkeys(_label(a) for a in study.activations)))
@@ -173,13 +190,27 @@ def build_study(profile: str = "default", **overrides: Any) -> Study:
 
 
 def _check_numbers(s: Study) -> None:
+    """Every setting checked before any work: a bad value in a grid (or a tuning space) never reaches training."""
+    from ..models import SCHEMES
+    from .engine import OPTIMIZERS
+
+    def positive(value) -> bool:
+        return value > 0 and math.isfinite(value)
+
     checks = [
         (s.seeds >= 1, f"--seeds must be at least 1 (got {s.seeds}); 2 or more are needed for intervals and tests"),
         (s.epochs >= 1, f"--epochs must be at least 1 (got {s.epochs})"),
         (s.batch_size >= 1, f"--batch-size must be at least 1 (got {s.batch_size})"),
-        (s.lr > 0, f"--lr must be positive (got {s.lr})"),
-        (s.clip_value is None or s.clip_value > 0, f"--clip-value must be positive or 'none' (got {s.clip_value})"),
-        (s.clip_norm is None or s.clip_norm > 0, f"--clip-norm must be positive or 'none' (got {s.clip_norm})"),
+        (s.width >= 1, f"--width must be at least 1 (got {s.width})"),
+        (s.depth >= 1, f"--depth must be at least 1 (got {s.depth})"),
+        (positive(s.lr), f"--lr must be a positive finite number (got {s.lr})"),
+        (s.clip_value is None or positive(s.clip_value),
+         f"--clip-value must be positive and finite, or 'none' (got {s.clip_value})"),
+        (s.clip_norm is None or positive(s.clip_norm),
+         f"--clip-norm must be positive and finite, or 'none' (got {s.clip_norm})"),
+        (s.optimizer in OPTIMIZERS, f"optimizer {s.optimizer!r} is not supported; expected one of "
+                                    f"{', '.join(OPTIMIZERS)}"),
+        (s.init in SCHEMES, f"init {s.init!r} is not a scheme; expected one of {', '.join(SCHEMES)}"),
         (0 < s.val_fraction < 1, f"--val-fraction must lie strictly between 0 and 1 (got {s.val_fraction})"),
         (s.train_limit is None or s.train_limit >= 1, f"--train-limit must be positive (got {s.train_limit})"),
         (bool(s.activations), "no activations to compare; give --activations relu,gelu,..."),
@@ -190,9 +221,3 @@ def _check_numbers(s: Study) -> None:
     for key, values in s.grid:
         for v in values:
             _check_numbers(replace(s, grid=(), **{key: v}))
-
-
-def describe(run: Mapping) -> str:
-    """Label of a run's group: the activation, plus its grid point if any ('relu [lr=0.001]')."""
-    grid = run.get("grid") or {}
-    return run["activation"] + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(grid.items())) + "]" if grid else "")

@@ -20,46 +20,20 @@ the final runs resume like any compare study.
 """
 from __future__ import annotations
 
-import math
+import os
+import socket
 import sys
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
-from ..store import canonical_json, decoded
+from ..store import canonical_json
 from .executors import DataSpec, EpochEvent, WorkUnit
 from .scaleout import RunsRestarted, finishes_run
 from .sweep import Study, SweepError, build_study
 from .tune_space import SAMPLERS, Param, grid_points, propose
 
 SEARCH_SEED = 1000  # the seed of every search trial: common random numbers, apart from the final seeds
-TRIALS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS trials (
-    activation  TEXT    NOT NULL,
-    number      INTEGER NOT NULL,
-    params_json TEXT    NOT NULL,
-    config_json TEXT    NOT NULL,
-    status      TEXT    NOT NULL CHECK (status IN ('running', 'done')),
-    score       REAL,
-    best_epoch  INTEGER,
-    started     TEXT    NOT NULL,
-    finished    TEXT,
-    PRIMARY KEY (activation, number)
-);
-CREATE TABLE IF NOT EXISTS trial_epochs (
-    activation TEXT    NOT NULL,
-    number     INTEGER NOT NULL,
-    epoch      INTEGER NOT NULL,
-    train_loss REAL,
-    train_acc  REAL,
-    val_loss   REAL,
-    val_acc    REAL,
-    seconds    REAL,
-    PRIMARY KEY (activation, number, epoch)
-);
-"""
-_EPOCH_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
 
 @dataclass(frozen=True)
@@ -117,61 +91,25 @@ def make_tune(space: tuple, *, trials: int = 20, sampler: str = "tpe", tune_seed
     return TuneSpec(study, tuple(space), trials, sampler, tune_seed, grid_points)
 
 
-# --- the trials tables ----------------------------------------------------- #
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _has_trials(store) -> bool:
-    return store.conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'trials'").fetchone() is not None
-
-
+# --- the trials tables (kept by the store) --------------------------------- #
 def trials(store, status: Optional[str] = None) -> list[dict]:
-    """Every trial (optionally only those with ``status``) in the order they were proposed; [] without a search."""
-    if not _has_trials(store):
-        return []
-    query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
-    return decoded(store.conn.execute(query, (status,) if status else ()))
+    """Every trial (optionally only those with ``status``) in the order they were proposed."""
+    return store.trials(status)
 
 
 def trial_epochs(store) -> list[dict]:
-    if not _has_trials(store):
-        return []
-    rows = store.conn.execute("SELECT * FROM trial_epochs ORDER BY activation, number, epoch")
-    return [dict(r) for r in rows]
+    return store.trial_epochs()
 
 
 def _start_trial(store, activation: str, number: int, params: dict, config: dict) -> None:
-    with store.conn:
-        store.conn.execute("BEGIN IMMEDIATE")
-        store.conn.execute("DELETE FROM trial_epochs WHERE activation = ? AND number = ?", (activation, number))
-        store.conn.execute(
-            "INSERT OR REPLACE INTO trials (activation, number, params_json, config_json, status, started) "
-            "VALUES (?, ?, ?, ?, 'running', ?)",
-            (activation, number, canonical_json(params), canonical_json(config), _now()))
+    store.start_trial(activation, number, params, config)
 
 
 def _record_epoch(store, activation: str, number: int, record: dict, last: bool) -> None:
     """One trial epoch (train and validation numbers only); the last one also scores and closes the trial."""
     from .outputs import best_epoch
 
-    values = [None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-              for v in (record.get(k) for k in _EPOCH_COLUMNS)]
-    with store.conn:
-        store.conn.execute("BEGIN IMMEDIATE")
-        store.conn.execute(
-            f"INSERT INTO trial_epochs (activation, number, epoch, {', '.join(_EPOCH_COLUMNS)}) "
-            f"VALUES (?, ?, ?, {', '.join('?' * len(_EPOCH_COLUMNS))})",
-            (activation, number, int(record["epoch"]), *values))
-        if last:
-            rows = [dict(r) for r in store.conn.execute(
-                "SELECT epoch, val_loss, val_acc FROM trial_epochs WHERE activation = ? AND number = ?",
-                (activation, number))]
-            best = best_epoch(rows)
-            store.conn.execute(
-                "UPDATE trials SET status = 'done', score = ?, best_epoch = ?, finished = ? "
-                "WHERE activation = ? AND number = ?", (best["val_acc"], best["epoch"], _now(), activation, number))
+    store.record_trial_epoch(activation, number, record, best_epoch if last else None)
 
 
 # --- search ------------------------------------------------------------------ #
@@ -286,19 +224,20 @@ def run_tune(spec: TuneSpec, out_dir, *, executor=None, workers: int = 1, quiet:
     from ..store import Store
     from .executors import make_executor
     from .outputs import write_outputs
-    from .runner import validate
+    from .runner import backend_name, describe_data, study_folder, validate
     from .scaleout import execute
     from .tune_report import write_report
 
-    validate(spec.study, progress=not quiet)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    executor = executor or make_executor(workers)
-    with Store(out / "results.sqlite") as store:
-        store.ensure_study(spec.study_id(), spec.config(), command, __version__)
-        store.conn.executescript(TRIALS_SCHEMA)
-        search(spec, store, executor, quiet=quiet)
-        store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
-        execute(spec.study, store, executor, quiet=quiet)
-        summary = write_outputs(store, out)
-        return TuneResult(summary, write_report(store, spec, summary, out))
+    splits = validate(spec.study, progress=not quiet)  # bad input fails before the folder is created
+    with study_folder(out, command):
+        executor = executor or make_executor(workers)
+        with Store(out / "results.sqlite") as store:
+            store.ensure_study(spec.study_id(), spec.config(), command, __version__, data=splits.provenance)
+            store.add_invocation(command, os.getpid(), socket.gethostname())
+            print(f"actlab: {describe_data(splits)}", file=sys.stderr)
+            search(spec, store, executor, quiet=quiet)
+            store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
+            execute(spec.study, store, executor, quiet=quiet, backend=backend_name(executor))
+            summary = write_outputs(store, out)
+            return TuneResult(summary, write_report(store, spec, summary, out))

@@ -6,6 +6,8 @@ import csv
 import math
 from pathlib import Path
 
+from ..store import atomic_write
+
 # A trial within this much validation accuracy of an activation's best counts as "as good as the best".
 GOOD_MARGIN = 0.01
 TRIAL_COLUMNS = ("activation", "number", "status", "score", "best_epoch", "params")
@@ -66,7 +68,7 @@ def _cell(value):
 
 
 def write_csv(rows, columns, path) -> None:
-    with open(path, "w", newline="") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
         for row in rows:
@@ -100,7 +102,8 @@ def plot_lr_sensitivity(store, path, order) -> bool:
     ax.grid(alpha=0.3, which="both")
     ax.set_title("Learning-rate sensitivity: each search trial's validation accuracy", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    fig.savefig(path, dpi=120)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     return True
 
 

@@ -1,7 +1,7 @@
 """``load_dataset``: find (or download) a dataset's IDX files and read them into tensors."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -10,6 +10,7 @@ import torch
 from .download import download as _download
 from .errors import DataError
 from .idx import read_pair
+from .provenance import fingerprint
 from .locate import expected_names, files_in, locate, search_folders
 from .sources import FILES, DatasetSpec, cache_root, get_spec
 
@@ -28,6 +29,12 @@ class Dataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     classes: list[str]
+    # stem -> {"path", "sha256" (of the decompressed content), "official"}: see data.provenance.fingerprint
+    files: dict = field(default_factory=dict)
+
+    def provenance(self) -> dict:
+        """Name, source and the SHA-256 of each file: what a study records about its data."""
+        return {"dataset": self.name, "source": self.source, "files": self.files}
 
     def __repr__(self) -> str:
         return (
@@ -101,6 +108,8 @@ def load_dataset(name: str = EMBEDDED, data_dir=None, download: bool = True, pro
     else:
         files = _find(spec, data_dir, download, progress, mirrors)
         source = str(next(iter(files.values())).parent)
-    train_images, train_labels = _read(files, "train", spec)
+    train_images, train_labels = _read(files, "train", spec)  # damaged files: the reader's precise messages
     test_images, test_labels = _read(files, "test", spec)
-    return Dataset(name, source, train_images, train_labels, test_images, test_labels, list(spec.classes))
+    identity = fingerprint(spec, files)  # files of another dataset are named as such
+    return Dataset(name, source, train_images, train_labels, test_images, test_labels, list(spec.classes),
+                   identity)

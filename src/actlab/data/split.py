@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ class Splits:
     dataset: str
     train_indices: torch.Tensor  # positions in the dataset's train_images
     val_indices: torch.Tensor
+    provenance: dict = field(default_factory=dict)  # the dataset's name, source and file hashes
 
     def __repr__(self) -> str:
         return f"Splits({self.dataset!r}, train={len(self.train_y)}, val={len(self.val_y)}, test={len(self.test_y)})"
@@ -122,4 +123,5 @@ def split(dataset, val_fraction: float = 0.1, seed: int = 0, train_limit: int | 
         dataset=dataset.name,
         train_indices=train_idx,
         val_indices=val_idx,
+        provenance=dataset.provenance() if hasattr(dataset, "provenance") else {},
     )

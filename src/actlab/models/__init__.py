@@ -7,9 +7,9 @@
 """
 from .build import KINDS, build_model, dropout_layer, load_factory
 from .fast import ByteDropout, PoolThenActivation, ToContiguous, accelerate, is_non_decreasing
-from .init import SCHEMES, init_weights, scheme_for
-from .swap import TORCH_ACTIVATIONS, is_activation, swap
+from .init import SCHEMES, he_gain, init_weights, scheme_for, spec_string
+from .swap import is_activation, swap
 
-__all__ = ["KINDS", "SCHEMES", "TORCH_ACTIVATIONS", "ByteDropout", "PoolThenActivation", "ToContiguous", "accelerate",
-           "build_model", "dropout_layer", "init_weights", "is_activation", "is_non_decreasing", "load_factory",
-           "scheme_for", "swap"]
+__all__ = ["KINDS", "SCHEMES", "ByteDropout", "PoolThenActivation", "ToContiguous", "accelerate", "build_model",
+           "dropout_layer", "he_gain", "init_weights", "is_activation", "is_non_decreasing", "load_factory",
+           "scheme_for", "spec_string", "swap"]

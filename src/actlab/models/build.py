@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..catalog import get, parse
+from ..catalog import DEFINITIONS, get, parse
 from .init import SCHEMES, init_weights
 
 KINDS = ("cnn", "mlp")
@@ -112,6 +112,11 @@ def build_model(kind: str, activation: str, *, in_shape=(1, 28, 28), num_classes
     and the global RNG is left as it was.
     """
     get(activation)  # validate the spec before building anything
+    if kind in KINDS and DEFINITIONS[parse(activation)[0]].gated:  # the output would be half as wide as the next layer expects
+        raise ValueError(f"{activation!r} is a gated unit (a * g(b)): it halves its input, so it cannot stand "
+                         f"between the layers of the '{kind}' model; use it in a feed-forward block of your own, "
+                         "Linear(d, 2h) -> unit -> Linear(h, d), through a factory 'PKG.MODULE:FUNC', or choose "
+                         "an elementwise activation (see 'actlab list')")
     if init not in SCHEMES:
         raise ValueError(f"unknown init {init!r}; expected one of {', '.join(SCHEMES)}")
     if kind not in KINDS and ":" not in kind:

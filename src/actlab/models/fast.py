@@ -29,32 +29,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..catalog.module import ActivationModule
-
-# Activations with these PyTorch classes are non-decreasing for every setting they accept.
-_TORCH_NON_DECREASING = (nn.ReLU, nn.ReLU6, nn.ELU, nn.CELU, nn.SELU, nn.Sigmoid, nn.Tanh, nn.Softsign,
-                         nn.Hardsigmoid, nn.Softplus, nn.LogSigmoid)
-_PROBE = torch.cat([torch.linspace(-60.0, 60.0, 4001, dtype=torch.float64),
-                    torch.tensor([-1e30, -1e6, 1e6, 1e30], dtype=torch.float64)]).sort().values
+from ..catalog import DEFINITIONS
+from ..catalog.properties import compute
+from ..catalog.torch_map import catalog_entry, is_elementwise
 
 
 def is_non_decreasing(act: nn.Module) -> bool:
     """True when ``act`` is elementwise, deterministic and non-decreasing, so that it commutes with max pooling.
 
-    actlab modules qualify when their definition is declared monotonic, they
-    are not stochastic (RReLU) and they have no learned parameters (a learned
-    PReLU slope may turn negative); the declaration is also checked on a grid
-    of inputs with these parameters, so a wrong declaration cannot change what
-    the model computes.
+    Decided from the catalog, for the module's own parameters: ``act`` (an
+    actlab module or a PyTorch one, through :mod:`actlab.catalog.torch_map`)
+    must have a catalog entry that is elementwise and not stochastic (RReLU),
+    hold no learned parameters (a learned PReLU slope may turn negative), have
+    parameters inside the entry's valid ranges, and be non-decreasing as the
+    catalog computes it for those parameters
+    (:func:`actlab.catalog.properties.compute`, cached per setting). So
+    ``nn.ELU(alpha=0.5)`` qualifies and ``nn.ELU(alpha=-0.5)``, which PyTorch
+    accepts and which falls then rises, does not.
     """
-    if isinstance(act, ActivationModule):
-        spec = act.spec
-        if spec.vector or spec.stochastic or not spec.monotonic or any(True for _ in act.parameters()):
-            return False
-        with torch.no_grad():
-            values = act(_PROBE)
-        return bool((values.diff() >= 0).all())
-    return isinstance(act, _TORCH_NON_DECREASING) and not any(True for _ in act.parameters())
+    entry = catalog_entry(act)
+    if entry is None or any(True for _ in act.parameters()):
+        return False
+    name, params = entry
+    definition = DEFINITIONS[name]
+    if not is_elementwise(definition) or definition.stochastic:
+        return False
+    try:
+        monotonic = compute(name, **params).monotonic
+    except ValueError:  # outside the catalog's valid ranges: the catalog vouches for nothing there
+        return False
+    return monotonic in ("increasing", "constant")
 
 
 class _ByteMaskedScale(torch.autograd.Function):

@@ -1,36 +1,23 @@
 """Find and replace the activation modules of any PyTorch model.
 
-What counts as an activation is derived, not listed: every module class that
-``torch.nn.modules.activation`` defines, minus the ones that are not
-elementwise (attention, the softmax family, GLU: swapping those would change
-what the layer means or its output shape), plus every actlab
-``ActivationModule`` that is elementwise.
+What counts as an activation is derived, not listed: every module that
+:mod:`actlab.catalog.torch_map` maps to a catalog entry (PyTorch's activation
+classes and their subclasses, and actlab's own modules) whose entry is
+elementwise. Softmax, GLU and the other vector or gated units are left in
+place: swapping them would change what the layer means or its output shape.
 """
 from __future__ import annotations
 
-import inspect
-
-import torch.nn.modules.activation as torch_activations
 from torch import nn
 
-from ..catalog import get, parse
-from ..catalog import spec as catalog_spec
-from ..catalog.module import ActivationModule
-
-_NOT_ELEMENTWISE = (nn.MultiheadAttention, nn.Softmax, nn.Softmin, nn.LogSoftmax, nn.Softmax2d, nn.GLU)
-
-TORCH_ACTIVATIONS: tuple[type[nn.Module], ...] = tuple(
-    cls for cls in vars(torch_activations).values()
-    if inspect.isclass(cls) and issubclass(cls, nn.Module)
-    and cls.__module__ == torch_activations.__name__ and not issubclass(cls, _NOT_ELEMENTWISE)
-)
+from ..catalog import DEFINITIONS, get, parse
+from ..catalog.torch_map import catalog_name, is_elementwise
 
 
 def is_activation(module: nn.Module) -> bool:
     """True for an elementwise activation module (PyTorch's or actlab's) that swap replaces."""
-    if isinstance(module, ActivationModule):
-        return not module.spec.vector
-    return isinstance(module, TORCH_ACTIVATIONS)
+    name = catalog_name(module, inherited=True)
+    return name is not None and is_elementwise(DEFINITIONS[name])
 
 
 def _reference_tensor(old: nn.Module, parent: nn.Module):
@@ -56,7 +43,7 @@ def swap(model: nn.Module, name: str, **params) -> int:
     if not isinstance(model, nn.Module):
         raise TypeError(f"swap expects a torch.nn.Module, got {type(model).__name__}")
     base, _ = parse(name)
-    if catalog_spec(base).vector:
+    if not is_elementwise(DEFINITIONS[base]):
         raise ValueError(f"{name!r} is not elementwise and cannot replace hidden activations; "
                          "choose an elementwise activation (see 'actlab list')")
     get(name, **params)  # validate the name and parameters before touching the model

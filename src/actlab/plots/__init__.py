@@ -1,6 +1,5 @@
-"""actlab.plots: figures and text pages of the catalog.
+"""actlab.plots: figures, and nothing else (the catalog's text pages are in ``actlab.catalog.text``).
 
 ``actlab.plots.catalog``: one figure per activation, a gallery, a slideshow;
-``actlab.plots.text``: the ``actlab list`` table, ``actlab show`` page and docs/catalog.md;
 ``actlab.plots.style``: the light and dark looks.
 """

@@ -5,8 +5,8 @@ Every curve is the definition's own forward and analytic derivative
 the computed ones from :mod:`actlab.catalog.properties`, so a figure shows
 what the code does, not what a docstring claims.
 
-Run ``python -m actlab.plots.catalog --docs docs/`` to regenerate
-docs/catalog.md and docs/img/gallery.png.
+docs/img/gallery.png comes from :func:`gallery`, regenerated together with
+docs/catalog.md by ``python -m actlab.report.catalog_docs --docs docs/``.
 """
 from __future__ import annotations
 
@@ -128,7 +128,8 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
     props = compute(spec_string)
     lo, hi = x_range(props)
     x = np.linspace(lo, hi, SAMPLES // 3 if compact else SAMPLES)
-    pname, settings = family(spec_string) if show_family else (None, [])
+    gated = DEFINITIONS[props.name].gated  # drawn as its gate g(b), with a family over a instead of a parameter
+    pname, settings = family(spec_string) if show_family and not gated else (None, [])
     current = props.params.get(pname)
     drawn_f, drawn_d = [], []  # every curve, for the y-limits
     if settings:
@@ -145,9 +146,11 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
     (xf, f), (xd, d) = _curves(spec_string, x)
     width = 1.4 if compact else 2.0
     main = f"{pname}={current:g}" if settings and isinstance(current, (int, float)) else "f(x)"
-    ax_f.plot(xf, f, color=palette["f"], lw=width, label=main, zorder=3, gid="f")
+    ax_f.plot(xf, f, color=palette["f"], lw=width, label="a=1: g(b)" if gated else main, zorder=3, gid="f")
     ax_d.plot(xd, d, color=palette["df"], lw=width, ls="--" if ax_d is ax_f else "-",
-              label=None if settings else "f'(x)", zorder=3, gid="df")
+              label="a=1: g'(b)" if gated else None if settings else "f'(x)", zorder=3, gid="df")
+    if gated and show_family and not compact:
+        _gate_family(ax_f, ax_d, (xf, f), (xd, d), palette, drawn_f, drawn_d)
     for ax in {ax_f, ax_d}:
         ax.axhline(0, color=palette["axis"], lw=0.6, zorder=1)
         ax.axvline(0, color=palette["axis"], lw=0.6, zorder=1)
@@ -163,15 +166,30 @@ def draw(ax_f, ax_d, spec_string: str, palette: dict, show_family: bool = True, 
         return
     _limit_y(ax_f, np.concatenate([f, *drawn_f]))
     _limit_y(ax_d, np.concatenate([d, *drawn_d]))
-    ax_f.set_title("f(x)")
-    ax_d.set_title("f'(x)")
-    ax_f.set_xlabel("x")
-    ax_d.set_xlabel("x")
+    ax_f.set_title("f = a g(b)" if gated else "f(x)")
+    ax_d.set_title("df/db = a g'(b)" if gated else "f'(x)")
+    ax_f.set_xlabel("b" if gated else "x")
+    ax_d.set_xlabel("b" if gated else "x")
     if props.kinks:
         ax_d.plot([], [], color=palette["kink"], lw=0.9, ls=":", label="kink / jump")
     ax_f.legend(loc="upper left")
     if ax_d.get_legend_handles_labels()[0]:
         ax_d.legend(loc="upper left")
+
+
+GATE_FAMILY = (-1.0, 0.5, 2.0)  # values of the ungated half a drawn beside a = 1
+
+
+def _gate_family(ax_f, ax_d, curve_f, curve_d, palette: dict, drawn_f: list, drawn_d: list):
+    """A gated unit's f = a g(b) and df/db = a g'(b) over b for a few a: how the first half scales the gate."""
+    cmap = plt.get_cmap(palette["family"])
+    (xf, f), (xd, d) = curve_f, curve_d
+    for k, a in enumerate(GATE_FAMILY):
+        colour = cmap(0.15 + 0.7 * k / (len(GATE_FAMILY) - 1))
+        drawn_f.append(a * f)
+        drawn_d.append(a * d)
+        ax_f.plot(xf, a * f, color=colour, lw=1.0, alpha=0.9, label=f"a={a:g}")
+        ax_d.plot(xd, a * d, color=colour, lw=1.0, alpha=0.9, ls="--" if ax_d is ax_f else "-")
 
 
 def _limit_y(ax, values):
@@ -271,23 +289,3 @@ def slideshow(spec_strings: Sequence[str], path: Path, style: str = "light", dpi
     plt.close(fig)
     return path
 
-
-def main(argv=None) -> int:
-    """``python -m actlab.plots.catalog --docs docs/``: regenerate the catalog page and gallery."""
-    import argparse
-
-    from .text import write_docs
-
-    parser = argparse.ArgumentParser(prog="python -m actlab.plots.catalog",
-                                     description="Regenerate docs/catalog.md and docs/img/gallery.png.")
-    parser.add_argument("--docs", required=True, help="docs folder to write into")
-    parser.add_argument("--cost", action="store_true",
-                        help="measure the cost column on this machine (default: n/a, since it is machine-specific)")
-    args = parser.parse_args(argv)
-    for path in write_docs(Path(args.docs), cost=args.cost):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..catalog import DEFINITIONS, resolve
 from ..catalog.properties import Properties, compute
 from ..catalog.spec import Activation, Param

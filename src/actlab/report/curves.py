@@ -34,6 +34,9 @@ def evaluate(defn: Activation, params: dict, x: np.ndarray) -> tuple[np.ndarray,
     """
     module = CLASSES[defn.name](**params).double().eval()
     t = torch.as_tensor(x, dtype=torch.float64)
+    if defn.gated:  # a gated unit a * g(b) is shown by its gate, as its properties are
+        with torch.no_grad():
+            return module.gate(t).numpy(), module.gate_derivative(t).numpy()
     if defn.vector:
         # A vector activation is shown as the first component of the 2-vector (x, 0).
         t = torch.stack([t, torch.zeros_like(t)], dim=-1)
@@ -45,11 +48,17 @@ def evaluate(defn: Activation, params: dict, x: np.ndarray) -> tuple[np.ndarray,
     return f.numpy().astype(np.float64), df.numpy().astype(np.float64)
 
 
+# The live plot precomputes one curve per point of the sliders' joint grid, so
+# the grid must stay small: a rational activation has ten coefficients (11^10
+# curves). Beyond the first MAX_SLIDERS parameters the others stay at defaults.
+MAX_SLIDERS = 2
+
+
 def movable(defn: Activation) -> list[Param]:
-    """Parameters a slider can move: numeric, part of the formula, with a numeric default."""
+    """Parameters a slider can move: numeric, part of the formula, with a numeric default (at most MAX_SLIDERS)."""
     return [p for p in defn.params
             if p.passed and p.kind is float and isinstance(p.default, (int, float))
-            and not isinstance(p.default, bool)]
+            and not isinstance(p.default, bool)][:MAX_SLIDERS]
 
 
 def param_values(p: Param, count: int, extra: tuple = ()) -> list[float]:

@@ -1,6 +1,8 @@
 """Read everything the study report shows from a study folder, or say clearly why not.
 
-The results store is the only source of numbers; ``config.json`` (written by
+The results store is the only source of numbers, read through
+:class:`actlab.results.Study` (the same numbers as summary.csv and
+``actlab.load``); ``config.json`` (written by
 ``actlab compare`` next to it) adds the data sizes and software versions.
 A study that is still running is read as it is: finished runs are ranked,
 unfinished ones are shown with the epochs they have so far.
@@ -13,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..compare.outputs import Summary, history_rows, summarize
-from ..compare.sweep import describe
+from ..results import Study
+from ..results.summary import Summary
 from ..store import Store, StoreError
 
 STORE_NAME = "results.sqlite"
@@ -30,7 +32,7 @@ class StudyData:
     folder: Path
     study: dict  # the store's study row, with "config" decoded
     runs: list[dict]  # every planned run, with its "label"
-    history: list[dict]  # one row per run x recorded epoch (see compare.outputs.history_rows)
+    history: list[dict]  # one row per run x recorded epoch (see results.summary.history_rows)
     summary: Summary  # ranking over finished runs
     layer_stats: list[dict] = field(default_factory=list)  # with the run's "label" added
     info: Optional[dict] = None  # config.json, when present and readable
@@ -45,7 +47,7 @@ class StudyData:
 
     @property
     def in_progress(self) -> bool:
-        return any(r["status"] != "done" for r in self.runs)
+        return any(r["status"] in ("pending", "running") for r in self.runs)  # done, diverged, stopped: ended
 
 
 def _not_a_study(folder: Path) -> ReportError:
@@ -66,29 +68,21 @@ def load_study(folder) -> StudyData:
         raise _not_a_study(folder)
     try:
         with Store(path, readonly=True) as store:
-            study = store.study()
-            if study is None:
+            if store.study() is None:
                 raise ReportError(f"{path} holds no study yet (the store is empty); start or resume it with "
                                   "'actlab compare --out " + str(folder) + "'")
-            runs = store.runs()
-            history = history_rows(store)
-            summary = summarize(store)
-            stats = store.layer_stats()
+            results = Study.read(store, folder)
     except StoreError as e:
         raise ReportError(str(e)) from None
     except sqlite3.Error as e:
         raise ReportError(f"{path} could not be read ({e}); it is damaged or not an actlab results store. "
                           "Re-run the study into a new --out folder") from None
+    study, runs = results.study, results.run_rows
     if not runs:
         raise ReportError(f"{path} records a study but no runs; resume it with its command: {study['command']}")
-    labels = {}
-    for run in runs:
-        run["label"] = describe(run)
-        labels[run["run_id"]] = run["label"]
-    for row in stats:
-        row["label"] = labels.get(row["run_id"], f"run {row['run_id']}")
     info, problem = _read_info(folder / "config.json")
-    return StudyData(folder, study, runs, history, summary, stats, info, problem)
+    return StudyData(folder, study, runs, results.history_rows, results.summary, results.layer_stats, info,
+                     problem)
 
 
 def _read_info(path: Path) -> tuple[Optional[dict], str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import __version__
+from .._version import __version__
 from ..plots.curves import curve_stats
+from ..store import atomic_write
 from .html import esc, page, warning_box
 from .study_data import REPORT_NAME, StudyData, load_study
 from .study_sections import (config_section, cost_section, environment_section, gradient_section,
@@ -94,6 +95,7 @@ def write_study_report(out_dir) -> Path:
     """
     data = load_study(out_dir)
     path = Path(out_dir) / REPORT_NAME
-    path.write_text(render(data), encoding="utf-8")
+    with atomic_write(path) as tmp:  # a browser open on the old report never reads half of the new one
+        tmp.write_text(render(data), encoding="utf-8")
     return path
 

@@ -163,13 +163,13 @@ def runs_section(data: StudyData) -> str:
     rows, classes = [], []
     for run in data.runs:
         epochs = recorded.get(run["run_id"], [])
-        result = final.get((run["label"], run["seed"])) if run["status"] == "done" else None
+        result = final.get((run["label"], run["seed"])) if run["status"] in ("done", "diverged") else None
         note = f"diverged at epoch {diverged[run['run_id']]}" if run["run_id"] in diverged else ""
         rows.append([run["run_id"], Cell(f"<code>{esc(run['label'])}</code>", run["label"]), run["seed"],
                      run["status"], Cell(esc(f"{len(epochs)} / {run['epochs']}"), len(epochs), "num"),
                      result.best_epoch if result else None, result.test_acc if result else None,
                      epochs[-1]["val_acc"] if epochs else None, run["attempts"], note])
-        classes.append("" if run["status"] == "done" else "in-progress")
+        classes.append("in-progress" if run["status"] in ("pending", "running") else "")
     return ('<h2 id="runs">Runs</h2>'
             + table(["run", "activation", "seed", "status", "epochs", "best epoch", "final test acc",
                      "last val acc", "attempts", "note"], rows, table_id="runs-table", row_classes=classes))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..compare.outputs import chance_warnings
+from ..results.summary import chance_warnings
 from .study_data import StudyData
 
 

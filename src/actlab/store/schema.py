@@ -1,9 +1,13 @@
 """The SQL schema of a results store (see the package docstring for the meaning of each column)."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Written into the SQLite header of every store ("ACLB"): a file without it is not actlab's and is never touched.
+APPLICATION_ID = 0x41434C42
 
-TABLES = ("study", "runs", "epochs", "layer_stats")
+TABLES = ("study", "runs", "epochs", "layer_stats", "stopped_runs", "invocations", "trials", "trial_epochs")
+# A run's life: pending -> running -> done | diverged | stopped (early stopping); only the last three are final.
+FINAL_STATUSES = ("done", "diverged", "stopped")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS study (
@@ -13,6 +17,7 @@ CREATE TABLE IF NOT EXISTS study (
     created        TEXT    NOT NULL,
     command        TEXT    NOT NULL,
     config_json    TEXT    NOT NULL,
+    data_json      TEXT    NOT NULL,
     actlab_version TEXT    NOT NULL
 );
 
@@ -24,8 +29,9 @@ CREATE TABLE IF NOT EXISTS runs (
     config_json TEXT    NOT NULL,
     epochs      INTEGER NOT NULL,
     status      TEXT    NOT NULL DEFAULT 'pending'
-                CHECK (status IN ('pending', 'running', 'done')),
+                CHECK (status IN ('pending', 'running', 'done', 'diverged', 'stopped')),
     attempts    INTEGER NOT NULL DEFAULT 0,
+    env_json    TEXT    NOT NULL DEFAULT '{}',
     started     TEXT,
     finished    TEXT,
     UNIQUE (activation, seed, grid_json)
@@ -54,5 +60,47 @@ CREATE TABLE IF NOT EXISTS layer_stats (
     metric TEXT    NOT NULL,
     value  REAL,
     PRIMARY KEY (run_id, epoch, layer, metric)
+);
+
+CREATE TABLE IF NOT EXISTS stopped_runs (
+    run_id   INTEGER PRIMARY KEY REFERENCES runs (run_id),
+    epoch    INTEGER NOT NULL,
+    score    REAL,
+    reason   TEXT    NOT NULL,
+    recorded TEXT    NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS invocations (
+    number  INTEGER PRIMARY KEY,
+    started TEXT    NOT NULL,
+    command TEXT    NOT NULL,
+    pid     INTEGER NOT NULL,
+    host    TEXT    NOT NULL
+);
+
+-- actlab tune's search: one row per activation x trial number, and its train/validation epochs (no test numbers).
+CREATE TABLE IF NOT EXISTS trials (
+    activation  TEXT    NOT NULL,
+    number      INTEGER NOT NULL,
+    params_json TEXT    NOT NULL,
+    config_json TEXT    NOT NULL,
+    status      TEXT    NOT NULL CHECK (status IN ('running', 'done')),
+    score       REAL,
+    best_epoch  INTEGER,
+    started     TEXT    NOT NULL,
+    finished    TEXT,
+    PRIMARY KEY (activation, number)
+);
+
+CREATE TABLE IF NOT EXISTS trial_epochs (
+    activation TEXT    NOT NULL,
+    number     INTEGER NOT NULL,
+    epoch      INTEGER NOT NULL,
+    train_loss REAL,
+    train_acc  REAL,
+    val_loss   REAL,
+    val_acc    REAL,
+    seconds    REAL,
+    PRIMARY KEY (activation, number, epoch)
 );
 """

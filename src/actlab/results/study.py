@@ -1,0 +1,190 @@
+"""A finished (or running) study as Python objects: ``actlab.load("runs/x")``.
+
+Everything is read once, through the store's readers, from a store opened
+read-only; the file is never written. The ranking is the one summary.csv
+holds (the same :func:`~actlab.results.summary.summarize_rows`), and
+:meth:`Study.write_tables` is the one writer of summary.csv and history.csv.
+"""
+from __future__ import annotations
+
+import html
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from ..store import Store, StoreError
+from .summary import (HISTORY_COLUMNS, SUMMARY_COLUMNS, Summary, chance_warnings, describe, history_rows,
+                      summarize_rows, write_csv)
+
+STORE_NAME = "results.sqlite"
+RUN_COLUMNS = ("run_id", "label", "activation", "grid", "seed", "status", "epochs", "epochs_done", "attempts",
+               "started", "finished", "config", "env")
+
+
+@dataclass
+class Study:
+    """One study's results, read from its store.
+
+    Attributes:
+        folder: the study folder (the store's parent).
+        study: the store's study row (``config`` and ``data`` decoded).
+        invocations: every ``compare``/``tune`` invocation, oldest first.
+        run_rows: every planned run (``label`` added), in registration order.
+        history_rows: one dict per run x stored epoch (``HISTORY_COLUMNS`` and more).
+        summary: the ranking over finished runs (what summary.csv holds).
+        layer_stats: per-layer diagnostics rows (``label`` added); empty without ``--diagnostics``.
+    """
+
+    folder: Path
+    study: dict
+    invocations: list[dict]
+    run_rows: list[dict]
+    history_rows: list[dict]
+    summary: Summary
+    layer_stats: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, store: Store, folder=None) -> "Study":
+        """Everything in an open store (read through its readers only; nothing is written)."""
+        study = store.study()
+        if study is None:
+            raise StoreError(f"{store.path} holds no study yet (the store is empty); start or resume it with "
+                             "'actlab compare --out FOLDER'")
+        runs, epochs = store.runs(), store.epochs()
+        done: dict[int, int] = {}
+        for row in epochs:
+            done[row["run_id"]] = done.get(row["run_id"], 0) + 1
+        labels = {}
+        for run in runs:
+            run["label"] = labels[run["run_id"]] = describe(run)
+            run["epochs_done"] = done.get(run["run_id"], 0)
+        layers = store.layer_stats()
+        for row in layers:
+            row["label"] = labels.get(row["run_id"], f"run {row['run_id']}")
+        return cls(Path(folder) if folder is not None else store.path.parent, study, store.invocations(), runs,
+                   history_rows(epochs), summarize_rows(runs, epochs), layers)
+
+    # --- plain Python ------------------------------------------------------ #
+    @property
+    def config(self) -> dict:
+        """The study's configuration, the command that created it, and every invocation's command."""
+        s = self.study
+        return {**s["config"], "study_id": s["study_id"], "created": s["created"], "command": s["command"],
+                "actlab_version": s["actlab_version"], "invocations": [dict(i) for i in self.invocations]}
+
+    @property
+    def provenance(self) -> dict:
+        """The data the study trained on: dataset, source, SHA-256 of each file."""
+        return dict(self.study.get("data") or {})
+
+    def count(self, status: str) -> int:
+        """How many runs have ``status`` (pending, running, done, diverged, stopped)."""
+        return sum(1 for r in self.run_rows if r["status"] == status)
+
+    @property
+    def in_progress(self) -> bool:
+        return any(r["status"] in ("pending", "running") for r in self.run_rows)  # done, diverged, stopped: ended
+
+    def warnings(self, chance: float = 0.1) -> list[str]:
+        """The ranking's warnings and activations that stayed at chance level (1 / classes)."""
+        return self.summary.ranking.warnings + chance_warnings(self.summary.rows, chance)
+
+    # --- pandas ------------------------------------------------------------ #
+    @property
+    def ranking(self):
+        """DataFrame, one row per activation (and grid point) in rank order: summary.csv's columns."""
+        return _frame(self.summary.rows, SUMMARY_COLUMNS)
+
+    @property
+    def runs(self):
+        """DataFrame, one row per run: status, seed, label, full config and environment (versions, host)."""
+        return _frame(self.run_rows, RUN_COLUMNS)
+
+    @property
+    def history(self):
+        """DataFrame, one row per run per stored epoch: history.csv's columns."""
+        return _frame(self.history_rows, HISTORY_COLUMNS)
+
+    # --- writing elsewhere ------------------------------------------------- #
+    def write_tables(self, out_dir) -> None:
+        """summary.csv and history.csv into ``out_dir`` (atomically), from this object's numbers."""
+        out_dir = Path(out_dir)
+        write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, self.summary.rows)
+        write_csv(out_dir / "history.csv", HISTORY_COLUMNS, self.history_rows)
+
+    # --- display ----------------------------------------------------------- #
+    def _headline(self) -> str:
+        c = self.study["config"]
+        status = ", ".join(f"{self.count(s)} {s}" for s in ("done", "diverged", "stopped", "running", "pending")
+                           if self.count(s))
+        return (f"actlab study {self.folder} ({c.get('dataset', '?')}, {c.get('model', '?')}, "
+                f"{len(self.run_rows)} runs: {status or 'none'})")
+
+    def __repr__(self) -> str:
+        lines = [self._headline()]
+        for r in self.summary.rows:
+            lines.append(f"  {r['rank']:>2}. {r['label']:<28} test acc {_num(r['test_acc_mean'])} "
+                         f"± {_num(r['test_acc_std'])}  n={r['n_runs']}  {r['verdict']}")
+        if not self.summary.rows:
+            lines.append("  no finished run yet")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = ("rank", "label", "n_runs", "divergence_rate", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
+                "test_acc_ci_high", "test_loss_mean", "best_epoch_mean", "verdict")
+        cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_num(r[h]) if isinstance(r[h], float) else str(r[h]))}"
+                                        "</td>" for h in head) + "</tr>" for r in self.summary.rows)
+        return (f"<div><p>{html.escape(self._headline())}</p>"
+                f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _num(value, digits: int = 4) -> str:
+    return "-" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _frame(rows: list[dict], columns):
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("actlab.load(...)'s tables are pandas DataFrames; install them with "
+                          "pip install 'actlab[results]' (or pip install pandas)") from None
+    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns))
+
+
+def store_path(path) -> Path:
+    """The results store a user names: a study folder or its results.sqlite; StoreError when there is none."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"{path} does not exist; give a study folder (the --out of 'actlab compare' or "
+                         "'actlab tune') or its results.sqlite")
+    if path.is_dir():
+        path = path / STORE_NAME
+        if not path.is_file():
+            raise StoreError(f"{path.parent} is not a study folder: it has no {STORE_NAME}; give the --out folder "
+                             "of 'actlab compare' or 'actlab tune'")
+    return path
+
+
+def load(path) -> Study:
+    """Read a study's results: ``actlab.load("runs/mnist")``.
+
+    Args:
+        path: a study folder (the ``--out`` of ``actlab compare`` or ``actlab tune``) or its results.sqlite.
+
+    Returns:
+        a :class:`Study`: ``.ranking``, ``.runs``, ``.history`` (pandas DataFrames), ``.config``,
+        ``.provenance``; it shows as a table in Jupyter.
+
+    Raises:
+        StoreError: no such folder, no store in it, or a file that is not an actlab store (left unchanged).
+
+    Examples:
+        >>> study = actlab.load("runs/mnist")                   # doctest: +SKIP
+        >>> study.ranking[["label", "test_acc_mean", "verdict"]]  # doctest: +SKIP
+    """
+    path = store_path(path)
+    try:
+        with Store(path, readonly=True) as store:
+            return Study.read(store, path.parent)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path} could not be read ({e}); it is damaged or not an actlab results store") from None

@@ -1,0 +1,198 @@
+"""The numbers a study shows, computed from its stored runs and epochs: the ranking and the history.
+
+Protocol: for each finished run the best epoch is the one with the lowest
+validation loss (earliest on ties); the run's final test accuracy and loss
+are its test numbers at that epoch. The test set plays no part in any choice.
+
+Failures are results: a run that diverged (its loss became NaN or infinite)
+is counted in its activation's divergence rate and named in its verdict, but
+never scored as a trained network: it enters no mean, interval or test.
+Runs that early stopping ended are listed apart (stopped.csv), never ranked.
+
+summary.csv, history.csv, the report and :func:`actlab.load` all read these
+functions; nothing else computes a ranking.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..store import atomic_write
+from . import stats
+
+SUMMARY_COLUMNS = (
+    "rank", "label", "activation", "grid", "n_runs", "n_planned", "n_diverged", "divergence_rate",
+    "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high",
+    "test_loss_mean", "test_loss_std", "test_loss_ci_low", "test_loss_ci_high",
+    "best_epoch_mean", "best_epochs", "seconds_per_epoch", "samples_per_second",
+    "p_vs_best", "p_holm", "cohens_d", "significant", "verdict",
+)
+HISTORY_COLUMNS = (
+    "label", "activation", "grid", "seed", "run_id", "epoch",
+    "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+    "seconds", "elapsed_seconds", "samples",
+)
+
+
+def describe(run: Mapping) -> str:
+    """Label of a run's group: the activation, plus its grid point if any ('relu [lr=0.001]')."""
+    grid = run.get("grid") or {}
+    return run["activation"] + (" [" + ", ".join(f"{k}={v}" for k, v in sorted(grid.items())) + "]" if grid else "")
+
+
+def grid_text(grid: Mapping) -> str:
+    """A grid point as one CSV cell: 'lr=0.001;width=64' ('' without a grid)."""
+    return ";".join(f"{k}={v}" for k, v in sorted(grid.items()))
+
+
+@dataclass
+class RunResult:
+    """The final numbers of one finished run."""
+
+    label: str
+    activation: str
+    grid: dict
+    seed: int
+    best_epoch: int
+    test_acc: float
+    test_loss: float
+    seconds_per_epoch: float
+    samples_per_second: float
+    diverged: bool
+
+
+def _nan(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def best_epoch(rows: list[dict]) -> dict:
+    """The epoch row with the lowest validation loss; NaN losses count as worst, ties go to the earliest."""
+    return min(rows, key=lambda r: (r["val_loss"] is None, _nan(r["val_loss"]), r["epoch"]))
+
+
+def run_results(epochs: list[dict]) -> list[RunResult]:
+    """One result per finished run (done or diverged), in run order; a diverged run's numbers are NaN.
+
+    Args:
+        epochs: the store's epoch rows (``Store.epochs()``: each with its run's activation, seed, grid, status).
+    """
+    by_run: dict[int, list[dict]] = {}
+    for row in epochs:
+        if row["status"] in ("done", "diverged"):
+            by_run.setdefault(row["run_id"], []).append(row)
+    out = []
+    for rows in by_run.values():
+        best, last = best_epoch(rows), rows[-1]
+        seconds = sum(_nan(r["seconds"]) for r in rows)
+        diverged = last["status"] == "diverged"
+        out.append(RunResult(
+            label=describe(last), activation=last["activation"], grid=last["grid"], seed=last["seed"],
+            best_epoch=best["epoch"],
+            # A network whose training diverged was never trained: it has no test numbers to average.
+            test_acc=math.nan if diverged else _nan(best["test_acc"]),
+            test_loss=math.nan if diverged else _nan(best["test_loss"]),
+            seconds_per_epoch=seconds / len(rows),
+            samples_per_second=_nan(last["samples"]) / seconds if seconds > 0 else math.nan,
+            diverged=diverged))
+    return out
+
+
+@dataclass
+class Summary:
+    rows: list[dict]  # SUMMARY_COLUMNS, in rank order
+    ranking: stats.Ranking
+    results: list[RunResult]
+
+
+def summarize(store, alpha: float = 0.05) -> Summary:
+    """Per-group statistics over seeds and the ranking by final test accuracy, read from an open ``Store``."""
+    return summarize_rows(store.runs(), store.epochs(), alpha)
+
+
+def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) -> Summary:
+    """:func:`summarize` over rows already read (``Store.runs()``, ``Store.epochs()``)."""
+    results = run_results(epochs)
+    planned: dict[str, int] = {}
+    groups: dict[str, list[RunResult]] = {}
+    for run in runs:
+        planned[describe(run)] = planned.get(describe(run), 0) + 1
+    for r in results:
+        groups.setdefault(r.label, []).append(r)
+    ranking = stats.rank({k: [r.test_acc for r in v if not r.diverged] for k, v in groups.items()}, alpha=alpha)
+    for label, group in groups.items():
+        diverged = sum(r.diverged for r in group)
+        if diverged:
+            ranking.warnings.append(f"{label}: {diverged} of {len(group)} runs diverged (the loss became NaN or "
+                                    "infinite and training stopped); they count in its divergence rate and "
+                                    "enter no mean, interval or test")
+    rows = []
+    for ranked in ranking.rows:
+        group = groups[ranked.label]
+        diverged = sum(r.diverged for r in group)
+        loss = stats.summarize([r.test_loss for r in group if not r.diverged])
+        verdict = ranked.verdict if diverged < len(group) else "not ranked: every run diverged"
+        if diverged and diverged < len(group):
+            verdict += f"; diverged in {diverged} of {len(group)} runs"
+        acc = ranked.summary
+        rows.append({
+            "rank": ranked.rank, "label": ranked.label, "activation": group[0].activation,
+            "grid": grid_text(group[0].grid),
+            "n_runs": len(group), "n_planned": planned[ranked.label],
+            "n_diverged": diverged, "divergence_rate": diverged / len(group),
+            "test_acc_mean": acc.mean, "test_acc_std": acc.std, "test_acc_ci_low": acc.ci_low,
+            "test_acc_ci_high": acc.ci_high,
+            "test_loss_mean": loss.mean, "test_loss_std": loss.std, "test_loss_ci_low": loss.ci_low,
+            "test_loss_ci_high": loss.ci_high,
+            "best_epoch_mean": sum(r.best_epoch for r in group) / len(group),  # the diverged too: when it broke
+            "best_epochs": ";".join(str(r.best_epoch) for r in group),
+            "seconds_per_epoch": sum(r.seconds_per_epoch for r in group) / len(group),
+            "samples_per_second": sum(r.samples_per_second for r in group) / len(group),
+            "p_vs_best": ranked.p, "p_holm": ranked.p_holm, "cohens_d": ranked.d,
+            "significant": "" if math.isnan(ranked.p_holm) else ranked.significant,
+            "verdict": verdict,
+        })
+    return Summary(rows, ranking, results)
+
+
+def history_rows(epochs: list[dict]) -> list[dict]:
+    """One row per run x epoch, with the cumulative training time of the run.
+
+    Args:
+        epochs: the store's epoch rows (``Store.epochs()``).
+    """
+    out, elapsed, current = [], 0.0, None
+    for row in epochs:
+        if row["run_id"] != current:
+            current, elapsed = row["run_id"], 0.0
+        elapsed += _nan(row["seconds"])
+        out.append({**row, "label": describe(row), "elapsed_seconds": elapsed, "grid": grid_text(row["grid"])})
+    return out
+
+
+def chance_warnings(rows, chance: float = 0.1) -> list[str]:
+    """One line per activation whose mean test accuracy stayed near chance (1 / classes; every dataset
+    actlab loads has 10 classes). A real outcome, e.g. sigmoid still on its initial plateau after a short
+    budget, but one a reader must not mistake for a measured ability."""
+    return [f"{r['label']} stayed at chance level (test accuracy {r['test_acc_mean']:.3g}, chance {chance:.3g}): "
+            "it did not learn with these settings (more epochs, data or another learning rate may change that)"
+            for r in rows if r["test_acc_mean"] <= chance * 1.2]
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return value
+
+
+def write_csv(path, columns, rows) -> None:
+    """``rows`` (dicts) as a CSV file with ``columns``, written atomically; floats exact (``repr``), NaN and
+    None empty."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for row in rows:
+            w.writerow([_cell(row[c]) for c in columns])
