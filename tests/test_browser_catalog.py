@@ -119,4 +119,6 @@ def test_catalog_figure_is_embedded_and_displayed(browser, tmp_path, shots):
     _clean(browser)
     assert browser.eval("document.querySelector('#figure').complete") is True
     assert browser.eval("document.querySelector('#figure').naturalWidth") > 300
+    assert browser.eval("document.querySelector('#phase').complete") is True  # the phase-diagram panel
+    assert browser.eval("document.querySelector('#phase').naturalWidth") > 300
     browser.screenshot(shots / "catalog-elu.png")

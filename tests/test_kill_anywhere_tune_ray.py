@@ -51,18 +51,21 @@ def test_tune_killed_at_random_moments_resumes_to_the_same_search_and_final_runs
     assert len(reference[0][0]) == 12
 
     rng = random.Random("kill-anywhere-tune")
-    out, killed, kept = tmp_path / "killed", 0, {}
+    out, killed, kept, studies, fresh = tmp_path / "killed", 0, {}, 1, True
     while killed < TUNE_KILLS:
-        finished, _ = invoke(TUNE, out, kill_after=rng.uniform(0.02, 1.0) * duration)
-        assert finished or killed < TUNE_KILLS
+        finished, took = invoke(TUNE, out, kill_after=rng.uniform(0.02, 1.0) * duration)
         now = finished_trials(out)
         for key, trial in kept.items():  # a finished trial is never trained again, nor changed
             assert now[key] == trial
         kept = now
         killed += not finished
-        if finished:
+        if finished:  # it ended before its moment came: check it, and aim the remaining kills at a new study
             assert (search(out), results(out)) == reference
-            out, kept = tmp_path / f"killed-{killed}", {}
+            assert studies < 3 * TUNE_KILLS, "the study keeps finishing before its kill moment"
+            if fresh:  # the machine got faster since the reference: spread the next moments over this run
+                duration = took
+            out, kept, studies = tmp_path / f"killed-{studies}", {}, studies + 1
+        fresh = finished
     finished, _ = invoke(TUNE, out)
     assert finished
     assert all(finished_trials(out)[key] == trial for key, trial in kept.items())

@@ -148,3 +148,34 @@ def test_embedded_json_cannot_end_its_script_element():
         {"doc": "</script><script>alert(1)</script>", "v": [1.5, None]}
     with pytest.raises(ValueError):
         json_script("data", {"x": float("nan")})  # NaN is not JSON; curves must carry null instead
+
+
+def test_every_elementwise_page_has_the_phase_section_and_others_say_why_not(site):
+    from actlab.theory import is_elementwise
+
+    for name, d in DEFINITIONS.items():
+        page = (site / f"{name}.html").read_text()
+        assert "<h2>Signal propagation at initialisation</h2>" in page, name
+        if is_elementwise(name):  # built with --no-figures: the section says the panel was left out
+            assert 'id="phase-left-out"' in page and 'id="phase-none"' not in page, name
+        else:
+            why = re.search(r'<p class="muted" id="phase-none">(.*?)</p>', page).group(1)
+            assert "No phase diagram" in why and ("gates" if getattr(d, "gated", False) else "mixes") in why, name
+
+
+def test_phase_panel_is_an_embedded_png_showing_both_phases(tmp_path):
+    import base64
+    import io
+
+    from matplotlib import image as mpimg
+
+    assert main(["catalog", "--html", str(tmp_path), "tanh", "glu"]) == 0
+    page = (tmp_path / "tanh.html").read_text()
+    m = re.search(r'<img class="figure" id="phase" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    img = mpimg.imread(io.BytesIO(base64.b64decode(m.group(1))), format="png")
+    assert img.shape[0] >= 200 and img.shape[1] >= 300
+    pixels = {tuple(np.round(p[:3] * 255).astype(int)) for p in img.reshape(-1, img.shape[-1])[::7]}
+    # tanh is ordered at small sigma_w2 and chaotic at large (Poole et al. 2016): both region colours show
+    assert (0xdb, 0xe9, 0xf6) in pixels and (0xf9, 0xdc, 0xc4) in pixels
+    glu = (tmp_path / "glu.html").read_text()
+    assert 'id="phase"' not in glu and 'id="phase-none"' in glu

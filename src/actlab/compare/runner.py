@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from ..store import EPOCH_FIELDS, Checkpoints, Store, StoreError, StudyLock, canonical_json
+from ..store.files import remove_temporaries
 from .executors import (AUTO, DataSpec, EpochEvent, Executor, Task, UnitDone, UnitStarted, WorkUnit,
                         resolve_workers)
 from .scaleout import RunsRestarted
@@ -217,6 +218,7 @@ def study_folder(out_dir, command: str = ""):
                 if not had_lock_file:  # leave a foreign folder exactly as it was
                     lock.path.unlink(missing_ok=True)
                 raise
+        remove_temporaries(out)  # output files half-written by a killed writer of this study
         yield lock
     finally:
         lock.release()

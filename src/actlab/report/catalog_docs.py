@@ -1,8 +1,11 @@
-"""docs/catalog.md and docs/img/gallery.png, generated from the definitions.
+"""docs/catalog.md, docs/img/gallery.png and docs/img/phase/*.png, generated from the definitions.
 
-``python -m actlab.report.catalog_docs --docs docs/`` regenerates both: the
+``python -m actlab.report.catalog_docs --docs docs/`` regenerates them: the
 page is the ``actlab list`` table and one ``actlab show`` section per
-activation (:mod:`actlab.catalog.text`), the figure is the plots' gallery.
+activation (:mod:`actlab.catalog.text`), the figure is the plots' gallery,
+and each elementwise activation's section ends with its small phase-diagram
+panel (:mod:`actlab.report.catalog_phase`); vector and gated units get one
+line saying why there is none.
 """
 from __future__ import annotations
 
@@ -11,14 +14,15 @@ from pathlib import Path
 from ..catalog import names as all_names
 from ..catalog.docs import functional_markdown
 from ..catalog.text import describe, properties, table
+from .catalog_phase import has_phase_diagram, save_phase_png, why_none
 
 
 def write_docs(folder: Path, cost: bool = False, gallery_dpi: int = 100) -> list[Path]:
-    """Write folder/catalog.md and folder/img/gallery.png (light) from the definitions."""
+    """Write folder/catalog.md, folder/img/gallery.png (light) and folder/img/phase/NAME.png from the definitions."""
     from ..plots.catalog import gallery
 
     folder = Path(folder)
-    (folder / "img").mkdir(parents=True, exist_ok=True)
+    (folder / "img" / "phase").mkdir(parents=True, exist_ok=True)
     props = properties(cost=cost)
     parts = [
         "# The activation catalog", "",
@@ -36,11 +40,19 @@ def write_docs(folder: Path, cost: bool = False, gallery_dpi: int = 100) -> list
         table(props, "markdown"), "",
         functional_markdown(), "",
     ]
+    panels = []
     for p in props:
         parts += [describe(p.label, props=p, markdown=True), ""]
+        if has_phase_diagram(p.name):
+            panels.append(save_phase_png(p.name, folder / "img" / "phase" / f"{p.name}.png"))
+            parts += [f"Order-to-chaos phase diagram at initialisation ([mean-field theory](theory.md)): "
+                      f"![{p.name} phase diagram](img/phase/{p.name}.png)", ""]
+        else:
+            parts += [why_none(p.name), ""]
     md = folder / "catalog.md"
     md.write_text("\n".join(parts))
-    return [md, *gallery(all_names(), folder / "img" / "gallery", style="light", fmts=("png",), dpi=gallery_dpi)]
+    figures = gallery(all_names(), folder / "img" / "gallery", style="light", fmts=("png",), dpi=gallery_dpi)
+    return [md, *panels, *figures]
 
 
 def main(argv=None) -> int:
@@ -48,7 +60,7 @@ def main(argv=None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m actlab.report.catalog_docs",
-                                     description="Regenerate docs/catalog.md and docs/img/gallery.png.")
+                                     description="Regenerate docs/catalog.md and the figures in docs/img/.")
     parser.add_argument("--docs", required=True, help="docs folder to write into")
     parser.add_argument("--cost", action="store_true",
                         help="measure the cost column on this machine (default: n/a, since it is machine-specific)")

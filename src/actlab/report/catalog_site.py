@@ -18,6 +18,7 @@ from ..catalog import DEFINITIONS, resolve
 from ..catalog.properties import Properties, compute
 from ..catalog.spec import Activation, Param
 from .curves import X_RANGE, default_curve, slider_data
+from .catalog_phase import has_phase_diagram, phase_png, phase_section
 from .html import Cell, bullet_list, esc, json_script, page, table
 from .mathsvg import formula_html
 from .study_data import ReportError
@@ -137,8 +138,9 @@ def _details(p: Properties) -> str:
     return '<dl class="kv">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items) + "</dl>"
 
 
-def activation_page(defn: Activation, props: Properties, figure: Optional[str] = None) -> str:
-    """One activation's page; ``figure`` is a data: URL of its catalog figure, if drawn."""
+def activation_page(defn: Activation, props: Properties, figure: Optional[str] = None,
+                    phase: Optional[str] = None) -> str:
+    """One activation's page; ``figure`` and ``phase``: data: URLs of its catalog figure and phase panel, if drawn."""
     aliases = ", ".join(defn.aliases)
     row = props.as_row()
     usage = f'actlab.get("{defn.name}"' + "".join(
@@ -155,6 +157,7 @@ def activation_page(defn: Activation, props: Properties, figure: Optional[str] =
         "<h2>Function and derivative</h2>" + _live_plot(defn)
         + (f'<h3>With its parameter family, kinks and extrema</h3><img class="figure" id="figure" '
            f'src="{figure}" alt="f(x) and f\'(x) of {esc(defn.name)}">' if figure else "")
+        + phase_section(defn.name, phase)
         + "<h2>Parameters</h2>"
         + (table(["name", "default", "valid range", "type", "learnable", "meaning"], _param_rows(defn),
                  table_id="params") if defn.params else '<p class="muted">None.</p>')
@@ -187,8 +190,9 @@ def write_catalog_site(out_dir, names: Optional[Sequence[str]] = None, figures: 
     """Write ``index.html`` and one page per activation into ``out_dir``; returns the index path.
 
     ``names`` limits the site to some activations (aliases allowed);
-    ``figures=False`` leaves out the matplotlib figures (about a second per
-    activation), keeping the live plot.
+    ``figures=False`` leaves out the matplotlib figures (the catalog figure
+    and the phase-diagram panel, about a second each per activation),
+    keeping the live plot.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -198,7 +202,9 @@ def write_catalog_site(out_dir, names: Optional[Sequence[str]] = None, figures: 
     props = {name: compute(name) for name in chosen}
     for name in chosen:
         figure = figure_png(name) if figures else None
-        (out / page_name(name)).write_text(activation_page(DEFINITIONS[name], props[name], figure), encoding="utf-8")
+        phase = phase_png(name) if figures and has_phase_diagram(name) else None
+        (out / page_name(name)).write_text(activation_page(DEFINITIONS[name], props[name], figure, phase),
+                                           encoding="utf-8")
     index = out / "index.html"
     index.write_text(index_page(props), encoding="utf-8")
     return index

@@ -1,7 +1,7 @@
 """A finished (or running) study as Python objects: ``actlab.load("runs/x")``.
 
-Everything is read once, through the store's readers, from a store opened
-read-only; the file is never written. The ranking is the one summary.csv
+Everything is read once, through the store's readers; :func:`load` opens
+the store read-only and never writes it. The ranking is the one summary.csv
 holds (the same :func:`~actlab.results.summary.summarize_rows`), and
 :meth:`Study.write_tables` is the one writer of summary.csv and history.csv.
 """
@@ -11,9 +11,9 @@ import html
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from ..store import Store, StoreError
-from .summary import (HISTORY_COLUMNS, SUMMARY_COLUMNS, Summary, chance_warnings, describe, history_rows,
-                      summarize_rows, write_csv)
+from .summary import HISTORY_COLUMNS, SUMMARY_COLUMNS, Summary, describe, history_rows, summarize_rows, write_csv
 
 STORE_NAME = "results.sqlite"
 RUN_COLUMNS = ("run_id", "label", "activation", "grid", "seed", "status", "epochs", "epochs_done", "attempts",
@@ -82,11 +82,8 @@ class Study:
 
     @property
     def in_progress(self) -> bool:
+        """True while a run is pending or running (the study is running, or was interrupted)."""
         return any(r["status"] in ("pending", "running") for r in self.run_rows)  # done, diverged, stopped: ended
-
-    def warnings(self, chance: float = 0.1) -> list[str]:
-        """The ranking's warnings and activations that stayed at chance level (1 / classes)."""
-        return self.summary.ranking.warnings + chance_warnings(self.summary.rows, chance)
 
     # --- pandas ------------------------------------------------------------ #
     @property

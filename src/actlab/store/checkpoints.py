@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .files import atomic_write
+from .files import atomic_write, remove_temporaries
 
 FOLDER = "checkpoints"
 _NAME = re.compile(r"run-(\d+)-epoch-(\d+)\.pt")
@@ -57,5 +57,6 @@ class Checkpoints:
         for run, _, path in self._files():
             if run not in unfinished:
                 path.unlink(missing_ok=True)
+        remove_temporaries(self.folder)  # a checkpoint half-written when its process was killed
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()

@@ -118,9 +118,9 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys = ON")
             if fresh:
                 # Header and tables go straight into the main file (rollback journal) before WAL is switched
-                # on, so that the application id is on disk from the first moment the file holds anything.
-                self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                self.conn.executescript(SCHEMA)
+                # on, in ONE transaction: a writer killed half-way leaves an empty file (a new store to the
+                # next writer), never an actlab header without tables (which would be refused as damaged).
+                self.conn.executescript(f"BEGIN; PRAGMA application_id = {APPLICATION_ID}; {SCHEMA}; COMMIT;")
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = FULL")

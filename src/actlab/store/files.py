@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,3 +31,23 @@ def atomic_write(path, suffix: str = ""):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# What atomic_write names its temporary files: '.' + the target's name + '.' + mkstemp's 8 random characters
+# + the suffix.
+_TEMPORARY = re.compile(r"\.(?P<target>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)?")
+
+
+def remove_temporaries(folder) -> list[Path]:
+    """Delete the temporary files of :func:`atomic_write` calls whose process was killed mid-write
+    (kill -9 skips the clean-up); returns them. Only the folder's one writer may call it: another
+    writer's temporary file would be in use.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_file() and (m := _TEMPORARY.fullmatch(p.name))
+             and (not m["suffix"] or m["target"].endswith(m["suffix"]))]
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found

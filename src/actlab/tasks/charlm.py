@@ -214,7 +214,8 @@ class CharLMConfig:
 @dataclass
 class CharLMResult:
     """What a run measured: ``history`` rows (step, train_bpc, val_bpc); train_bpc averages the steps since the
-    previous row. ``test_bpc``: on the test split after the last step. ``tokens_per_second``: training only."""
+    previous row. ``test_bpc``: on the test split after the last step. ``seconds`` (wall), ``cpu_seconds`` (process
+    CPU time, all threads) and ``tokens_per_second`` (wall) count the training steps only, not the evaluations."""
 
     config: CharLMConfig
     parameters: int
@@ -222,6 +223,7 @@ class CharLMResult:
     test_bpc: float = float("nan")
     seconds: float = 0.0
     tokens_per_second: float = 0.0
+    cpu_seconds: float = 0.0
     model: Optional[nn.Module] = None
 
 
@@ -303,10 +305,10 @@ def train_charlm(corpus: Corpus, config: CharLMConfig) -> CharLMResult:
                          f"of {config.context} + 1; use a longer text or a shorter context")
     result = CharLMResult(config=config, parameters=count_parameters(model))
     losses = torch.zeros(config.steps)
-    train_seconds = 0.0
+    train_seconds = train_cpu = 0.0
     with _threads(config.threads):
         since = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for step in range(config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = config.lr_at(step)
@@ -320,6 +322,7 @@ def train_charlm(corpus: Corpus, config: CharLMConfig) -> CharLMResult:
             done = step + 1
             if done % config.eval_every == 0 or done == config.steps:
                 train_seconds += time.perf_counter() - start
+                train_cpu += time.process_time() - cpu
                 train_bpc = float(losses[since:done].mean()) / LN2  # the one read of the losses per evaluation
                 if not math.isfinite(train_bpc):
                     result.history.append((done, train_bpc, float("nan")))
@@ -327,11 +330,11 @@ def train_charlm(corpus: Corpus, config: CharLMConfig) -> CharLMResult:
                 val_bpc = bits_per_character(model, corpus.val, val_starts, config.context)
                 result.history.append((done, train_bpc, val_bpc))
                 since = done
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
         # The whole test split in back-to-back windows (the last partial one left out).
         test_starts = torch.arange(0, corpus.test.numel() - config.context, config.context)
         result.test_bpc = bits_per_character(model, corpus.test, test_starts, config.context)
-    result.seconds = train_seconds
+    result.seconds, result.cpu_seconds = train_seconds, train_cpu
     result.tokens_per_second = since * config.batch_size * config.context / max(train_seconds, 1e-9)
     result.model = model
     return result

@@ -14,6 +14,7 @@ Pennington, Schoenholz and Ganguli 2017; Lu et al. 2019. See docs/theory.md.
 from .activation import is_elementwise
 from .critical import TRAINABLE_DEPTH_MULTIPLE, NoCriticalPoint, critical_gain, critical_sigma_w2, trainable_depth
 from .dead import born_dead
+from .fastgrid import fast_phase_diagram
 from .jacobian import Spectrum, jacobian_spectrum, sample_jacobian_spectrum
 from .meanfield import (FixedPoint, chi1, chi_c, correlation_fixed_point, correlation_map, depth_scales,
                         fixed_point, fixed_points, kernel, variance_map)
@@ -22,6 +23,6 @@ from .summary import summary
 
 __all__ = ["FixedPoint", "NoCriticalPoint", "PHASES", "PhaseDiagram", "Spectrum", "TRAINABLE_DEPTH_MULTIPLE",
            "born_dead", "chi1", "chi_c", "correlation_fixed_point", "correlation_map", "critical_gain",
-           "critical_sigma_w2", "depth_scales", "fixed_point", "fixed_points", "is_elementwise",
+           "critical_sigma_w2", "depth_scales", "fast_phase_diagram", "fixed_point", "fixed_points", "is_elementwise",
            "jacobian_spectrum", "kernel", "phase_diagram", "sample_jacobian_spectrum", "summary",
            "trainable_depth", "variance_map"]

@@ -11,8 +11,15 @@ from ..plots.style import plt
 from .phase import CHAOTIC, DIVERGING, PhaseDiagram
 
 
-def plot_phase_diagram(diagram: PhaseDiagram, path: Optional[str | Path] = None, style: str = "light"):
+def plot_phase_diagram(diagram: PhaseDiagram, path: Optional[str | Path] = None, style: str = "light",
+                       figsize: tuple[float, float] = (6.0, 4.2)):
     """Ordered / chaotic / diverging regions, contours of xi_c and the critical line; saved to ``path`` if given.
+
+    Args:
+        diagram: from :func:`~actlab.theory.phase_diagram` or :func:`~actlab.theory.fastgrid.fast_phase_diagram`.
+        path: where to save it (120 dpi), if given.
+        style: the plots' style, ``"light"`` or ``"dark"``.
+        figsize: inches; the catalog pages use a small one.
 
     Returns:
         The matplotlib Figure.
@@ -20,7 +27,7 @@ def plot_phase_diagram(diagram: PhaseDiagram, path: Optional[str | Path] = None,
     from matplotlib.colors import ListedColormap
 
     with styles.use(style):
-        fig, ax = plt.subplots(figsize=(6.0, 4.2))
+        fig, ax = plt.subplots(figsize=figsize)
         w, b = diagram.sigma_w2, diagram.sigma_b2
         colors = ["#dbe9f6", "#f9dcc4", "#d9d9d9"] if style == "light" else ["#1d3550", "#5a3420", "#3a3a3a"]
         ax.pcolormesh(w, b, diagram.phase, cmap=ListedColormap(colors), vmin=0, vmax=2, shading="nearest")
