@@ -36,6 +36,8 @@ BENCHMARKS = {
                "--only", *GUARDED, "relu", "--markdown", "bench/results/guard.md"], "guard.md"),
     "charlm": ([sys.executable, "bench/bench_charlm.py", "--rounds", "5", "--steps", "15", "--threads", "1"],
                "charlm.md"),
+    "checkpoint": ([sys.executable, "bench/bench_checkpoint.py", "--datasets", "mnist-small", "--rounds", "3",
+                    "--epochs", "3"], "checkpoint.md"),
 }
 
 TITLES = {
@@ -45,11 +47,14 @@ TITLES = {
     "verdict": "Time to a verdict: backends and early stopping (issue: scale-out)",
     "guard": "Exact limits on every CPU: the cost of guarding PyTorch's ops (issue: catalog, complete)",
     "charlm": "char-lm: tokens per second against a plain nanoGPT-style loop (issue: tasks)",
+    "checkpoint": "Per-epoch checkpoints: their cost as a share of an epoch (issue: study core)",
 }
 
 # Read-me-first notes placed above a section's generated text.
 NOTES = {
     "activations": (
+        "This table was measured before the exact-limit guard existed (2026-11-22); for the twelve guarded "
+        "activations the guard's cost is measured in its own section below. "
         "How to read the *actlab / native* column: every activation whose *actlab path* is `native` calls "
         "exactly the PyTorch op it is compared with (`actlab.get(name).path`), so their true ratio is 1.00; "
         "what the column shows beyond that is measurement noise. On these shared machines the ratio between "
