@@ -231,3 +231,16 @@ def test_swap_refuses_unknown_and_vector_activations_without_touching_the_model(
     with pytest.raises(ValueError, match="not elementwise"):
         swap(model, "softmax")
     assert isinstance(model[0].gate, nn.SiLU)
+
+
+def test_dropout_kind_comes_from_the_definition():
+    """AlphaDropout is chosen by the definition's `dropout` field, not by the name: every activation that
+    declares it gets AlphaDropout, every other gets nn.Dropout."""
+    from actlab.catalog import DEFINITIONS
+    from actlab.models.build import dropout_layer
+
+    alpha = [n for n, d in DEFINITIONS.items() if d.dropout == "alpha"]
+    assert alpha == ["selu"]  # Klambauer et al. (2017): the only self-normalising unit in the catalog
+    for name, d in DEFINITIONS.items():
+        layer = dropout_layer(name, 0.1)
+        assert isinstance(layer, nn.AlphaDropout) == (d.dropout == "alpha"), name

@@ -470,6 +470,7 @@ CELU = Activation(
 SELU = Activation(
     name="selu", title="Scaled ELU (self-normalising)", family="exponential", class_name="SELU",
     init="lecun",  # the fixed point of mean 0, variance 1 is proved for LeCun-normal weights
+    dropout="alpha",  # Klambauer et al.'s AlphaDropout keeps that fixed point; ordinary dropout does not
     dprecision=(1e-15, 0.0),  # measured: tests/test_catalog_verify.py
     formula=r"f(x) = \lambda \begin{cases} x & x > 0 \\ \alpha (e^{x} - 1) & x \le 0 \end{cases},"
             r"\ \alpha \approx 1.6733,\ \lambda \approx 1.0507",

@@ -159,6 +159,9 @@ class Activation:
     # actlab.models.init). "" derives it from the family: He for rectifier, exponential and gated
     # families (about half the signal passes, identity for large x), Glorot otherwise.
     init: str = ""
+    # Dropout the activation is designed for: "alpha" (AlphaDropout keeps SELU's fixed point of mean 0 and
+    # variance 1, which ordinary dropout's zeros would shift) or "" for ordinary dropout.
+    dropout: str = ""
     settings: tuple[dict, ...] = field(default_factory=tuple)  # parameter settings that matter, for tests and plots
 
     def param(self, name: str) -> Param:

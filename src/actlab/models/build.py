@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..catalog import DEFINITIONS, get, parse
+from ..catalog import DEFINITIONS, get, parse, spec
 from .init import SCHEMES, init_weights
 
 KINDS = ("cnn", "mlp")
@@ -22,9 +22,10 @@ MLP_DROPOUT = 0.2  # per hidden layer; the CNN keeps the seed's 0.25 and 0.5
 
 
 def dropout_layer(activation: str, p: float) -> nn.Module:
-    """Dropout that suits the activation: AlphaDropout for SELU (it keeps SELU's fixed point
-    of mean 0 and variance 1; ordinary dropout's zeros would shift it), nn.Dropout otherwise."""
-    return nn.AlphaDropout(p) if parse(activation)[0] == "selu" else nn.Dropout(p)
+    """Dropout that suits the activation, as its definition says (``Activation.dropout``): AlphaDropout
+    for SELU (it keeps SELU's fixed point of mean 0 and variance 1; ordinary dropout's zeros would
+    shift it), nn.Dropout otherwise."""
+    return nn.AlphaDropout(p) if spec(parse(activation)[0]).dropout == "alpha" else nn.Dropout(p)
 
 
 def _hidden(layer: nn.Module, norm: Optional[nn.Module], act: Callable[[], nn.Module]) -> list[nn.Module]:
