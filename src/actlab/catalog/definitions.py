@@ -586,8 +586,7 @@ GELU_SIGMOID = Activation(
 
 
 def _silu(x, beta):
-    # -inf becomes the most negative finite number so that the limit is 0, not -inf * 0.
-    xf = torch.clamp_min(x, -torch.finfo(x.dtype).max)
+    xf = _no_neg_inf(x)
     return xf * torch.sigmoid(beta * xf)
 
 
@@ -950,8 +949,7 @@ SPARSE_SIGMOID = Activation(
 
 
 def _hard_mish(x):
-    # -inf becomes the most negative finite number, so the limit is 0, not -inf * 0.
-    xf = torch.clamp_min(x, -torch.finfo(x.dtype).max)
+    xf = _no_neg_inf(x)
     return 0.5 * xf * torch.clamp(xf + 2, 0, 2)
 
 

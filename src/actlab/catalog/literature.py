@@ -24,7 +24,8 @@ import mpmath as mp
 import torch
 
 from .definitions import (
-    _SIGMOID_CLAMP, _channel, _finite, _keep_nan, _mp_sig, _mp_softplus, _silu_d, _softplus, _tanh_d,
+    _SIGMOID_CLAMP, _channel, _finite, _keep_nan, _mp_sig, _mp_softplus, _no_neg_inf, _silu_d, _softplus,
+    _tanh_d,
 )
 from .spec import Activation, Param
 
@@ -77,11 +78,6 @@ def _square(x):
 def _computed_in(dtype, fn, x, *args):
     """fn evaluated in at least ``dtype`` and rounded once to x's dtype (no conversion if x is wider)."""
     return fn(x.to(torch.promote_types(x.dtype, dtype)), *args).to(x.dtype)
-
-
-def _finite_below(x):
-    """x with -inf replaced by the most negative finite number: x g(x) then tends to 0, not -inf * 0."""
-    return torch.clamp_min(x, -torch.finfo(x.dtype).max)
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +189,7 @@ LISHT = Activation(
 
 
 def _serf32(x):
-    return _finite_below(x) * torch.erf(_softplus(x, 1.0, None))
+    return _no_neg_inf(x) * torch.erf(_softplus(x, 1.0, None))
 
 
 def _serf_d32(x):
@@ -224,7 +220,7 @@ SERF = Activation(
 
 
 def _smish(x):
-    return _finite_below(x) * torch.tanh(torch.log1p(torch.sigmoid(x)))
+    return _no_neg_inf(x) * torch.tanh(torch.log1p(torch.sigmoid(x)))
 
 
 def _smish_d(x):
@@ -268,7 +264,7 @@ TANHEXP = Activation(
     description="The input gated by tanh of its exponential: the gate reaches 1 very fast for "
     "positive x (above 1 - 1e-9 from x = 2.4), so the right side is almost exactly the "
     "identity, while the left side dips to -0.3533 at x = -1.079 and returns to 0.",
-    forward=lambda x: _finite_below(x) * torch.tanh(torch.exp(x)), derivative=_tanhexp_d,
+    forward=lambda x: _no_neg_inf(x) * torch.tanh(torch.exp(x)), derivative=_tanhexp_d,
     # Beyond |x| = 1e6, tanh(e^x) is within exp(-2e^1e6) of 1 or of e^x -> 0 (mpmath cannot
     # form e^x for |x| near 1e400).
     reference=lambda x: x * mp.tanh(mp.exp(x)) if abs(x) < 1e6 else (x if x > 0 else 0 * x),

@@ -195,6 +195,29 @@ def backend_name(executor) -> str:
 
 
 @contextmanager
+def open_study(out: Path, study, study_id: str, config: dict, command: str, executor, workers, *, quiet: bool):
+    """Validate the data, take the study's folder and lock, open its store and record this invocation.
+
+    Yields (store, executor, splits). Shared by ``run_study`` and tuning's
+    ``run_tune``: bad input fails before the folder is created; a store of
+    another study or other data is refused; the data line is printed once.
+    """
+    import socket
+
+    from .._version import __version__
+    from .executors import make_executor
+
+    splits = validate(study, progress=not quiet)  # bad input fails before the folder is created
+    with study_folder(out, command):
+        executor = executor or make_executor(workers)
+        with Store(out / "results.sqlite") as store:
+            store.ensure_study(study_id, config, command, __version__, data=splits.provenance)
+            store.add_invocation(command, os.getpid(), socket.gethostname())
+            print(f"actlab: {describe_data(splits)}", file=sys.stderr)
+            yield store, executor, splits
+
+
+@contextmanager
 def study_folder(out_dir, command: str = ""):
     """Hold ``out_dir`` as the one writer of its study: checked, created if new, and locked.
 
@@ -249,26 +272,17 @@ def run_study(study: Study, out_dir, *, workers: Union[int, str] = AUTO, executo
     training, as is a folder another process is writing. Returns the
     :class:`~actlab.compare.outputs.Summary`.
     """
-    import socket
-
-    from .. import __version__
     from . import scaleout
-    from .executors import make_executor
     from .outputs import write_config_json, write_outputs
 
     workers = resolve_workers(workers, len(study.runs()))
     out = Path(out_dir)
-    splits = validate(study, progress=not quiet)  # bad input fails before the folder is created
-    with study_folder(out, command):
-        executor = executor or make_executor(workers)
-        with Store(out / "results.sqlite") as store:
-            store.ensure_study(study.study_id(), study.config(), command, __version__, data=splits.provenance)
-            store.add_invocation(command, os.getpid(), socket.gethostname())
-            print(f"actlab: {describe_data(splits)}", file=sys.stderr)
-            store.add_runs(study.runs())
-            write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
-            scaleout.execute(study, store, executor, early_stop=early_stop, task=task, quiet=quiet,
-                             backend=backend_name(executor))
-            summary = write_outputs(store, out)
-            scaleout.write_stopped_csv(store, out / "stopped.csv")
+    with open_study(out, study, study.study_id(), study.config(), command, executor, workers,
+                    quiet=quiet) as (store, executor, splits):
+        store.add_runs(study.runs())
+        write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
+        scaleout.execute(study, store, executor, early_stop=early_stop, task=task, quiet=quiet,
+                         backend=backend_name(executor))
+        summary = write_outputs(store, out)
+        scaleout.write_stopped_csv(store, out / "stopped.csv")
     return summary  # the report is the caller's to ask for (the CLI writes report.html)

@@ -20,8 +20,6 @@ the final runs resume like any compare study.
 """
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -220,24 +218,16 @@ def run_tune(spec: TuneSpec, out_dir, *, executor=None, workers: int = 1, quiet:
     lr is searched), and the compare outputs of the final phase
     (summary.csv, history.csv, accuracy.png, loss.png).
     """
-    from .. import __version__
-    from ..store import Store
-    from .executors import make_executor
     from .outputs import write_outputs
-    from .runner import backend_name, describe_data, study_folder, validate
+    from .runner import backend_name, open_study
     from .scaleout import execute
     from .tune_report import write_report
 
     out = Path(out_dir)
-    splits = validate(spec.study, progress=not quiet)  # bad input fails before the folder is created
-    with study_folder(out, command):
-        executor = executor or make_executor(workers)
-        with Store(out / "results.sqlite") as store:
-            store.ensure_study(spec.study_id(), spec.config(), command, __version__, data=splits.provenance)
-            store.add_invocation(command, os.getpid(), socket.gethostname())
-            print(f"actlab: {describe_data(splits)}", file=sys.stderr)
-            search(spec, store, executor, quiet=quiet)
-            store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
-            execute(spec.study, store, executor, quiet=quiet, backend=backend_name(executor))
-            summary = write_outputs(store, out)
-            return TuneResult(summary, write_report(store, spec, summary, out))
+    with open_study(out, spec.study, spec.study_id(), spec.config(), command, executor, workers,
+                    quiet=quiet) as (store, executor, _):
+        search(spec, store, executor, quiet=quiet)
+        store.add_runs(final_runs(spec, best_trials(store, spec.study.activations)))
+        execute(spec.study, store, executor, quiet=quiet, backend=backend_name(executor))
+        summary = write_outputs(store, out)
+        return TuneResult(summary, write_report(store, spec, summary, out))

@@ -78,6 +78,28 @@ def _limit_error(limit: int, alloc: np.ndarray, counts: np.ndarray, classes, tot
     )
 
 
+def stratified_parts(labels: np.ndarray, fraction: float, seed: int,
+                     too_few) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per class, in label order: (held-out positions, kept positions).
+
+    Each class is shuffled by one generator seeded with ``seed`` and
+    round(fraction * class size) of it is held out, so every class keeps its
+    share in both parts. ``too_few(cls, n_held, n_members)`` gives the error
+    message when a class would leave a part empty. Used for the validation
+    split here and for the test split of user data.
+    """
+    rng = np.random.default_rng(seed)
+    held, kept = [], []
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n_held = math.floor(fraction * len(members) + 0.5)
+        if n_held < 1 or n_held >= len(members):
+            raise DataError(too_few(int(cls), n_held, len(members)))
+        held.append(members[:n_held])
+        kept.append(members[n_held:])
+    return held, kept
+
+
 def split(dataset, val_fraction: float = 0.1, seed: int = 0, train_limit: int | None = None) -> Splits:
     """Split ``dataset`` (an actlab.data.Dataset) into train/validation/test float tensors.
 
@@ -89,19 +111,11 @@ def split(dataset, val_fraction: float = 0.1, seed: int = 0, train_limit: int | 
     _check_args(val_fraction, seed, train_limit)
     labels = dataset.train_labels.numpy()
     present = np.unique(labels)
-    rng = np.random.default_rng(seed)
-    val_parts, train_parts = [], []
-    for cls in present:
-        members = rng.permutation(np.flatnonzero(labels == cls))
-        n_val = math.floor(val_fraction * len(members) + 0.5)
-        if n_val < 1 or n_val >= len(members):
-            raise DataError(
-                f"val_fraction={val_fraction} gives class {dataset.classes[cls]!r} {n_val} validation "
-                f"example(s) out of {len(members)}; every class needs at least one in each part. "
-                f"Choose a val_fraction nearer 0.1."
-            )
-        val_parts.append(members[:n_val])
-        train_parts.append(members[n_val:])
+    val_parts, train_parts = stratified_parts(
+        labels, val_fraction, seed,
+        lambda cls, n, m: (f"val_fraction={val_fraction} gives class {dataset.classes[cls]!r} {n} validation "
+                           f"example(s) out of {m}; every class needs at least one in each part. "
+                           f"Choose a val_fraction nearer 0.1."))
     counts = np.array([len(p) for p in train_parts])
     total = int(counts.sum())
     if train_limit is not None and train_limit < total:

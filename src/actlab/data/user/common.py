@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..split import stratified_parts
 
 CHUNK = 1 << 20
 
@@ -117,21 +117,15 @@ def stratified_test_split(labels: np.ndarray, classes: list[str], test_fraction:
                           where: str) -> tuple[np.ndarray, np.ndarray]:
     """(train positions, test positions): ``test_fraction`` of every class (rounded), seeded, both sorted.
 
-    The same rule as :func:`actlab.data.split` uses for validation, so every
-    class keeps its share in both parts.
+    The same rule as :func:`actlab.data.split` uses for validation (one shared
+    :func:`~actlab.data.split.stratified_parts`), so every class keeps its
+    share in both parts.
     """
-    rng = np.random.default_rng(seed)
-    train_parts, test_parts = [], []
-    for cls in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = math.floor(test_fraction * len(members) + 0.5)
-        if n_test < 1 or n_test >= len(members):
-            raise DataError(
-                f"{where}: test_fraction={test_fraction} gives class {classes[int(cls)]!r} {n_test} test "
-                f"example(s) out of {len(members)}; every class needs at least one in each part. Add examples "
-                f"of that class, choose another test_fraction, or provide a separate test part.")
-        test_parts.append(members[:n_test])
-        train_parts.append(members[n_test:])
+    test_parts, train_parts = stratified_parts(
+        labels, test_fraction, seed,
+        lambda cls, n, m: (f"{where}: test_fraction={test_fraction} gives class {classes[cls]!r} {n} test "
+                           f"example(s) out of {m}; every class needs at least one in each part. Add examples "
+                           f"of that class, choose another test_fraction, or provide a separate test part."))
     return np.sort(np.concatenate(train_parts)), np.sort(np.concatenate(test_parts))
 
 
