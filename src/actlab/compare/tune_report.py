@@ -2,10 +2,10 @@
 each activation is to the learning rate (trials.csv, tuned.csv, lr_sensitivity.png)."""
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
+from ..results.summary import write_csv
 from ..store import atomic_write
 
 # A trial within this much validation accuracy of an activation's best counts as "as good as the best".
@@ -61,20 +61,6 @@ def tuned_columns(spec) -> tuple:
             "verdict")
 
 
-def _cell(value):
-    if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
-    return value
-
-
-def write_csv(rows, columns, path) -> None:
-    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(columns)
-        for row in rows:
-            w.writerow([_cell(row[c]) for c in columns])
-
-
 def plot_lr_sensitivity(store, path, order) -> bool:
     """Validation accuracy against learning rate (log axis), one colour per activation, a line through each
     activation's trials in lr order; returns False (no file) when no trial varied lr."""
@@ -113,10 +99,10 @@ def write_report(store, spec, summary, out_dir) -> list[dict]:
 
     out = Path(out_dir)
     rows = tuned_rows(store, spec, summary)
-    write_csv(rows, tuned_columns(spec), out / "tuned.csv")
+    write_csv(out / "tuned.csv", tuned_columns(spec), rows)
     trial_rows = [{**t, "params": ";".join(f"{k}={v}" for k, v in sorted(t["params"].items()))}
                   for t in trials(store)]
-    write_csv(trial_rows, TRIAL_COLUMNS, out / "trials.csv")
+    write_csv(out / "trials.csv", TRIAL_COLUMNS, trial_rows)
     plot_lr_sensitivity(store, out / "lr_sensitivity.png", [r["activation"] for r in rows])
     return rows
 
