@@ -34,7 +34,7 @@ from common import command_line, machine_info, machine_line, today  # noqa: E402
 
 from actlab.compare.engine import TrainConfig, steady_allocator, train_group  # noqa: E402
 from actlab.compare.executors import DataSpec  # noqa: E402
-from actlab.compare.runner import load_splits  # noqa: E402
+from actlab.compare.training import load_splits  # noqa: E402
 from actlab.store import Checkpoints  # noqa: E402
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from actlab.compare import verdict as vd
+from actlab.results import verdict as vd
 from actlab.compare.asha import Asha
 
 ALPHA = 0.05

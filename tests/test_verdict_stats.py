@@ -12,7 +12,7 @@ from scipy import stats as st
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestIndPower, TTestPower
 
-from actlab.compare import verdict as vd
+from actlab.results import verdict as vd
 
 # Welch's t-test worked example 1 of the Wikipedia article "Welch's t-test" (15 values a side);
 # here also read as 15 pairs (index = seed) for the paired tests.
@@ -212,5 +212,5 @@ def test_diverged_runs_never_enter_means_or_intervals_and_are_counted():
 
 @pytest.mark.parametrize("part", ["samples", "effect", "pairs", "bootstrap", "power", "racing", "sentence"])
 def test_docstring_examples_hold(part):
-    result = doctest.testmod(importlib.import_module(f"actlab.compare.verdict.{part}"))
+    result = doctest.testmod(importlib.import_module(f"actlab.results.verdict.{part}"))
     assert result.attempted > 0 and result.failed == 0

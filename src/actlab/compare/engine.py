@@ -327,7 +327,7 @@ def steady_allocator() -> bool:
     32 MiB (glibc's maximum default) and a trim threshold of 1 GiB, blocks
     below 32 MiB come from the heap and stay there, and steps fault a median
     ~200-400 times (bench/results/training.md). The cost: the process keeps its
-    peak heap until it exits. :func:`actlab.compare.runner.train_unit` (every
+    peak heap until it exits. :func:`actlab.compare.training.train_unit` (every
     study's training task, in-process or in a worker) calls this; library
     code calling :func:`train_group` directly may call it too. Set
     ``ACTLAB_MALLOC=default`` to leave the allocator alone.
@@ -356,7 +356,7 @@ def _threads(count: Optional[int]):
 
 def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
                 diagnostics: bool = False, *, fast: bool = True, resume=None,
-                checkpoints: bool = False) -> list[list[EpochRecord]]:
+                checkpoints: bool = False, until: Optional[int] = None) -> list[list[EpochRecord]]:
     """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
     every epoch of every run and return each run's records.
 
@@ -368,6 +368,10 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     ``resume``: per config, None or a checkpoint (``EpochRecord.checkpoint``)
     to continue from after its epoch; ``checkpoints``: attach one to every
     record (about the size of the weights plus the optimizer state).
+    ``until``: train no further than this epoch in this call (None: to the
+    configs' ``epochs``); the record of epoch ``until`` then carries the
+    checkpoint a later call resumes from, so a study can train in rounds
+    (a rung of successive halving, a look of racing) on any executor.
     """
     _check_group(configs)
     first = configs[0]
@@ -383,7 +387,8 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
         for run, blob in zip(runs, resume or [None] * len(runs)):
             if blob is not None:
                 run.restore(blob)
-        for epoch in range(1, first.epochs + 1):
+        last = first.epochs if until is None else min(int(until), first.epochs)
+        for epoch in range(1, last + 1):
             for index, run in enumerate(runs):
                 if run.diverged or run.epoch >= epoch:
                     continue

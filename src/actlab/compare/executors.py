@@ -45,6 +45,7 @@ class WorkUnit:
     diagnostics: bool = False
     resume: tuple = ()  # per run: None, or the checkpoint (bytes) of its last stored epoch to continue from
     checkpoints: bool = False  # send each epoch's checkpoint with its event (record["checkpoint"])
+    until: Optional[int] = None  # train no further than this epoch in this round (None: to the planned end)
 
     def resume_of(self, index: int):
         return self.resume[index] if self.resume else None
@@ -160,7 +161,7 @@ def split_runs(units: Sequence[WorkUnit]) -> tuple[list[WorkUnit], list[int]]:
     for unit in units:
         for i, (run_id, config) in enumerate(zip(unit.run_ids, unit.configs)):
             pieces.append(WorkUnit(len(pieces), (run_id,), (config,), unit.data, unit.diagnostics,
-                                   (unit.resume_of(i),), unit.checkpoints))
+                                   (unit.resume_of(i),), unit.checkpoints, unit.until))
             parents.append(unit.unit_id)
     return pieces, parents
 

@@ -161,7 +161,7 @@ def search(spec: TuneSpec, store, executor, *, quiet: bool = False) -> int:
 
 
 def _run_round(store, executor, data: DataSpec, todo: list, bar) -> None:
-    from .runner import train_unit
+    from .training import train_unit
 
     units = [WorkUnit(i, (i,), (config,), data) for i, (*_, config) in enumerate(todo)]
 

@@ -1,6 +1,6 @@
-"""actlab.compare.verdict: paired statistics over seeds, P(best), power, racing, and the verdict sentence.
+"""actlab.results.verdict: paired statistics over seeds, P(best), power, racing, and the verdict sentence.
 
-    from actlab.compare.verdict import analyse
+    from actlab.results.verdict import analyse
     v = analyse({"gelu": {0: .989, 1: .988}, "relu": {0: .987, 1: .986}})
     print(v.sentence)
 
