@@ -1,4 +1,8 @@
-"""ASHA early stopping: the promotion rule, rung tracking, and whole sweeps through the runner and the store."""
+"""Early stopping: the rule, the asynchronous ladder and rung tracking, and whole sweeps (synchronous successive
+halving by default, asynchronous ASHA on request) through the execution loop and the store.
+
+The sweeps here use a deterministic stand-in task so the rule's arithmetic can be checked exactly; the same
+loop on real training is tested in test_halving.py."""
 import csv
 import math
 
@@ -15,13 +19,20 @@ QUALITY = {"gelu": 0.9, "relu": 0.8, "elu": 0.7, "selu": 0.6, "sigmoid": 0.5}
 
 
 def quality_task(unit, emit):
-    """Deterministic fake training: accuracy set by the activation, rising a little each epoch."""
-    for epoch in range(1, unit.configs[0]["epochs"] + 1):
-        for run_id, config in zip(unit.run_ids, unit.configs):
+    """Deterministic stand-in for training: accuracy set by the activation, rising a little each epoch. It keeps
+    the engine's contract: continues after its checkpoint (here: the epoch number), stops at ``unit.until``."""
+    planned = unit.configs[0]["epochs"]
+    first = [int(unit.resume_of(i) or 0) for i in range(len(unit.run_ids))]
+    for epoch in range(1, min(planned, unit.until or planned) + 1):
+        for i, (run_id, config) in enumerate(zip(unit.run_ids, unit.configs)):
+            if epoch <= first[i]:
+                continue
             acc = QUALITY[config["activation"]] + epoch / 100 + config["seed"] / 1000
-            emit(EpochEvent(run_id, {"epoch": epoch, "train_loss": 1.0, "train_acc": acc, "val_loss": 1 - acc,
-                                     "val_acc": acc, "test_loss": 1 - acc, "test_acc": acc, "seconds": 0.1,
-                                     "samples": 10 * epoch}))
+            record = {"epoch": epoch, "train_loss": 1.0, "train_acc": acc, "val_loss": 1 - acc, "val_acc": acc,
+                      "test_loss": 1 - acc, "test_acc": acc, "seconds": 0.1, "samples": 10 * epoch}
+            if unit.checkpoints and epoch < planned:
+                record["checkpoint"] = str(epoch).encode()
+            emit(EpochEvent(run_id, record))
 
 
 def test_rungs_follow_eta_and_stop_before_the_last_epoch():
@@ -74,6 +85,10 @@ def test_parse_early_stop():
     assert parse_early_stop(None) is None and parse_early_stop("none") is None
     assert parse_early_stop("asha") == Asha(3, 1)
     assert parse_early_stop("asha:eta=2,first=3") == Asha(2, 3)
+    assert parse_early_stop("asha:async") == Asha(3, 1, asynchronous=True)
+    assert parse_early_stop("asha:eta=2,async") == Asha(2, 1, asynchronous=True)
+    assert "synchronous successive halving, eta 3, rungs 1, 3" in Asha().describe([4])
+    assert "arrival order" in Asha(asynchronous=True).describe([4])
     with pytest.raises(ValueError, match="unknown method"):
         parse_early_stop("hyperband")
     with pytest.raises(ValueError, match="eta=N"):
@@ -90,11 +105,26 @@ def make_store(tmp_path, activations, epochs=4, seeds=2):
 
 @pytest.mark.parametrize("executor", [InProcessExecutor(), ProcessPoolExecutor(2, threads=1)],
                          ids=["in-process", "process-pool"])
-def test_sweep_stops_losers_and_ranks_only_complete_runs(tmp_path, executor):
-    # In sorted arrival order (one worker), relu then gelu go on; elu and sigmoid lose at rung 1.
+def test_synchronous_rungs_stop_the_worst_whatever_the_executor(tmp_path, executor):
+    # Four configurations at rung 1, eta 3: only the best (gelu) goes on, on any executor.
     study, store = make_store(tmp_path, ("relu", "gelu", "elu", "sigmoid"), epochs=4)
     with store:
         execute(study, store, executor, early_stop=Asha(eta=3), task=quality_task, quiet=True)
+        runs = {r["run_id"]: r for r in store.runs()}
+        assert {runs[i]["activation"] for i in stopped_runs(store)} == {"relu", "elu", "sigmoid"}
+        assert all(r["status"] == "done" and r["attempts"] == 1 for r in runs.values() if r["activation"] == "gelu")
+        assert all(info["epoch"] == 1 for info in stopped_runs(store).values())
+        assert max(e["epoch"] for e in store.epochs() if runs[e["run_id"]]["activation"] != "gelu") == 1
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("executor", [InProcessExecutor(), ProcessPoolExecutor(2, threads=1)],
+                         ids=["in-process", "process-pool"])
+def test_sweep_stops_losers_and_ranks_only_complete_runs(tmp_path, executor):
+    # Asynchronous: in sorted arrival order (one worker), relu then gelu go on; elu and sigmoid lose at rung 1.
+    study, store = make_store(tmp_path, ("relu", "gelu", "elu", "sigmoid"), epochs=4)
+    with store:
+        execute(study, store, executor, early_stop=Asha(eta=3, asynchronous=True), task=quality_task, quiet=True)
         stopped = stopped_runs(store)
         runs = {r["run_id"]: r for r in store.runs()}
         stopped_names = {runs[i]["activation"] for i in stopped}
@@ -108,17 +138,19 @@ def test_sweep_stops_losers_and_ranks_only_complete_runs(tmp_path, executor):
             assert stopped_names == {"elu", "sigmoid"}
 
 
-def test_resume_never_restarts_stopped_runs_and_keeps_the_ladder(tmp_path):
+@pytest.mark.parametrize("rule", [Asha(), Asha(asynchronous=True)], ids=["sync", "async"])
+def test_resume_never_restarts_stopped_runs_and_keeps_the_ladder(tmp_path, rule):
     study, store = make_store(tmp_path, ("relu", "gelu", "elu", "sigmoid"), epochs=4)
     with store:
-        execute(study, store, InProcessExecutor(), early_stop=Asha(), task=quality_task, quiet=True)
+        execute(study, store, InProcessExecutor(), early_stop=rule, task=quality_task, quiet=True)
         before = store.epochs()
         stopped = stopped_runs(store)
-        assert execute(study, store, InProcessExecutor(), early_stop=Asha(), task=quality_task, quiet=True) == 0
+        assert execute(study, store, InProcessExecutor(), early_stop=rule, task=quality_task, quiet=True) == 0
         assert store.epochs() == before and stopped_runs(store) == stopped
-        keys = {(k, e) for k, e, _ in history(store, Asha())}
-        relu = config_key(next(r["config"] for r in store.runs() if r["activation"] == "relu"))
-        assert (relu, 1) in keys and (relu, 3) in keys
+        if rule.asynchronous:  # the ladder, rebuilt from the stored epochs, has relu at both rungs
+            keys = {(k, e) for k, e, _ in history(store, Asha())}
+            relu = config_key(next(r["config"] for r in store.runs() if r["activation"] == "relu"))
+            assert (relu, 1) in keys and (relu, 3) in keys
 
 
 def test_restored_ladder_judges_a_newcomer_against_earlier_sessions(tmp_path):
@@ -153,3 +185,30 @@ def test_compare_cli_with_asha_writes_stopped_csv_and_ranks_the_rest(tmp_path, c
     assert ranked.isdisjoint(stopped_labels) and all(r["n_runs"] == 2 for r in summary.rows)
     assert len(ranked) + len(stopped_labels) == 6
     assert all(r["status"] == "done" for r in runs if r["run_id"] not in stopped)
+
+
+def diverging_task(unit, emit):
+    """quality_task, except that selu's loss turns NaN in epoch 1 (the run ends there, diverged)."""
+    if unit.configs[0]["activation"] != "selu":
+        return quality_task(unit, emit)
+    for run_id in unit.run_ids:
+        emit(EpochEvent(run_id, {"epoch": 1, "diverged": True, "train_loss": float("nan"), "val_loss": None,
+                                 "val_acc": None, "test_loss": None, "test_acc": None, "seconds": 0.1,
+                                 "samples": 10}))
+
+
+def test_a_diverged_configuration_scores_worst_and_keeps_its_status(tmp_path):
+    from actlab.compare.halving import decide_rung, rung_scores
+
+    study, store = make_store(tmp_path, ("gelu", "relu", "elu", "selu"), epochs=3)
+    with store:
+        execute(study, store, InProcessExecutor(), early_stop=Asha(eta=2), task=diverging_task, quiet=True)
+        runs = {r["run_id"]: r for r in store.runs()}
+        # Four at rung 1, eta 2: gelu and relu go on; elu stops; selu, diverged, ranks last but stays diverged.
+        # Rung 2: gelu and relu only (selu has nothing left to rank): relu stops.
+        assert {runs[i]["activation"]: s["epoch"] for i, s in stopped_runs(store).items()} == {"elu": 1, "relu": 2}
+        assert len(rung_scores(store, Asha(eta=2), 2)) == 2
+        assert {r["status"] for r in runs.values() if r["activation"] == "selu"} == {"diverged"}
+        scores = {runs[ids[0]]["activation"]: score for score, ids in rung_scores(store, Asha(eta=2), 1).values()}
+        assert math.isnan(scores["selu"]) and scores["gelu"] == pytest.approx(0.9 + 0.01 + 0.0005)
+        assert decide_rung(store, Asha(eta=2), 1) == []  # deciding the rung again changes nothing

@@ -433,6 +433,83 @@ def test_guarded_native_op_is_still_used_on_ordinary_input(case):
         torch.testing.assert_close(mod(x), mod.spec.native(x, **mod._kwargs()), rtol=0, atol=0)
 
 
+GUARDED_CASES = [(n, p) for n, p in CASES if DEFINITIONS[n].native_range is not None
+                 and not DEFINITIONS[n].stochastic and DEFINITIONS[n].native_when(p)]
+
+
+def _native_right_at_edges(mod, name, params, dtype) -> tuple[bool, bool]:
+    """(forward right, backward right) of PyTorch's op at +-inf and NaN, judged by the mpmath limits."""
+    native = functools.partial(mod.spec.native, **mod._kwargs())
+    tol = dict(rtol=8 * float(torch.finfo(dtype).eps), atol=0.0, equal_nan=True)
+    limits = _limits(name, _key(params))
+    with torch.no_grad():
+        y = native(torch.tensor([math.inf, -math.inf, math.nan], dtype=dtype)).double()
+    want = torch.tensor([limits[0][0], limits[1][0], math.nan], dtype=torch.float64)
+    forward = torch.isnan(y[2]).item() and torch.allclose(y, want, **tol)
+    backward = True
+    for value, d_lim in ((math.inf, limits[0][1]), (-math.inf, limits[1][1]), (math.nan, math.nan)):
+        for n in (1, 7, 17, 67):
+            x = torch.full((n,), value, dtype=dtype, requires_grad=True)
+            native(x).sum().backward()
+            backward &= torch.allclose(x.grad.double(), torch.full((n,), d_lim, dtype=torch.float64), **tol)
+    return forward, backward
+
+
+@pytest.mark.parametrize("case", GUARDED_CASES, ids=[_case_id(c) for c in GUARDED_CASES])
+def test_guarded_op_fault_probe_agrees_with_mpmath_limits(case):
+    """The module skips its check of x only where its run-time probe finds PyTorch's op right at
+    +-inf and NaN on this CPU; the probe must say so exactly when the op's values (and gradients)
+    there are the mpmath limits (and NaN at NaN, at every length)."""
+    from actlab.catalog.module import native_faults
+
+    name, params = case
+    if name in NO_LIMIT | NO_DERIVATIVE_LIMIT:
+        return
+    mod = module(case)
+    for dtype in FLOATS:
+        faults = native_faults(mod.spec, mod._kwargs(), dtype, torch.device("cpu"))
+        forward_right, backward_right = _native_right_at_edges(mod, name, params, dtype)
+        assert (not faults.forward, not faults.backward) == (forward_right, backward_right), (name, dtype)
+
+
+@pytest.mark.parametrize("case", GUARDED_CASES, ids=[_case_id(c) for c in GUARDED_CASES])
+def test_guarded_op_reads_x_only_when_its_probe_requires(case, monkeypatch):
+    """No check of x where the probe finds the op right (ELU's forward: its only fault is a NaN
+    input's gradient, so inference runs unchecked), one check where it does not or where the
+    declared range is narrower than the dtype's; the op's own result either way."""
+    from actlab.catalog import module as module_file
+
+    name, params = case
+    mod = module(case)
+    checked = []
+    real = module_file.native_is_exact_on
+    monkeypatch.setattr(module_file, "native_is_exact_on", lambda x, r: checked.append(r) or real(x, r))
+    x = torch.linspace(-3, 3, 13, dtype=torch.float32)
+    for differentiated in (False, True):
+        checked.clear()
+        y = mod(x.clone().requires_grad_(differentiated))
+        faults = module_file.native_faults(mod.spec, mod._kwargs(), x.dtype, x.device)
+        needed = mod.spec.native_range < 1 or faults.forward or (differentiated and faults.backward)
+        assert len(checked) == int(needed), (name, differentiated, checked)
+        with torch.no_grad():
+            torch.testing.assert_close(y, mod.spec.native(x, **mod._kwargs()), rtol=0, atol=0)
+
+
+def test_guarded_probe_runs_inside_inference_mode_and_no_grad(monkeypatch):
+    """The first call of a guarded module may come under inference_mode or no_grad; its probe
+    must still differentiate the op, and the values must be the mpmath limits."""
+    from actlab.catalog import module as module_file
+
+    for context in (torch.inference_mode, torch.no_grad):
+        monkeypatch.setattr(module_file, "_NATIVE_FAULTS", {})
+        for name in ("elu", "silu", "hardtanh", "gelu"):
+            with context():
+                y = actlab.get(name)(torch.tensor([math.inf, -math.inf, math.nan])).double()
+            (f_plus, _), (f_minus, _) = _limits(name, _key(DEFINITIONS[name].defaults()))
+            torch.testing.assert_close(y[:2], torch.tensor([f_plus, f_minus], dtype=torch.float64))
+            assert torch.isnan(y[2]), name
+
+
 # ---------------------------------------------------------------------------
 # 4. dtypes and shapes
 # ---------------------------------------------------------------------------

@@ -390,3 +390,16 @@ def test_train_limit_too_small_says_what_would_work(small):
 def test_bad_split_arguments(small, kwargs, expected):
     with pytest.raises(DataError, match=expected):
         split(small, **kwargs)
+
+
+def test_to_float_scales_pixels_and_keeps_features():
+    from actlab.data.split import to_float
+
+    grey = torch.tensor([[[0, 51], [255, 102]]], dtype=torch.uint8)  # [1, 2, 2]
+    assert to_float(grey).shape == (1, 1, 2, 2)
+    assert to_float(grey)[0, 0].flatten().tolist() == pytest.approx([0.0, 0.2, 1.0, 0.4], abs=1e-7)  # x / 255
+    colour = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    assert to_float(colour).shape == (2, 3, 4, 4) and to_float(colour).max().item() == 1.0
+    features = torch.tensor([[-1.5, 300.0]], dtype=torch.float64)
+    out = to_float(features)
+    assert out.dtype == torch.float32 and out.tolist() == [[-1.5, 300.0]]  # as stored, not rescaled

@@ -24,10 +24,10 @@ BASE = ["compare", "--model", "mlp", "--width", "16", "--train-limit", "400", "-
 STUDIES = {  # name: (extra arguments, kills)
     "in-process": (["--workers", "1"], 7),
     "pool": (["--workers", "2"], 7),
-    # One worker: with several, which borderline configuration ASHA stops depends on arrival order
-    # even without a kill (see actlab.compare.asha).
-    # A third activation: with eta=3 the third configuration at rung 1 goes on only if it beats both others.
-    "asha": (["--workers", "1", "--early-stop", "asha", "--activations", "relu,tanh,gelu"], 6),
+    # Synchronous successive halving (the default): every configuration trains to the rung, then the whole rung
+    # is decided, so two workers stop the same configurations as one. A third activation: with eta=3 only the
+    # best of the three goes on after rung 1.
+    "asha": (["--workers", "2", "--early-stop", "asha", "--activations", "relu,tanh,gelu"], 6),
 }
 NUMBERS = tuple(k for k in EPOCH_FIELDS if k != "seconds")
 
@@ -122,16 +122,18 @@ def test_killed_at_random_moments_the_study_ends_with_the_uninterrupted_numbers(
     assert not litter, f"temporary files of killed writers were left behind: {litter}"
 
 
-def test_an_asha_stop_decided_but_not_stored_when_killed_is_replayed_on_resume(tmp_path):
-    # The driver stores a rung epoch, then decides, then stores the stop: a kill in between leaves the
+@pytest.mark.parametrize("rule", ["asha", "asha:async"])
+def test_an_early_stop_decided_but_not_stored_when_killed_is_decided_again_on_resume(tmp_path, rule):
+    # The driver stores a rung's epochs, then decides, then stores the stop: a kill in between leaves the
     # configuration 'running' with its rung epochs stored and no stop. Rebuilt here from a finished study
-    # (its store as that kill leaves it), the resume must stop it again, not train it on.
+    # (its store as that kill leaves it), the resume must stop it again, not train it on: the synchronous
+    # rule decides the rung again from the store, the asynchronous one replays its ladder.
     import shutil
     import sqlite3
 
     from actlab.cli import main
 
-    args = [*BASE, "--workers", "1", "--early-stop", "asha", "--activations", "relu,tanh,gelu"]
+    args = [*BASE, "--workers", "1", "--early-stop", rule, "--activations", "relu,tanh,gelu"]
     assert main([*args, "--out", str(tmp_path / "reference")]) == 0
     reference = results(tmp_path / "reference")
     stopped = [key for key, (status, _, _) in reference.items() if status == "stopped"]

@@ -2,9 +2,9 @@
 (issue 10): a real SIGKILL of the whole process group, rerun with the same command until it finishes, and the
 study ends with exactly the numbers of an uninterrupted one; no process of a killed group survives.
 
-What resumes where: a tuning trial cut short is trained again from its first epoch with its stored parameters
-(trials are short; the final phase's runs continue from their last epoch's checkpoint like any compare run);
-a finished trial is never trained again.
+What resumes where: a tuning trial is a run of the store and trains through the same execution loop, so a trial
+cut short continues from its last finished epoch's checkpoint with its stored parameters, like the final phase's
+runs and any compare run; a finished trial is never trained again.
 """
 import os
 import random
@@ -73,12 +73,14 @@ def test_tune_killed_at_random_moments_resumes_to_the_same_search_and_final_runs
     assert not (out / "checkpoints").exists()
 
 
-def running_with_epochs(db) -> int:
+def running_with_epochs(db, trials: bool = False) -> int:
+    """How many runs (tuning's search trials with ``trials``) are running with at least one stored epoch."""
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)
         try:
             return conn.execute("SELECT COUNT(*) FROM runs WHERE status = 'running' AND run_id IN "
-                                "(SELECT run_id FROM epochs)").fetchone()[0]
+                                "(SELECT run_id FROM epochs)" + (" AND trial IS NOT NULL" if trials else "")
+                                ).fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:  # not created yet
@@ -111,4 +113,40 @@ def test_compare_on_ray_killed_mid_study_resumes_from_its_checkpoints_to_the_sam
     for run_id, stored in cut.items():  # continued after its last stored epoch, from its checkpoint
         if stored:
             assert env[run_id].get("resumed_after_epoch") == stored
+    assert not (out / "checkpoints").exists()
+
+
+# Long enough trials (4 epochs) that a kill can land between a trial's epochs.
+TRIAL_CUT = ["tune", "--activations", "relu", "--space", "lr=1e-3..1e-2:log", "--sampler", "grid", "--trials", "2",
+             "--grid-points", "2", "--seeds", "1", "--epochs", "4", "--model", "mlp", "--width", "16", "--depth", "1",
+             "--train-limit", "1000", "--workers", "1", "--quiet"]
+
+
+def test_a_trial_killed_between_epochs_continues_from_its_checkpoint(tmp_path):
+    reference, out = tmp_path / "reference", tmp_path / "killed"
+    assert invoke(TRIAL_CUT, reference)[0]
+
+    child = subprocess.Popen([sys.executable, "-m", "actlab.cli", *TRIAL_CUT, "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not running_with_epochs(out / "results.sqlite", trials=True):  # a trial has stored some epochs
+            assert child.poll() is None and time.monotonic() < deadline, "the study ended before the kill"
+            time.sleep(0.005)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait(timeout=60)
+    assert_no_survivor(child.pid)
+    with Store(out / "results.sqlite", readonly=True) as store:
+        cut = {r["run_id"]: store.stored_epochs(r["run_id"]) for r in store.runs("running", trials=True)
+               if r["trial"] is not None}
+    assert any(cut.values()) and (out / "checkpoints").is_dir()
+
+    assert invoke(TRIAL_CUT, out)[0]
+    assert (search(out), results(out)) == (search(reference), results(reference))  # the same numbers
+    with Store(out / "results.sqlite", readonly=True) as store:
+        runs = {r["run_id"]: r for r in store.runs(trials=True)}
+    for run_id, stored in cut.items():  # continued after its last stored epoch, not from epoch 1
+        if stored:
+            assert runs[run_id]["env"].get("resumed_after_epoch") == stored and runs[run_id]["attempts"] == 2
     assert not (out / "checkpoints").exists()

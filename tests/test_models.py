@@ -244,3 +244,15 @@ def test_dropout_kind_comes_from_the_definition():
     for name, d in DEFINITIONS.items():
         layer = dropout_layer(name, 0.1)
         assert isinstance(layer, nn.AlphaDropout) == (d.dropout == "alpha"), name
+
+
+def test_plain_mlp_is_the_mlp_without_dropout():
+    plain = build_model("plain-mlp", "selu", depth=3, width=16, seed=0)
+    with_dropout = build_model("mlp", "selu", depth=3, width=16, seed=0)
+    assert not any(isinstance(m, (nn.Dropout, nn.AlphaDropout)) for m in plain.modules())
+    kept = [m for m in with_dropout if not isinstance(m, (nn.Dropout, nn.AlphaDropout))]
+    assert [type(m) for m in plain] == [type(m) for m in kept]
+    for a, b in zip(plain.state_dict().values(), with_dropout.state_dict().values()):
+        assert torch.equal(a, b)  # same seed, same weights: dropout draws nothing at construction
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in build_model("plain-mlp", "relu", depth=4,
+                                                                    batchnorm=True).modules()) == 4

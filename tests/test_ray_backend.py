@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from actlab.compare.asha import Asha
-from actlab.compare.executors import EpochEvent, InProcessExecutor, UnitDone
-from actlab.compare.ray_backend import RayExecutor, make_backend, require_ray
+from actlab.compare.executors import EpochEvent, InProcessExecutor, ProcessPoolExecutor, UnitDone, make_executor
+from actlab.compare.ray_backend import RayExecutor, require_ray
 from actlab.compare import run_study
 from actlab.compare.scaleout import MissingExtra, RunsRestarted, execute, stopped_runs
 from actlab.compare.sweep import build_study
@@ -25,9 +25,15 @@ def record(config, epoch):
 
 
 def fake_task(unit, emit):
-    for epoch in range(1, unit.configs[0]["epochs"] + 1):
-        for run_id, config in zip(unit.run_ids, unit.configs):
-            emit(EpochEvent(run_id, record(config, epoch)))
+    """Keeps the engine's contract: continues after its checkpoint (the epoch number), stops at ``unit.until``."""
+    planned = unit.configs[0]["epochs"]
+    for epoch in range(1, min(planned, unit.until or planned) + 1):
+        for i, (run_id, config) in enumerate(zip(unit.run_ids, unit.configs)):
+            if epoch > int(unit.resume_of(i) or 0):
+                values = record(config, epoch)
+                if unit.checkpoints and epoch < planned:
+                    values["checkpoint"] = str(epoch).encode()
+                emit(EpochEvent(run_id, values))
 
 
 @dataclass(frozen=True)
@@ -110,15 +116,20 @@ def test_missing_ray_gives_an_install_hint(monkeypatch):
     with pytest.raises(MissingExtra, match=r"pip install 'actlab\[ray\]'"):
         require_ray()
     with pytest.raises(MissingExtra, match="Ray backend"):
-        make_backend("ray")
+        make_executor(2, "ray")
 
 
-def test_make_backend_checks_its_arguments():
-    assert isinstance(make_backend("local"), InProcessExecutor)
+def test_one_executor_factory_checks_its_arguments():
+    assert isinstance(make_executor(1, "local"), InProcessExecutor)
+    pool = make_executor(3, "local", threads=1)
+    assert isinstance(pool, ProcessPoolExecutor) and (pool.workers, pool.threads) == (3, 1)
+    ray = make_executor(2, "ray")
+    assert isinstance(ray, RayExecutor) and ray.num_cpus == 2 and ray.address is None
+    assert make_executor(2, "ray", "auto").num_cpus is None  # a joined cluster brings its own CPUs
     with pytest.raises(ValueError, match="needs --backend ray"):
-        make_backend("local", address="auto")
-    with pytest.raises(ValueError, match="expected 'local' or 'ray'"):
-        make_backend("slurm")
+        make_executor(1, "local", address="auto")
+    with pytest.raises(ValueError, match="expected one of local, ray"):
+        make_executor(1, "slurm")
 
 
 def test_ray_sweep_stores_the_same_numbers_as_in_process(ray_executor, tmp_path):
@@ -149,13 +160,16 @@ def test_a_training_error_is_raised_not_retried_and_the_study_resumes(ray_execut
         assert {r["attempts"] for r in store.runs() if r["activation"] == "gelu"} == {2}
 
 
-def test_asha_on_ray_stops_the_losers(ray_executor, tmp_path):
+@pytest.mark.parametrize("rule", [Asha(eta=3), Asha(eta=3, asynchronous=True)], ids=["sync", "async"])
+def test_asha_on_ray_stops_the_losers(ray_executor, tmp_path, rule):
     study, store = make_store(tmp_path, ("gelu", "relu", "elu", "sigmoid"), epochs=4, seeds=1)
     with store:
-        execute(study, store, ray_executor, early_stop=Asha(eta=3), task=fake_task, quiet=True)
+        execute(study, store, ray_executor, early_stop=rule, task=fake_task, quiet=True)
         stopped = stopped_runs(store)
         names = {r["run_id"]: r["activation"] for r in store.runs()}
         assert "gelu" not in {names[i] for i in stopped} and "sigmoid" in {names[i] for i in stopped}
+        if not rule.asynchronous:  # the whole rung at once: only the best of four goes on
+            assert {names[i] for i in stopped} == {"relu", "elu", "sigmoid"}
         for run_id, info in stopped.items():
             assert max(e["epoch"] for e in store.epochs() if e["run_id"] == run_id) == info["epoch"] < 4
 

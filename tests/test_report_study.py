@@ -43,10 +43,28 @@ def test_ranking_matches_the_store_summary(finished):
         cells = _cells(row)
         assert cells[0] == str(expected["rank"]) and cells[1] == expected["label"]
         assert cells[3] == f"{expected['test_acc_mean']:.4g}"
-        assert cells[5] == f"[{expected['test_acc_ci_low']:.4g}, {expected['test_acc_ci_high']:.4g}]"
-    assert _cells(rows[0])[10] == "best"
-    assert {_cells(r)[10] for r in rows[1:]} <= {"yes: worse", "no"}
+        assert cells[5] == f"[{expected['acc_ci_low']:.4g}, {expected['acc_ci_high']:.4g}]"
+        assert 0 < expected["acc_ci_low"] < expected["acc_ci_high"] < 1
+        assert cells[6] == f"{expected['p_best']:.4g}"
+    assert _cells(rows[0])[12] == "best"
+    assert {_cells(r)[12] for r in rows[1:]} <= {"yes: worse", "no"}
     assert page.count('<circle') == 3  # one mean-and-CI marker per activation
+
+
+def test_verdict_heatmap_and_pairs_match_the_summary(finished):
+    folder, page = finished
+    with Store(folder / "results.sqlite", readonly=True) as store:
+        summary = summarize(store)
+    assert f"<strong>Verdict:</strong> {summary.sentence}" in page.replace("&#x27;", "'")
+    heat = re.search(r'<svg class="chart heatmap".*?</svg>', page, re.S).group(0)
+    assert heat.count('<g class="pair') == 6  # 3 activations: 3 x 2 off-diagonal cells
+    separated = [p for p in summary.pairs if p["separated"] == "yes"]
+    assert heat.count('<g class="pair separated">') == 2 * len(separated)
+    for p in summary.pairs:  # each cell shows row minus column, both ways round
+        assert f"{p['diff_points']:+.2f}" in heat and f"{-p['diff_points']:+.2f}" in heat
+    assert len(_rows(page, "pairs-table")) == 3
+    open_pairs = [p for p in summary.pairs if p["separated"] == "no"]
+    assert len(_rows(page, "power-table")) == len(open_pairs) if open_pairs else "Every pair is separated" in page
 
 
 def test_curves_cost_properties_runs_and_environment(finished):
@@ -105,7 +123,7 @@ def test_an_activation_at_chance_level_is_warned_about(tmp_path):
 def test_overlapping_intervals_are_warned_about(tmp_path):
     folder = make_study(tmp_path / "close", activations=("relu", "relu6"), seeds=3, spread=0.0)
     box = _warnings(write_study_report(folder).read_text())
-    assert "95% CIs overlap" in box and "No activation is significantly worse than the best" in box
+    assert "95% CIs overlap" in box and "No activation is separated from the best" in box
 
 
 def test_a_running_study_shows_what_is_there(tmp_path):

@@ -12,7 +12,7 @@ from torch import nn
 
 import actlab
 from actlab.catalog import DEFINITIONS
-from actlab.catalog.torch_map import TORCH_CLASSES, catalog_entry, catalog_module, is_elementwise
+from actlab.catalog.torch_map import TORCH_CLASSES, catalog_entry, catalog_module, catalog_name, is_elementwise
 from actlab.diagnose.derivatives import derivative_fn
 from actlab.models import PoolThenActivation, accelerate, he_gain, init_weights, scheme_for, spec_string, swap
 
@@ -43,6 +43,17 @@ def test_the_map_covers_pytorchs_activations():
                if isinstance(c, type) and issubclass(c, nn.Module) and c.__module__ == torch_activations.__name__}
     # the two that are not activations of one tensor: attention, and softmax over channels of images
     assert defined - names == {"MultiheadAttention", "Softmax2d"}
+
+
+def test_each_mapped_class_is_named_like_its_definitions_module():
+    """The map comes from the parity table's PyTorch column; an independent check of that column:
+    PyTorch's class and the catalog's module class have the same name, case aside (Hardswish, HardSwish)."""
+    from actlab.catalog.registry import normalise
+
+    for cls, name in TORCH_CLASSES.items():
+        assert normalise(cls.__name__) == normalise(DEFINITIONS[name].class_name), (cls, name)
+    assert catalog_name(nn.GELU(approximate="tanh")) == "gelu_tanh" and catalog_name(nn.GELU()) == "gelu"
+    assert nn.Identity not in TORCH_CLASSES  # a placeholder in models: swap must leave it alone
 
 
 def test_parameter_names_are_pytorchs_attribute_names_with_known_exceptions():

@@ -8,9 +8,9 @@ import pytest
 from actlab.cli import main
 from actlab.compare.executors import InProcessExecutor
 from actlab.compare.sweep import SweepError
-from actlab.compare.tune import SEARCH_SEED, make_tune, run_tune, trial_epochs, trials
-from actlab.compare.tune_report import sensitivity
-from actlab.compare.tune_space import Param, grid_points, parse_space, propose
+from actlab.tune import SEARCH_SEED, make_tune, run_tune, trial_epochs, trials
+from actlab.tune.report import sensitivity
+from actlab.tune.space import Param, grid_points, parse_space, propose
 from actlab.store import Store, StoreError
 
 SPACE = "lr=1e-4..1e-2:log,batch_size=32|64"
@@ -152,16 +152,22 @@ def test_interrupted_search_resumes_without_rerunning_finished_trials(tuned, tmp
         run_tune(spec, tmp_path, executor=StopAfter(3), quiet=True)
     with Store(tmp_path / "results.sqlite", readonly=True) as store:
         before = {(t["activation"], t["number"]): t for t in trials(store)}
-    assert [k for k, t in before.items() if t["status"] == "done"] == [("relu", 0), ("selu", 0), ("relu", 1)]
+        trained = {r["run_id"]: r for r in store.runs(trials=True)}
+    # The interrupt came right after relu's trial 1 stored its (only) epoch, before the round was scored.
+    assert [k for k, t in before.items() if t["status"] == "done"] == [("relu", 0), ("selu", 0)]
+    assert trained[before["relu", 1]["run_id"]]["status"] == "done"
     assert before["selu", 1]["status"] == "running"  # its parameters were stored before it trained
 
     run_tune(spec, tmp_path, quiet=True)
     with Store(tmp_path / "results.sqlite", readonly=True) as store:
         after = {(t["activation"], t["number"]): t for t in trials(store)}
+        retrained = {r["run_id"]: r for r in store.runs(trials=True)}
     for key, trial in before.items():
         assert after[key]["params"] == trial["params"]
         if trial["status"] == "done":
             assert after[key]["finished"] == trial["finished"]  # not rerun
+    relu_1 = before["relu", 1]["run_id"]  # scored on resume, not trained again
+    assert retrained[relu_1]["attempts"] == 1 and retrained[relu_1]["finished"] == trained[relu_1]["finished"]
     # Interrupted and resumed, the study proposes and scores exactly what the uninterrupted one did.
     assert read_csv(tmp_path / "trials.csv") == read_csv(tuned / "trials.csv")
     with pytest.raises(StoreError, match="another configuration"):

@@ -94,7 +94,13 @@ def _add_compare(sub):
     p.add_argument("--activations", metavar="LIST",
                    help="comma-separated catalog names with optional parameters, e.g. relu,gelu,elu:alpha=0.2")
     p.add_argument("--model", metavar="KIND", help="cnn (the seed CNN), mlp, or PKG.MODULE:FUNC")
-    p.add_argument("--dataset", metavar="NAME", help="mnist-small (embedded), mnist or fashion-mnist")
+    p.add_argument("--task", metavar="NAME|PKG.MODULE:FUNC",
+                   help="what to train: seed-cnn (default), deep-mlp, or your own task (see 'actlab tasks'); "
+                        "the task gives dataset, model and budget, the flags below override them")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="mnist-small (embedded), mnist, fashion-mnist, or your own: npz:FILE (arrays x, y), "
+                        "csv:FILE[#column=NAME] (a label column, numeric features; trains an MLP) or "
+                        "imagefolder:DIR (one folder per class; any size, grey or colour)")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's four IDX .gz files")
     p.add_argument("--epochs", type=int, metavar="N")
     p.add_argument("--seeds", type=int, metavar="N", help="runs per activation (seeds 0..N-1)")
@@ -109,7 +115,8 @@ def _add_compare(sub):
     p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
                    help="batch normalisation before every hidden activation")
     p.add_argument("--width", type=int, metavar="N", help="hidden width (dense layer of the CNN, every MLP layer)")
-    p.add_argument("--depth", type=int, metavar="N", help="hidden layers of the MLP")
+    p.add_argument("--depth", metavar="N[,N...]",
+                   help="hidden layers of the MLP; a list (4,16,32,64) sweeps over depth")
     p.add_argument("--grid", action="append", metavar="KEY=V1|V2",
                    help="also sweep a hyperparameter, e.g. --grid lr=0.001|0.0003 (repeatable)")
     p.add_argument("--workers", type=_workers_flag, default="auto", metavar="N|auto",
@@ -120,15 +127,57 @@ def _add_compare(sub):
                    help="where the runs train: local processes (default) or Ray (pip install 'actlab[ray]')")
     p.add_argument("--address", metavar="auto|HOST:PORT",
                    help="with --backend ray: join this Ray cluster (default: start a private local Ray)")
-    p.add_argument("--early-stop", metavar="asha[:eta=N,first=N]",
-                   help="stop clearly losing configurations early (successive halving, ASHA); stopped runs are "
-                        "listed in stopped.csv and never ranked")
+    p.add_argument("--early-stop", metavar="asha[:eta=N,first=N,async]",
+                   help="stop clearly losing configurations early: every configuration trains to each rung, then "
+                        "the whole rung is ranked (synchronous successive halving); 'asha:async' promotes as runs "
+                        "arrive (results depend on arrival order). Stopped runs are listed in stopped.csv and "
+                        "never ranked")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-<time>); an existing "
                                                 "study folder is resumed")
     p.add_argument("--diagnostics", action="store_true", default=None,
                    help="also record per-layer gradient and activation statistics every epoch")
+    p.add_argument("--until-decided", action="store_true",
+                   help="racing: start with --seeds seeds (default 3) per activation, then add seeds only to "
+                        "activations whose place is still open, with the error rate controlled across looks "
+                        "(docs/racing.md); stops when the ranking is decided, at --max-seeds or at --budget")
+    p.add_argument("--budget", metavar="DURATION",
+                   help="with --until-decided: stop before a round this invocation's time cannot finish, "
+                        "e.g. 90s, 30m, 2h")
+    p.add_argument("--max-seeds", metavar="N",
+                   help="with --until-decided: the most seeds any activation receives (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the ranking")
     p.set_defaults(func=_run_compare)
+
+
+def _race_flags(args):
+    """--until-decided, --budget, --max-seeds checked together: (max_seeds, budget seconds or None), or None
+    without --until-decided. Racing starts from --seeds (3 when not given)."""
+    from .compare.race import FIRST_SEEDS, MAX_SEEDS, check_max_seeds, parse_budget
+
+    if not args.until_decided:
+        given = [f for f, v in (("--budget", args.budget), ("--max-seeds", args.max_seeds)) if v is not None]
+        if given:
+            raise UserError(f"{' and '.join(given)} apply to racing; add --until-decided (or drop them)")
+        return None
+    if args.early_stop:
+        raise UserError("--until-decided and --early-stop are alternatives: racing adds seeds where the ranking "
+                        "is open, ASHA stops losing configurations early; choose one")
+    if args.seeds is None:
+        args.seeds = FIRST_SEEDS
+    try:
+        max_seeds = int(args.max_seeds) if args.max_seeds is not None else max(MAX_SEEDS, args.seeds)
+    except ValueError:
+        raise UserError(f"--max-seeds {args.max_seeds!r} is not a whole number; give e.g. --max-seeds 10") from None
+    check_max_seeds(max_seeds, args.seeds)
+    return max_seeds, None if args.budget is None else parse_budget(args.budget)
+
+
+def _depths(text: str):
+    """--depth: '8' -> 8; '4,16,32' -> (4, 16, 32), a sweep over depth (a grid the study records)."""
+    from .compare.sweep import parse_value
+
+    values = tuple(dict.fromkeys(parse_value("depth", t) for t in text.split(",")))
+    return values[0] if len(values) == 1 else values
 
 
 def _workers_flag(text: str):
@@ -150,7 +199,7 @@ def _run_compare(args):
 
     from .compare.asha import parse_early_stop
     from .compare.executors import resolve_workers, threads_per_worker
-    from .compare.ray_backend import make_backend
+    from .compare.executors import make_executor
     from .compare.scaleout import format_stopped
     from .report import write_study_report
     from .store import Store
@@ -158,6 +207,7 @@ def _run_compare(args):
 
     if args.workers != "auto" and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
+    race = _race_flags(args)  # (max_seeds, budget seconds) with --until-decided, else None
     def optional(parse, value):
         return None if value is None else parse(value)
 
@@ -169,7 +219,8 @@ def _run_compare(args):
         train_limit=optional(parse_train_limit, args.train_limit),
         model=args.model, dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, seeds=args.seeds,
         val_fraction=args.val_fraction, batch_size=args.batch_size, lr=args.lr, init=args.init,
-        batchnorm=args.batchnorm, width=args.width, depth=args.depth, diagnostics=args.diagnostics)
+        batchnorm=args.batchnorm, width=args.width, depth=optional(_depths, args.depth),
+        diagnostics=args.diagnostics, task=args.task)
     args.out = args.out or f"runs/compare-{time.strftime('%Y%m%d-%H%M%S')}"
     # The command as parsed (every given flag, the chosen --out), so config.json can reproduce the study.
     command = ["actlab", "compare"]
@@ -191,11 +242,18 @@ def _run_compare(args):
         print(f"actlab compare: {runs} runs {where} (--workers {args.workers}; --workers 1 trains in this "
               "process, N in N processes)", file=sys.stderr)
     early_stop = parse_early_stop(args.early_stop)
-    executor = make_backend(args.backend, workers=workers, address=args.address) if (
+    executor = make_executor(workers, args.backend, args.address) if (
         args.backend != "local" or args.address) else None
+    outcome = None
     try:
-        summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
-                            quiet=args.quiet, command=shlex.join(command))
+        if race is not None:
+            from .compare.race import run_race
+
+            summary, outcome = run_race(study, args.out, max_seeds=race[0], budget=race[1], workers=workers,
+                                        executor=executor, quiet=args.quiet, command=shlex.join(command))
+        else:
+            summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
+                                quiet=args.quiet, command=shlex.join(command))
     finally:
         if hasattr(executor, "close"):
             executor.close()
@@ -205,8 +263,10 @@ def _run_compare(args):
         stopped = format_stopped(store)
     if stopped:
         print(stopped)
+    if outcome is not None:
+        print(outcome.text)
     if not args.quiet:
-        print(f"\nwrote {args.out}/: summary.csv, history.csv, accuracy.png, loss.png, results.sqlite, "
+        print(f"\nwrote {args.out}/: summary.csv, pairs.csv, history.csv, accuracy.png, loss.png, results.sqlite, "
               f"config.json, report.html\nrerun the same command (with --out {args.out}) to resume or redraw")
 
 
@@ -303,11 +363,9 @@ def _run_tune(args):
     import time
 
     from .compare import format_ranking, parse_activations
-    from .compare.ray_backend import make_backend
+    from .compare.executors import make_executor
     from .compare.sweep import parse_train_limit
-    from .compare.tune import make_tune, run_tune
-    from .compare.tune_report import format_tuned
-    from .compare.tune_space import parse_space
+    from .tune import format_tuned, make_tune, parse_space, run_tune
     from .report import write_study_report
 
     if args.workers < 1:
@@ -324,7 +382,7 @@ def _run_tune(args):
     shaping = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                if v is not None and k not in ("command", "func", "quiet", "workers", "backend", "address", "space")]
     command = shlex.join(["actlab", "tune", *(f"--space={s}" for s in args.space), *shaping])
-    executor = make_backend(args.backend, workers=args.workers, address=args.address)
+    executor = make_executor(args.workers, args.backend, args.address)
     try:
         result = run_tune(spec, args.out, executor=executor, workers=args.workers, quiet=args.quiet, command=command)
     finally:
@@ -418,7 +476,68 @@ def _run_theory(args):
     return run(args)
 
 
-COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory]
+# --- tasks ------------------------------------------------------------------ #
+def _add_tasks(sub):
+    p = sub.add_parser("tasks", help="what can be studied: the tasks, their default budgets and test profiles",
+                       description="List the tasks 'actlab compare --task NAME' trains: data, model family, metric, "
+                                   "the default study's budget and time on a 2-core CPU, and the small test profile.")
+    p.add_argument("task", nargs="?", metavar="NAME|PKG.MODULE:FUNC", help="show only this task (e.g. your own)")
+    p.set_defaults(func=_run_tasks)
+
+
+def _run_tasks(args):
+    from .tasks import get
+    from .tasks.table import table
+
+    print(table([get(args.task)] if args.task else None))
+
+
+def _add_suite(sub):
+    p = sub.add_parser("suite", help="the same activations on several tasks: one matrix page of where the choice matters",
+                       description="Run one study per task (each into OUT/<task>, resumable like any study) and "
+                                   "write OUT/index.html: a matrix of each activation's standardized difference "
+                                   "from the task's best, with significance, per-task rankings and links to each "
+                                   "task's report.")
+    p.add_argument("--activations", metavar="LIST", help="comma-separated catalog names (default: the seed's six)")
+    p.add_argument("--tasks", metavar="LIST", default="seed-cnn,deep-mlp",
+                   help="comma-separated task names (see 'actlab tasks'; default seed-cnn,deep-mlp)")
+    p.add_argument("--profile", default="default", choices=["default", "test"],
+                   help="each task's default budget, or its small test profile")
+    p.add_argument("--seeds", type=int, metavar="N", help="runs per activation (default: each task's)")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs per run (default: each task's)")
+    p.add_argument("--train-limit", metavar="N|all", help="training images per task (default: each task's)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder holding the datasets' IDX .gz files")
+    p.add_argument("--workers", type=_workers_flag, default="auto", metavar="N|auto")
+    p.add_argument("--out", metavar="DIR", default="runs/suite", help="output folder (default runs/suite)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run_suite)
+
+
+def _run_suite(args):
+    import shlex
+    import sys
+
+    from .compare import DEFAULT_ACTIVATIONS, parse_activations
+    from .compare.suite import run_suite
+    from .compare.sweep import parse_train_limit
+    from .report import write_study_report
+    from .report.suite_page import write_suite_page
+
+    activations = parse_activations(args.activations) if args.activations else DEFAULT_ACTIVATIONS
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    settings = {"epochs": args.epochs,
+                "train_limit": parse_train_limit(args.train_limit) if args.train_limit else None}
+    command = shlex.join(["actlab", *sys.argv[1:]])
+    folders = run_suite(activations, tasks, args.out, profile=args.profile, seeds=args.seeds,
+                        data_dir=args.data_dir, workers=args.workers, quiet=args.quiet, command=command,
+                        settings=settings)
+    for folder in folders.values():
+        write_study_report(folder)
+    page = write_suite_page(args.out, folders, activations, command=command)
+    print(f"wrote {page} (and each task's report.html under {args.out})")
+
+
+COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory, _add_tasks, _add_suite]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,13 @@ names, as its signature states them.
 
 Keys are catalog names or aliases (the frameworks' own names are aliases), so
 an entry for an activation that is not in the catalog yet is simply unused.
+
+The PyTorch column is also actlab's map from ``torch.nn`` classes to catalog
+entries: ``torch_map.py`` derives ``TORCH_CLASSES`` from it (``args`` there
+say which attribute values pick which entry, as ``approximate`` does for
+``nn.GELU``), so each PyTorch class is named once, here. A new PyTorch
+activation becomes swappable, diagnosable and initialisable by adding its
+``_torch(...)`` counterpart.
 """
 from __future__ import annotations
 

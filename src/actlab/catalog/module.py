@@ -18,6 +18,9 @@ construction). Inside ``forward`` the module picks, in this order:
 """
 from __future__ import annotations
 
+import math
+from typing import NamedTuple, Optional
+
 import torch
 from torch import nn
 
@@ -80,30 +83,117 @@ def composite_keeps_more_than_input(spec: Activation, fixed: dict) -> bool:
     return _KEEPS_MORE[key]
 
 
-def native_is_exact_on(x: torch.Tensor, native_range: float) -> bool:
-    """May a native op with ``Activation.native_range`` be trusted on all of x?
+class NativeFaults(NamedTuple):
+    """What :func:`native_faults` found about one op in one dtype on one device."""
 
-    True when every element is finite with |x| <= native_range * finfo.max.
+    forward: bool  # its value at -inf, +inf or NaN is not the definition's
+    backward: bool  # its autograd gradient there is not the derivative, or depends on the length
+
+
+_NATIVE_FAULTS: dict[tuple, NativeFaults] = {}
+
+
+def _agree(got: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+    """Elementwise: the same NaN, the same infinity, or finite values within a few ulps."""
+    eps = float(torch.finfo(got.dtype).eps)
+    return torch.isclose(got.double(), want.double(), rtol=8 * eps, atol=0.0, equal_nan=True)
+
+
+def native_faults(spec: Activation, kw: dict, dtype: torch.dtype, device: torch.device) -> NativeFaults:
+    """Is PyTorch's op wrong at +-inf or NaN, in its forward and in its backward, here?
+
+    Probed once per process, activation, parameters, dtype and device (the CPU
+    kernels are picked once per process by the CPU's capability, so this is
+    per machine and per ``ATEN_CPU_CAPABILITY``): the op's values at -inf, +inf
+    and NaN are compared with the definition's own formula, and its autograd
+    gradient there with the definition's derivative, at lengths 1 and 67 so
+    that both PyTorch's scalar loop and its vectorised body (with a scalar
+    tail) are seen. Nothing about any CPU is assumed: a PyTorch that fixes an
+    op makes its guard disappear, and one that breaks another is caught.
+
+    Returns:
+        NativeFaults(forward, backward); :func:`native_trusted` says what the
+        module does with it.
+    """
+    key = (spec.name, tuple(sorted(kw.items())), dtype, device.type, torch.backends.cpu.get_cpu_capability())
+    if key not in _NATIVE_FAULTS:
+        # The probe builds its own graph, also when the caller is in inference mode or under no_grad.
+        with torch.inference_mode(False), torch.enable_grad():
+            edges = torch.tensor([-math.inf, math.inf, math.nan], dtype=dtype, device=device)
+            with torch.no_grad():
+                forward_right = bool(_agree(spec.native(edges, **kw), spec.forward(edges, **kw)).all())
+                want = spec.derivative(edges, **kw)
+            backward_right = True
+            for i in range(3):
+                for n in (1, 67):
+                    x = edges[i].expand(n).clone().requires_grad_(True)
+                    spec.native(x, **kw).sum().backward()
+                    backward_right &= bool(_agree(x.grad, want[i].expand(n)).all())
+        _NATIVE_FAULTS[key] = NativeFaults(not forward_right, not backward_right)
+    return _NATIVE_FAULTS[key]
+
+
+def native_is_exact_on(x: torch.Tensor, native_range: float) -> bool:
+    """Is every element of x finite with |x| <= native_range * finfo.max?
+
     One read of x and, off the CPU, one synchronisation. With native_range 1
-    (finite is enough) that read is a sum, the cheapest reduction: it is finite
-    only if no element is NaN or infinite (a finite sum that overflows is a
-    false alarm and merely takes the exact path). Otherwise a fused min/max.
-    Under ``torch.compile`` this is False, so the compiled graph takes the
-    definition's own formula (which the compiler fuses) with no data-dependent
-    branch.
+    (finite is enough) that read is a sum: it is finite only if no element is
+    NaN or infinite (a finite sum that overflows is a false alarm and merely
+    takes the exact path). Otherwise a fused min/max, where a NaN fails both
+    comparisons. Within a forward+backward pass every reduction tried costs
+    the same, one read of x at memory speed (sum, dot product x . x, amax,
+    aminmax: bench/results/guard.md), so the simplest with the fewest false
+    alarms is kept. Under ``torch.compile`` this is False, so the compiled
+    graph takes the definition's own formula (which the compiler fuses) with
+    no data-dependent branch.
     """
     if x.numel() == 0:
         return True
     if torch.compiler.is_compiling():
         return False
+    # Compared in Python: a tensor comparison would be one more dispatch, felt on small tensors.
     with torch.no_grad():
         if native_range >= 1.0:
             # float16/bfloat16 sums are accumulated and returned in float32, so they do not overflow early.
-            return bool(torch.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32))))
+            return math.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32)).item())
         bound = native_range * torch.finfo(x.dtype).max
         lo, hi = torch.aminmax(x)
-        # NaN compares false, so a NaN anywhere makes this False.
-        return bool((lo >= -bound) & (hi <= bound))
+        return -bound <= lo.item() and hi.item() <= bound
+
+
+def native_trusted(spec: Activation, kw: dict, x: torch.Tensor, cache: Optional[dict] = None) -> bool:
+    """May the module hand x to ``spec.native`` and still give the definition's values and gradients?
+
+    Yes without reading x when the op declares no ``native_range``, or when
+    :func:`native_faults` finds it right at +-inf and NaN in this dtype (its
+    backward too, when autograd will differentiate this call) and the declared
+    range is the whole dtype: ELU, CELU, SELU, hardtanh, ReLU6 and the
+    shrinks, whose only fault is a NaN input's gradient, run unchecked in
+    inference. Otherwise only if :func:`native_is_exact_on` finds x finite and
+    in range. Inside ``torch.func`` transforms, where the probe cannot build
+    its own graph, x is always checked; under ``torch.compile`` the answer is
+    no, and the graph takes the definition's formula (which the compiler
+    fuses) with no data-dependent branch.
+
+    ``cache`` (a module's own dict) keeps the probe's answer per (dtype,
+    device), so that a call costs no more Python than a dict lookup.
+    """
+    native_range = spec.native_range
+    if native_range is None or x.numel() == 0:
+        return True
+    if torch.compiler.is_compiling():
+        return False
+    if native_range >= 1.0 and torch._C._functorch.peek_interpreter_stack() is None:
+        where = (x.dtype, x.device)
+        faults = None if cache is None else cache.get(where)
+        if faults is None:
+            faults = native_faults(spec, kw, x.dtype, x.device)
+            if cache is not None:
+                cache[where] = faults
+        differentiated = torch.is_grad_enabled() and x.requires_grad
+        if not (faults.forward or (differentiated and faults.backward)):
+            return True
+    return native_is_exact_on(x, native_range)
 
 
 def _make_function(spec: Activation, names: tuple[str, ...]) -> type[torch.autograd.Function]:
@@ -151,6 +241,7 @@ class ActivationModule(nn.Module):
             elif p.passed:
                 self._fixed[p.name] = value
         self._native = spec.native is not None and spec.native_when(resolved)
+        self._native_faults: dict = {}  # (dtype, device) -> native_faults(...), filled on first use
         self.path = self._choose_path()
 
     def _choose_path(self) -> str:
@@ -173,7 +264,7 @@ class ActivationModule(nn.Module):
         if self.spec.stochastic and self.training:
             return self.spec.native(x, training=True, **kw)
         if self.path == "native":
-            if self.spec.native_range is None or native_is_exact_on(x, self.spec.native_range):
+            if native_trusted(self.spec, kw, x, self._native_faults):
                 return self.spec.native(x, **kw)
             return self._function.apply(x, *kw.values())
         if self.path == "composite":

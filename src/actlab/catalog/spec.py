@@ -120,11 +120,15 @@ class Activation:
     aliases: tuple[str, ...] = ()
     native: Optional[Callable] = None
     native_when: Callable[[dict], bool] = lambda p: True
-    # Where PyTorch's op is known to be wrong at the edges (NaN at +-inf, overflow
-    # just below the dtype's max, a NaN gradient that depends on the tensor's
-    # length), the module calls it only when every element is finite with
-    # |x| <= native_range * finfo(dtype).max, and otherwise computes the
-    # definition's own formula and derivative. None: the op is trusted everywhere.
+    # Where PyTorch's op is known to be wrong at the edges on some CPU (NaN at
+    # +-inf, overflow just below the dtype's max, a NaN gradient that depends on
+    # the tensor's length), the module calls it only when every element is
+    # finite with |x| <= native_range * finfo(dtype).max, and otherwise computes
+    # the definition's own formula and derivative. With native_range 1 the check
+    # is skipped where a run-time probe finds the op right at +-inf and NaN
+    # (module.native_faults: per process, dtype and device; the backward only
+    # counts when autograd will differentiate the call). None: the op is
+    # trusted everywhere.
     native_range: Optional[float] = None
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()

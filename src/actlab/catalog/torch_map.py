@@ -1,20 +1,23 @@
 """One map from PyTorch's activation modules to catalog entries.
 
-The map is derived from the definitions, not listed: a class of
-``torch.nn.modules.activation`` maps to the definition whose ``class_name``
-is the class's name (case aside: PyTorch's ``Hardswish`` is actlab's
-``HardSwish``), and a definition's parameter names are PyTorch's attribute
-names, so the parameters are read off the module:
+The map is derived, not listed: each PyTorch class is named once, in the
+PyTorch column of ``frameworks.FRAMEWORKS`` (the parity table, which also
+states its defaults and is checked against PyTorch by the parity tests), and
+a definition's parameter names are PyTorch's attribute names, so the
+parameters are read off the module:
 
     >>> catalog_entry(nn.ELU(alpha=0.2))
     ('elu', {'alpha': 0.2})
     >>> catalog_entry(nn.Softplus(beta=2.0))
     ('softplus', {'beta': 2.0, 'threshold': 20.0})
 
-The one attribute that picks a different entry instead of a parameter is
-written here: ``nn.GELU(approximate="tanh")`` is ``gelu_tanh``. A catalog
-parameter PyTorch's class does not have takes its default (``nn.SiLU`` is
-``silu`` with beta = 1). actlab's own modules map to their definition.
+Where one class computes two entries, the table's ``args`` say which
+attribute values select which: ``nn.GELU(approximate="tanh")`` is
+``gelu_tanh``. A catalog parameter PyTorch's class does not have takes its
+default (``nn.SiLU`` is ``silu`` with beta = 1). Only classes of
+``torch.nn.modules.activation`` are mapped: ``nn.Identity`` is in the table
+(it computes the identity) but is a placeholder in models, not an activation
+to swap. actlab's own modules map to their definition.
 
 ``actlab.swap``, ``actlab.diagnose``, ``actlab.models.accelerate`` and the
 weight initialisation all read activation modules through this map.
@@ -22,33 +25,53 @@ weight initialisation all read activation modules through this map.
 from __future__ import annotations
 
 import inspect
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.modules.activation as torch_activations
 from torch import nn
 
+from .frameworks import FRAMEWORKS
 from .module import ActivationModule
 from .registry import DEFINITIONS, get, normalise
 from .spec import LEARNABLE, Activation
 
 
-def _torch_classes() -> dict[type[nn.Module], str]:
-    by_class_name = {normalise(a.class_name): a.name for a in DEFINITIONS.values() if a.class_name}
-    return {cls: by_class_name[normalise(cls.__name__)]
-            for cls in vars(torch_activations).values()
-            if inspect.isclass(cls) and issubclass(cls, nn.Module)
-            and cls.__module__ == torch_activations.__name__ and normalise(cls.__name__) in by_class_name}
+# Any spelling of a catalog name or alias -> the canonical name (FRAMEWORKS is keyed by either).
+_CANONICAL = {normalise(alias): a.name for a in DEFINITIONS.values() for alias in (a.name, *a.aliases)}
 
+
+def _pytorch_column() -> dict[type[nn.Module], list[tuple[str, dict]]]:
+    """torch.nn activation class -> [(canonical catalog name, the attribute values that select it)]."""
+    out: dict[type[nn.Module], list[tuple[str, dict]]] = {}
+    for key, counterparts in FRAMEWORKS.items():
+        if normalise(key) not in _CANONICAL:  # an entry for an activation the catalog lacks: unused
+            continue
+        for c in counterparts:
+            if c.framework != "PyTorch":
+                continue
+            cls = getattr(torch_activations, c.name.rsplit(".", 1)[-1], None)
+            if inspect.isclass(cls) and cls.__module__ == torch_activations.__name__:
+                out.setdefault(cls, []).append((_CANONICAL[normalise(key)], dict(c.args)))
+    return out
+
+
+def _default_entry(cls: type[nn.Module], entries: list[tuple[str, dict]]) -> str:
+    """The entry a class computes when built with no arguments (nn.GELU(): approximate="none")."""
+    if len(entries) == 1:
+        return entries[0][0]
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    for name, args in entries:
+        if all(defaults.get(k) == v for k, v in args.items()):
+            return name
+    raise ValueError(f"frameworks.FRAMEWORKS lists torch.nn.{cls.__name__} for {[n for n, _ in entries]}, but none "
+                     f"of their args matches the class's defaults {defaults}; give one entry PyTorch's default args")
+
+
+_PYTORCH = _pytorch_column()
 
 # torch.nn class -> canonical catalog name (nn.GELU: the entry for its default, approximate="none").
-TORCH_CLASSES: dict[type[nn.Module], str] = _torch_classes()
-
-# Attributes of a PyTorch class that select another catalog entry rather than set a parameter
-# (None: a setting the catalog has no entry for).
-_VARIANTS: dict[type[nn.Module], Callable[[nn.Module], Optional[str]]] = {
-    nn.GELU: lambda m: {"none": "gelu", "tanh": "gelu_tanh"}.get(m.approximate),
-}
+TORCH_CLASSES: dict[type[nn.Module], str] = {cls: _default_entry(cls, e) for cls, e in _PYTORCH.items()}
 
 
 def is_elementwise(definition: Activation) -> bool:
@@ -80,8 +103,11 @@ def catalog_name(module: nn.Module, inherited: bool = False) -> Optional[str]:
     cls = _torch_class(module, inherited)
     if cls is None:
         return None
-    variant = _VARIANTS.get(cls)
-    return variant(module) if variant else TORCH_CLASSES[cls]
+    entries = _PYTORCH[cls]
+    if len(entries) == 1:
+        return entries[0][0]
+    # Attributes that select another entry rather than set a parameter; None: a setting the catalog lacks.
+    return next((name for name, args in entries if all(getattr(module, k, None) == v for k, v in args.items())), None)
 
 
 def catalog_entry(module: nn.Module) -> Optional[tuple[str, dict]]:

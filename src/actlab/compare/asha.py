@@ -1,4 +1,12 @@
-"""Early stopping across the runs of a sweep: asynchronous successive halving (ASHA).
+"""Early stopping across the runs of a sweep: the rule (:class:`Asha`), and its asynchronous variant (ASHA).
+
+The rule is used two ways. By default (``--early-stop asha``) the execution
+loop decides each rung *synchronously*: every live configuration trains to
+the rung, then the whole rung is ranked at once (successive halving; see
+:mod:`actlab.compare.halving`), so the result does not depend on which run
+arrived first. ``--early-stop asha:async`` chooses the asynchronous variant
+described below (:class:`AshaExecutor`), for executors whose workers would
+otherwise idle at a rung; its promotions depend on arrival order.
 
 A *configuration* (one activation x grid point, all its seeds together) is
 checked at rung epochs ``first_rung * eta**k`` that lie before its last
@@ -31,8 +39,7 @@ from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, NamedTuple, Optional
 
 from ..store import FINAL_STATUSES, canonical_json
-from .executors import EpochEvent, InProcessExecutor
-from .scaleout import RunsRestarted, RunsStopped
+from .events import EpochEvent, RunsRestarted, RunsStopped
 
 POLL_SECONDS = 0.02  # how often a waiting worker looks for its decision
 # The driver answers within milliseconds of storing the rung epoch; silence this long means it is gone.
@@ -41,10 +48,12 @@ DECISION_TIMEOUT = 600.0
 
 @dataclass(frozen=True)
 class Asha:
-    """The rule: reduction factor ``eta`` and the first rung epoch."""
+    """The rule: reduction factor ``eta``, the first rung epoch, and whether rungs are decided
+    asynchronously (as each configuration arrives; default: synchronously, over the whole rung)."""
 
     eta: int = 3
     first_rung: int = 1
+    asynchronous: bool = False
 
     def __post_init__(self):
         if not isinstance(self.eta, int) or self.eta < 2:
@@ -63,6 +72,15 @@ class Asha:
     def keep(self, n: int) -> int:
         """How many of ``n`` scores at a rung go on."""
         return max(1, n // self.eta)
+
+    def describe(self, epochs) -> str:
+        """What ran, in one line (printed at the start of a study with early stopping)."""
+        rungs = sorted({r for e in epochs for r in self.rungs(int(e))})
+        at = ", ".join(map(str, rungs)) or "none (too few epochs)"
+        if self.asynchronous:
+            return (f"early stopping: asynchronous ASHA, eta {self.eta}, rungs {at}: promotions depend on "
+                    "arrival order")
+        return f"early stopping: synchronous successive halving, eta {self.eta}, rungs {at}"
 
 
 def _value(score: float) -> float:
@@ -242,7 +260,7 @@ class AshaExecutor:
     def _board(self):
         if hasattr(self.inner, "make_board"):
             return self.inner.make_board()
-        return LocalBoard() if isinstance(self.inner, InProcessExecutor) else ManagerBoard()
+        return LocalBoard() if getattr(self.inner, "name", "") == "in-process" else ManagerBoard()
 
     def run(self, units, task, on_event) -> None:
         unit_of = {run_id: unit for unit in units for run_id in unit.run_ids}
@@ -322,16 +340,22 @@ def history(store, rule: Asha) -> list[tuple]:
 
 
 def parse_early_stop(text: Optional[str]) -> Optional[Asha]:
-    """'asha' (eta 3, rungs 1, 3, 9, ...), 'asha:eta=2', 'asha:eta=3,first=2', or None/'none' -> None."""
+    """'asha' (synchronous, eta 3, rungs 1, 3, 9, ...), 'asha:eta=2', 'asha:eta=3,first=2', 'asha:async'
+    (asynchronous promotions), or None/'none' -> None."""
     if text is None or text.strip().lower() in ("", "none", "off"):
         return None
     name, _, params = text.strip().partition(":")
     if name.lower() != "asha":
-        raise ValueError(f"--early-stop {text!r}: unknown method; expected 'asha' or e.g. 'asha:eta=3,first=1'")
-    values = {}
+        raise ValueError(f"--early-stop {text!r}: unknown method; expected 'asha', e.g. 'asha:eta=3,first=1', "
+                         "or 'asha:async' for asynchronous promotions")
+    values, asynchronous = {}, False
     for item in filter(None, (p.strip() for p in params.split(","))):
+        if item.lower() in ("async", "sync"):
+            asynchronous = item.lower() == "async"
+            continue
         key, _, value = item.partition("=")
         if key not in ("eta", "first") or not value.strip().isdigit():
-            raise ValueError(f"--early-stop {text!r}: {item!r} is not eta=N or first=N (whole numbers)")
+            raise ValueError(f"--early-stop {text!r}: {item!r} is not eta=N or first=N (whole numbers), "
+                             "'async' or 'sync'")
         values[key] = int(value)
-    return Asha(eta=values.get("eta", 3), first_rung=values.get("first", 1))
+    return Asha(eta=values.get("eta", 3), first_rung=values.get("first", 1), asynchronous=asynchronous)

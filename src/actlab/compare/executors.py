@@ -9,6 +9,10 @@ process, as they happen: a :class:`UnitStarted` when a unit begins (an
 executor that cannot tell may leave it out: the unit's first epoch event
 then counts as its start), its epoch events, then a :class:`UnitDone`.
 Only the calling process touches the results store: workers never write it.
+The events are defined in :mod:`.events`; :func:`make_executor` is the one
+factory for every executor (local or Ray), used by compare and tune alike.
+A :class:`WorkUnit` with ``until`` set is one round: its runs train no
+further than that epoch (see :func:`actlab.compare.runner.execute`).
 """
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ import os
 import pickle
 import queue as _queue
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Optional, Protocol, Sequence, Union
+
+from .events import Emit, EpochEvent, Event, UnitDone, UnitStarted  # noqa: F401 (the contract's events)
 
 
 @dataclass(frozen=True)
@@ -51,27 +57,6 @@ class WorkUnit:
         return self.resume[index] if self.resume else None
 
 
-@dataclass(frozen=True)
-class EpochEvent:
-    """One finished epoch of one run: the record's fields and its per-layer statistics."""
-
-    run_id: int
-    record: dict
-    layers: list = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class UnitStarted:
-    unit_id: int
-
-
-@dataclass(frozen=True)
-class UnitDone:
-    unit_id: int
-
-
-Event = Union[UnitStarted, EpochEvent, UnitDone]
-Emit = Callable[[EpochEvent], None]
 Task = Callable[[WorkUnit, Emit], None]
 
 
@@ -269,6 +254,37 @@ def resolve_workers(workers: Union[int, str], runs: int) -> int:
     return workers
 
 
-def make_executor(workers: int = 1) -> Executor:
-    """The in-process executor for one worker, a process pool for more."""
-    return InProcessExecutor() if workers <= 1 else ProcessPoolExecutor(workers)
+BACKENDS = ("local", "ray")
+
+
+def make_executor(workers: int = 1, backend: str = "local", address: Optional[str] = None, *,
+                  threads: Optional[int] = None) -> Executor:
+    """The one executor factory (``compare`` and ``tune`` both build theirs here).
+
+    Args:
+        workers: runs side by side: 1 trains in this process, N in N worker
+            processes (local) or on N Ray CPUs (a private local Ray).
+        backend: ``"local"`` (this machine's processes) or ``"ray"`` (Ray
+            tasks; pip install 'actlab[ray]').
+        address: with ``backend="ray"``: ``"auto"`` or ``"HOST:PORT"`` joins a
+            running cluster instead of starting a private Ray.
+        threads: torch threads per pool worker (default: the cores shared out).
+
+    Returns:
+        an :class:`Executor`; close it when done if it has ``close()`` (Ray).
+
+    Examples:
+        >>> make_executor(1).name, make_executor(2).name
+        ('in-process', 'process-pool')
+    """
+    if backend == "local":
+        if address:
+            raise ValueError("--address names a Ray cluster; it needs --backend ray")
+        workers = resolve_workers(workers, 1 << 30) if workers == AUTO else workers
+        return InProcessExecutor() if workers <= 1 else ProcessPoolExecutor(workers, threads)
+    if backend == "ray":
+        from .ray_backend import RayExecutor, require_ray
+
+        require_ray()
+        return RayExecutor(address, num_cpus=None if address or workers == AUTO else workers)
+    raise ValueError(f"--backend {backend!r} is unknown; expected one of {', '.join(BACKENDS)}")

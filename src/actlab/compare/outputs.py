@@ -1,4 +1,4 @@
-"""What ``actlab compare`` writes beside its store: summary.csv, history.csv, the plots, config.json.
+"""What ``actlab compare`` writes beside its store: summary.csv, pairs.csv, history.csv, the plots, config.json.
 
 The numbers come from :mod:`actlab.results` (the ranking, the history, the
 protocol and how failures count are documented there); this module only
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 
 from ..results import Study
@@ -21,38 +22,93 @@ __all__ = ["HISTORY_COLUMNS", "SUMMARY_COLUMNS", "RunResult", "Summary", "best_e
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    return "-" if value is None or value == "" or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.{digits}f}"
 
 
-def format_ranking(summary: Summary) -> str:
-    """The ranking as a text table, with the protocol and every warning spelled out."""
-    header = ("rank", "activation", "n", "test acc mean ± sd", "95% CI", "test loss", "best ep", "s/epoch",
-              "vs best")
-    lines = []
-    for r in summary.rows:
-        ci = f"[{_fmt(r['test_acc_ci_low'])}, {_fmt(r['test_acc_ci_high'])}]"
-        verdict = r["verdict"] + ("" if math.isnan(r["cohens_d"]) else f", d={r['cohens_d']:.2f}")
-        n = str(r["n_runs"]) + ("" if r["n_runs"] == r["n_planned"] else f"/{r['n_planned']}")
-        if r["n_diverged"]:
-            n += f" ({r['n_diverged']} diverged)"
-        lines.append((str(r["rank"]), r["label"], n, f"{_fmt(r['test_acc_mean'])} ± {_fmt(r['test_acc_std'])}",
-                      ci, _fmt(r["test_loss_mean"]), f"{r['best_epoch_mean']:.1f}", _fmt(r["seconds_per_epoch"], 2),
-                      verdict))
+WIDTH = 96  # the printed ranking stays readable in a 100-column terminal
+OPEN_PAIRS_SHOWN = 20  # more open pairs than this: the rest are in pairs.csv
+
+
+def _table(header, lines) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *lines]]
     text.insert(1, "  ".join("-" * w for w in widths))
+    return text
+
+
+def _ranks(r: dict) -> str:
+    """'2 (1-3)': the observed rank and its 95% bootstrap interval."""
+    if r["rank_low"] == "":
+        return str(r["rank"])
+    if r["rank_low"] == r["rank_high"] == r["rank"]:
+        return str(r["rank"])
+    ranks = str(r["rank_low"]) if r["rank_low"] == r["rank_high"] else f"{r['rank_low']}-{r['rank_high']}"
+    return f"{r['rank']} ({ranks})"
+
+
+def _open_pairs(summary: Summary) -> list[str]:
+    """The pairs the study could not separate, with what it would take (80% power, Bonferroni level)."""
+    place = {r["label"]: r["rank"] for r in summary.rows}
+    rows = sorted((p for p in summary.pairs if p["separated"] == "no"),
+                  key=lambda p: (place.get(p["better"], 0), place.get(p["worse"], 0)))
+    if not rows:
+        return []
+    lines = []
+    for p in rows[:OPEN_PAIRS_SHOWN]:
+        need = p["seeds_needed"]
+        lines.append((f"{p['better']} vs {p['worse']}", f"{p['diff_points']:+.2f}",
+                      f"[{_fmt(p['familywise_ci_low_points'], 2)}, {_fmt(p['familywise_ci_high_points'], 2)}]",
+                      _fmt(p["p_holm"], 3), _fmt(p["detectable_points"], 2),
+                      str(need) if need != "" else "-"))
+    text = ["", "Open pairs (not separated; differences in accuracy points, family-wise 95% intervals):"]
+    text += _table(("pair", "diff", "family-wise CI", "Holm p", "detectable", "seeds needed"), lines)
+    if len(rows) > OPEN_PAIRS_SHOWN:
+        text.append(f"... and {len(rows) - OPEN_PAIRS_SHOWN} more open pairs in pairs.csv")
+    text += textwrap.wrap("detectable: the smallest difference these seeds detect at 80% power; seeds needed: "
+                          "per activation, to separate the observed difference at 80% power (estimates from the "
+                          "observed spread, at the Bonferroni level).", WIDTH)
+    return text
+
+
+def format_ranking(summary: Summary) -> str:
+    """The ranking as text: the verdict first (mean with a 95% interval inside [0, 1], P(best), the 95% rank
+    interval, the verdict sentence), then the open pairs with their power, the protocol and every warning."""
+    header = ("rank (95%)", "activation", "n", "acc", "95% CI", "P(best)", "vs best")
+    lines = []
+    for r in summary.rows:
+        n = str(r["n_runs"]) + ("" if r["n_runs"] == r["n_planned"] else f"/{r['n_planned']}")
+        if r["n_diverged"]:
+            n += f" ({r['n_diverged']} diverged)"
+        if r["rank"] == 1:
+            vs = "best"
+        elif r["design_vs_best"] in ("", "none"):
+            vs = "not testable" if r["test_acc_mean"] == r["test_acc_mean"] else "every run diverged"
+        else:
+            sep = " worse" if r["separated_from_best"] == "yes" else ""
+            vs = f"{-r['diff_vs_best_points']:+.2f} p={r['p_holm_pairs']:.2g}{sep}"
+        lines.append((_ranks(r), r["label"], n, _fmt(r["test_acc_mean"]),
+                      f"[{_fmt(r['acc_ci_low'])}, {_fmt(r['acc_ci_high'])}]", _fmt(r["p_best"], 2), vs))
+    text = _table(header, lines)
+    if summary.sentence:
+        text += ["", *textwrap.wrap("Verdict: " + summary.sentence, WIDTH)]
+    text += _open_pairs(summary)
     text.append("")
-    text.append("Final test accuracy = test accuracy at each run's lowest-validation-loss epoch. "
-                f"Each activation is tested against the best by Welch's t-test over seeds, Holm-corrected, "
-                f"alpha={summary.ranking.alpha}; d = Cohen's d (positive: the best is better).")
+    text += textwrap.wrap(
+        "acc: mean final test accuracy (test accuracy at each run's lowest-validation-loss epoch); 95% CI of "
+        "the mean on the logit scale (inside [0, 1]); P(best) and the 95% rank interval by a bootstrap over "
+        "seeds. vs best: difference to the best in accuracy points and its Holm p; every pair is compared "
+        "paired over common seeds (else Welch), Holm-corrected over all pairs at "
+        f"alpha={summary.ranking.alpha} ('worse': separated). All numbers: summary.csv, pairs.csv; methods: "
+        "docs/statistics.md.", WIDTH)
     text.extend(f"warning: {w}" for w in summary.ranking.warnings + chance_warnings(summary.rows))
     return "\n".join(text)
 
 
 def write_outputs(store: Store, out_dir, *, plot_split: str = "val") -> Summary:
-    """Write summary.csv, history.csv, accuracy.png and loss.png into ``out_dir``; return the summary.
+    """Write summary.csv, pairs.csv, history.csv, accuracy.png and loss.png into ``out_dir``; return the summary.
 
-    All four come from one :class:`~actlab.results.Study` read of the store.
+    All five come from one :class:`~actlab.results.Study` read of the store.
     """
     from ..plots.curves import plot_curves
 

@@ -11,7 +11,7 @@ stores each epoch in its own transaction, so an epoch that finished is
 stored even if its worker dies a moment later.
 
 Failures: a worker or node that dies mid-unit (crash, kill, out of memory)
-makes the driver announce :class:`~actlab.compare.scaleout.RunsRestarted`
+makes the driver announce :class:`~actlab.compare.events.RunsRestarted`
 for the unit's unfinished runs (their partial epochs are deleted) and submit
 them again, up to ``max_retries`` times; finished runs are not retrained.
 Ray's own task retries are off, so every attempt is known to the driver and
@@ -25,8 +25,7 @@ import os
 from typing import Optional
 
 from .asha import PollingReader
-from .executors import EpochEvent, UnitDone, UnitStarted
-from .scaleout import RunsRestarted, finishes_run, require_extra
+from .events import EpochEvent, RunsRestarted, UnitDone, UnitStarted, finishes_run, require_extra
 
 POLL_SECONDS = 0.2  # how long the driver waits for a finished task before draining the mailbox again
 # A local Ray stays on this machine: no usage statistics, no dashboard.
@@ -200,7 +199,9 @@ class RayExecutor:
         self._calls += 1
         call = self._calls
         remote = ray.remote(run_unit).options(num_cpus=self.cpus_per_unit, max_retries=0)
-        planned = {run_id: int(c["epochs"]) for u in units for run_id, c in zip(u.run_ids, u.configs)}
+        # A run is through with this call at its last epoch, or at the round's end (unit.until).
+        planned = {run_id: min(int(c["epochs"]), u.until or int(c["epochs"]))
+                   for u in units for run_id, c in zip(u.run_ids, u.configs)}
         attempts = {unit.unit_id: 1 for unit in units}
         finished: set = set()
 
@@ -251,17 +252,3 @@ class RayExecutor:
         on_event(RunsRestarted(retry.run_ids, f"{type(error).__name__}: the worker died; attempt "
                                               f"{attempts[unit.unit_id]} of {self.max_retries + 1}"))
         return retry
-
-
-def make_backend(backend: str = "local", *, workers: int = 1, address: Optional[str] = None):
-    """The executor for ``--backend local|ray`` (``--address`` only with ray); close it when done if it has close()."""
-    from .executors import make_executor
-
-    if backend == "local":
-        if address:
-            raise ValueError("--address names a Ray cluster; it needs --backend ray")
-        return make_executor(workers)
-    if backend == "ray":
-        require_ray()
-        return RayExecutor(address, num_cpus=None if address else workers)
-    raise ValueError(f"--backend {backend!r} is unknown; expected 'local' or 'ray'")

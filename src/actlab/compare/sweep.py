@@ -51,12 +51,17 @@ class Study:
     width: int = 128
     depth: int = 2
     diagnostics: bool = False
+    task: str = "seed-cnn"  # a name in actlab.tasks, or a user's PKG.MODULE:FUNC
     data_dir: Optional[str] = field(default=None, compare=False)  # where, not what: not part of the config
 
     def config(self) -> dict:
-        """The JSON-able configuration stored with the study (excludes only where the data files live)."""
+        """The JSON-able configuration stored with the study (excludes only where the data files live).
+
+        The default task is left out, so studies made before tasks existed keep their study ids."""
         out = asdict(self)
         out.pop("data_dir")
+        if out["task"] == "seed-cnn":
+            out.pop("task")
         out["activations"] = list(self.activations)
         out["grid"] = {k: list(v) for k, v in self.grid}
         return out
@@ -171,13 +176,16 @@ def build_study(profile: str = "default", **overrides: Any) -> Study:
     Naming ``dataset`` lifts the profile's ``train_limit``: the whole dataset
     is used unless ``train_limit`` is given too.
     """
-    if profile not in PROFILES:
-        raise SweepError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    from ..tasks import study_settings
+
+    if profile not in (*PROFILES, "test"):  # 'test': a task's small profile, the one the tests train
+        raise SweepError(f"unknown profile {profile!r}; expected one of {', '.join((*PROFILES, 'test'))}")
     given = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(given) - {f.name for f in fields(Study)}
     if unknown:
         raise TypeError(f"build_study got unknown setting(s): {', '.join(sorted(unknown))}")
-    settings = {**PROFILES[profile], **given}
+    # The task (default seed-cnn) gives dataset, model and budget; its 'default' profile is PROFILES' for seed-cnn.
+    settings = study_settings(given.pop("task", "seed-cnn"), profile, given, PROFILES)
     if "dataset" in given and "train_limit" not in given:
         # A profile's subset is sized for its own dataset; a dataset named explicitly trains on all of it.
         settings["train_limit"] = None

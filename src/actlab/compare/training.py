@@ -24,9 +24,13 @@ _SPLITS: dict = {}
 def load_splits(data: DataSpec, download: bool = False, progress: bool = False):
     """The train/validation/test splits of ``data``; each process loads a dataset once and keeps it."""
     from ..data import load_dataset, split
+    from ..data.user import is_user_dataset, load_user_dataset
 
     if data not in _SPLITS:
-        dataset = load_dataset(data.dataset, data_dir=data.data_dir, download=download, progress=progress)
+        if is_user_dataset(data.dataset):  # npz:, csv:, imagefolder: (their own test part, seeded by split_seed)
+            dataset = load_user_dataset(data.dataset, seed=data.split_seed)
+        else:
+            dataset = load_dataset(data.dataset, data_dir=data.data_dir, download=download, progress=progress)
         _SPLITS.clear()  # one study per process: keep at most one dataset in memory
         _SPLITS[data] = split(dataset, val_fraction=data.val_fraction, seed=data.split_seed,
                               train_limit=data.train_limit)
@@ -81,17 +85,25 @@ def validate(study: Study, *, progress: bool = True):
     downloading is possible, so that workers only ever read it.
     """
     from ..data.dataset import EMBEDDED
+    from ..data.user import is_user_dataset
     from ..models import build_model
 
     if study.data_dir is not None and study.dataset == EMBEDDED:
         raise ValueError(f"--data-dir {study.data_dir} was given, but the dataset is {EMBEDDED}, which ships "
                          "inside actlab and reads no files; add --dataset mnist (or fashion-mnist) to train on "
                          "the files in that folder, or drop --data-dir")
+    if study.data_dir is not None and is_user_dataset(study.dataset):
+        raise ValueError(f"--data-dir {study.data_dir} was given, but --dataset {study.dataset} names its file "
+                         "itself; drop --data-dir (it locates the built-in datasets only)")
+    _SPLITS.clear()  # read the files afresh: the check (and a resume's provenance) must see what is there now
     splits = load_splits(data_spec(study), download=True, progress=progress)
     in_shape = tuple(splits.train_x.shape[1:])
     for run in study.runs()[:: study.seeds]:
         config = run["config"]
         make_train_config(config)
+        if config["model"] == "cnn" and len(in_shape) != 3:
+            raise ValueError(f"--dataset {study.dataset} holds feature vectors of {in_shape[0]} values, not "
+                             "images; the CNN needs images [channels, height, width]: add --model mlp")
         build_model(config["model"], config["activation"], in_shape=in_shape, num_classes=len(splits.classes),
                     depth=config["depth"], width=config["width"], batchnorm=config["batchnorm"],
                     init=config["init"], seed=0)

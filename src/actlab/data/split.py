@@ -23,7 +23,8 @@ MIN_PER_CLASS = 3
 
 @dataclass(repr=False)
 class Splits:
-    """float32 images in [0, 1] shaped [N, 1, 28, 28] and int64 labels."""
+    """float32 examples and int64 labels: images in [0, 1] shaped [N, C, H, W] (the built-in datasets:
+    [N, 1, 28, 28]), or a user's feature vectors [N, F] (see :func:`to_float`)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -42,8 +43,24 @@ class Splits:
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 [N, H, W] -> float32 [N, 1, H, W] in [0, 1], in one allocation."""
-    return images.unsqueeze(1).to(torch.float32).div_(255)
+    """The model's float32 input from a dataset's examples.
+
+    uint8 pixels are scaled to [0, 1] (x / 255), any other dtype is kept as
+    stored (features, already standardised or scaled by their owner). Grey
+    images [N, H, W] gain a channel axis, [N, 1, H, W], as the built-in
+    datasets have; colour images [N, C, H, W] and feature vectors [N, F] keep
+    their shape.
+
+    Examples:
+        >>> to_float(torch.full((2, 4, 4), 255, dtype=torch.uint8)).shape
+        torch.Size([2, 1, 4, 4])
+        >>> to_float(torch.tensor([[0.5, -2.0]], dtype=torch.float64)).tolist()
+        [[0.5, -2.0]]
+    """
+    x = images.unsqueeze(1) if images.dim() == 3 else images
+    if images.dtype == torch.uint8:
+        return x.to(torch.float32).div_(255)  # one allocation
+    return x.to(torch.float32)
 
 
 def _check_args(val_fraction, seed, train_limit) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 from ..catalog import DEFINITIONS, get, parse, spec
 from .init import SCHEMES, init_weights
 
-KINDS = ("cnn", "mlp")
+KINDS = ("cnn", "mlp", "plain-mlp")  # plain-mlp: the MLP without dropout (deep-mlp's family)
 MLP_DROPOUT = 0.2  # per hidden layer; the CNN keeps the seed's 0.25 and 0.5
 
 
@@ -104,7 +104,8 @@ def build_model(kind: str, activation: str, *, in_shape=(1, 28, 28), num_classes
     """Build a network whose hidden activations are ``activation`` (a spec string like 'elu:alpha=0.2').
 
     ``kind``: 'cnn' (the seed CNN; ``width`` sizes its dense layer, ``depth`` is
-    not used), 'mlp', or 'PKG.MODULE:FUNC', a factory called as
+    not used), 'mlp', 'plain-mlp' (the MLP without dropout: only Linear,
+    optional BatchNorm and the activation, as in deep-network studies), or 'PKG.MODULE:FUNC', a factory called as
     ``FUNC(activation_factory, in_shape=..., num_classes=...)`` where
     ``activation_factory()`` returns a fresh activation module (the factory
     decides its own normalisation and dropout). ``init``: see
@@ -132,8 +133,9 @@ def build_model(kind: str, activation: str, *, in_shape=(1, 28, 28), num_classes
             torch.manual_seed(seed)
         if kind == "cnn":
             model = seed_cnn(act, activation, in_shape, num_classes, width, batchnorm, dropout)
-        elif kind == "mlp":
-            model = mlp(act, activation, in_shape, num_classes, depth, width, batchnorm, dropout)
+        elif kind in ("mlp", "plain-mlp"):
+            model = mlp(act, activation, in_shape, num_classes, depth, width, batchnorm,
+                        dropout and kind == "mlp")
         else:
             model = _from_factory(kind, act, in_shape, num_classes)
         init_weights(model, activation, init)

@@ -31,11 +31,26 @@ def _num(value) -> float:
 def _significance(row: dict) -> Cell:
     if row["rank"] == 1:
         return Cell("best", 0, "sig-best")
-    if math.isnan(_num(row["p_holm"])):
+    if row["separated_from_best"] == "":
         return Cell("untested", 3)
-    if row["significant"] is True:
+    if row["separated_from_best"] == "yes":
         return Cell("yes: worse", 1, "sig-yes")
     return Cell("no", 2)
+
+
+def _rank_interval(row: dict) -> Cell:
+    if row["rank_low"] == "":
+        return Cell("—", None)
+    text = str(row["rank_low"]) if row["rank_low"] == row["rank_high"] else f"{row['rank_low']}–{row['rank_high']}"
+    return Cell(esc(text), row["rank_low"], "num")
+
+
+def _vs_best(row: dict) -> Cell:
+    diff = -_num(row["diff_vs_best_points"])  # this activation minus the best: negative means below it
+    if math.isnan(diff):
+        return Cell("—", None)
+    lo, hi = -_num(row["diff_vs_best_ci_high"]), -_num(row["diff_vs_best_ci_low"])
+    return Cell(esc(f"{diff:+.2f} [{fmt(lo, 3)}, {fmt(hi, 3)}]"), diff, "num")
 
 
 def ranking_section(data: StudyData, colours: dict[str, str]) -> str:
@@ -45,26 +60,33 @@ def ranking_section(data: StudyData, colours: dict[str, str]) -> str:
         return head + '<p class="muted">No finished run yet.</p>'
     table_rows = []
     for r in rows:
-        lo, hi = _num(r["test_acc_ci_low"]), _num(r["test_acc_ci_high"])
+        lo, hi = _num(r["acc_ci_low"]), _num(r["acc_ci_high"])
         ci = Cell(esc(f"[{fmt(lo)}, {fmt(hi)}]"), None if math.isnan(lo) else lo, "num")
         n = f"{r['n_runs']}" + ("" if r["n_runs"] == r["n_planned"] else f" of {r['n_planned']}")
+        g = _num(r["hedges_g_vs_best"])
         table_rows.append([r["rank"], Cell(f"<code>{esc(r['label'])}</code>", r["label"]),
                            Cell(esc(n), r["n_runs"], "num"), _num(r["test_acc_mean"]), _num(r["test_acc_std"]), ci,
-                           _num(r["test_loss_mean"]), _num(r["best_epoch_mean"]), _num(r["p_holm"]),
-                           _num(r["cohens_d"]), _significance(r), r["verdict"]])
-    headers = ["rank", "activation", "runs", "test acc", "sd", "95% CI", "test loss", "best epoch",
-               "p (Holm)", "Cohen's d", "significant", "verdict"]
+                           _num(r["p_best"]), _rank_interval(r), _vs_best(r), r["design_vs_best"] or None,
+                           _num(r["p_holm_pairs"]), g, _significance(r), _num(r["test_loss_mean"]),
+                           _num(r["best_epoch_mean"])])
+    headers = ["rank", "activation", "runs", "test acc", "sd", "95% CI", "P(best)", "rank (95%)",
+               "vs best (points)", "design", "p (Holm)", "Hedges' g", "separated", "test loss", "best epoch"]
     titles = ["", "", "finished runs (of planned)", "mean final test accuracy over seeds",
-              "standard deviation over seeds", "t-based 95% confidence interval of the mean",
-              "mean test cross-entropy", "mean epoch of lowest validation loss",
-              "Welch's t-test against the best, Holm-corrected", "standardised difference to the best "
-              "(positive: the best is better)", f"Holm p < {data.summary.ranking.alpha}", ""]
-    chart = interval_chart([(r["label"], _num(r["test_acc_mean"]), _num(r["test_acc_ci_low"]),
-                             _num(r["test_acc_ci_high"]), colours[r["label"]]) for r in rows],
+              "standard deviation over seeds", "95% interval of the mean, on the logit scale (stays inside [0, 1])",
+              "probability of being the best (bootstrap over seeds)", "95% interval of the rank (bootstrap)",
+              "difference to the best in accuracy points, with its 95% CI (negative: below the best)",
+              "paired over common seeds, or Welch", "against the best, Holm-corrected over all pairs",
+              "standardised difference to the best (positive: the best is better)",
+              f"Holm p < {data.summary.ranking.alpha}", "mean test cross-entropy",
+              "mean epoch of lowest validation loss"]
+    chart = interval_chart([(r["label"], _num(r["test_acc_mean"]), _num(r["acc_ci_low"]),
+                             _num(r["acc_ci_high"]), colours[r["label"]]) for r in rows],
                            chart_id="ci-chart", xlabel="final test accuracy: mean and 95% CI")
     return (head + '<p class="muted">Final test accuracy = test accuracy at each finished run\'s lowest-'
-            "validation-loss epoch. Each activation is compared with the best by Welch's t-test over seeds, "
-            f"Holm-corrected at alpha = {data.summary.ranking.alpha}.</p>"
+            "validation-loss epoch. P(best) and the rank interval come from a bootstrap over seeds; each activation "
+            "is compared with the best paired over common seeds (Welch where fewer than two are common), "
+            f"Holm-corrected over all pairs at alpha = {data.summary.ranking.alpha}. summary.csv keeps the "
+            "plain t interval and the Welch test against the best as well.</p>"
             + table(headers, table_rows, table_id="ranking-table", titles=titles) + chart)
 
 

@@ -1,7 +1,6 @@
 """Where a study is weak, in plain sentences for the report's warning box."""
 from __future__ import annotations
 
-import math
 
 from ..results.summary import chance_warnings
 from .study_data import StudyData
@@ -31,10 +30,12 @@ def weaknesses(data: StudyData) -> list[str]:
         out.append(f"{run['label']} (seed {run['seed']}) diverged: its loss was NaN from epoch {epoch} on.")
     out.extend(w for w in data.summary.ranking.warnings if not (seeds == 1 and "only 1 run" in w))
     out.extend(chance_warnings(data.summary.rows, _chance_level(data)))
-    tested = [r for r in data.summary.ranking.rows[1:] if not math.isnan(r.p_holm)]
-    if tested and not any(r.significant for r in tested):
-        out.append("No activation is significantly worse than the best at alpha = "
-                   f"{data.summary.ranking.alpha}: the seeds do not separate them.")
+    # The verdict's test against the best (paired where the seeds allow, Holm over all pairs), the same
+    # numbers as the sentence, the ranking table and summary.csv's separated_from_best.
+    tested = [r for r in data.summary.rows if r.get("separated_from_best") in ("yes", "no")]
+    if tested and not any(r["separated_from_best"] == "yes" for r in tested):
+        out.append("No activation is separated from the best (paired tests, Holm over all pairs, alpha = "
+                   f"{data.summary.ranking.alpha}): the seeds do not tell them apart.")
     if data.history and not data.summary.rows:
         out.append("No run has finished yet, so there is no ranking; the curves show the epochs recorded so far.")
     return out

@@ -2,6 +2,8 @@
 
     study = actlab.load("runs/mnist")
     study.ranking          # DataFrame: one row per activation (summary.csv)
+    study.pairs            # DataFrame: one row per pair of activations (pairs.csv)
+    study.sentence         # the verdict: what to use, how sure, what it would take
     study.runs             # DataFrame: one row per run (status, seed, config, versions)
     study.history          # DataFrame: one row per run x epoch (history.csv)
 

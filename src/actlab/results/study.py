@@ -3,17 +3,21 @@
 Everything is read once, through the store's readers; :func:`load` opens
 the store read-only and never writes it. The ranking is the one summary.csv
 holds (the same :func:`~actlab.results.summary.summarize_rows`), and
-:meth:`Study.write_tables` is the one writer of summary.csv and history.csv.
+:meth:`Study.write_tables` is the one writer of summary.csv, pairs.csv and
+history.csv. ``study.verdict``, ``study.pairs`` and ``study.p_best`` give the
+all-pairs verdict (docs/statistics.md); its sentence heads the display.
 """
 from __future__ import annotations
 
 import html
 import sqlite3
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import Store, StoreError
 from .summary import HISTORY_COLUMNS, SUMMARY_COLUMNS, Summary, describe, history_rows, summarize_rows, write_csv
+from .verdict_tables import PAIRS_COLUMNS
 
 STORE_NAME = "results.sqlite"
 RUN_COLUMNS = ("run_id", "label", "activation", "grid", "seed", "status", "epochs", "epochs_done", "attempts",
@@ -85,6 +89,23 @@ class Study:
         """True while a run is pending or running (the study is running, or was interrupted)."""
         return any(r["status"] in ("pending", "running") for r in self.run_rows)  # done, diverged, stopped: ended
 
+    @property
+    def verdict(self):
+        """The all-pairs analysis (:class:`actlab.results.verdict.Verdict`: pairs, P(best), power, sentence);
+        None before any run finished."""
+        return self.summary.verdict
+
+    @property
+    def sentence(self) -> str:
+        """The verdict in one plain paragraph ('' before any run finished)."""
+        return self.summary.sentence
+
+    @property
+    def p_best(self) -> dict:
+        """``{label: probability of being the best}``, highest first (a bootstrap over seeds)."""
+        v = self.summary.verdict
+        return {} if v is None else {k: b.p_best for k, b in v.best.items()}
+
     # --- pandas ------------------------------------------------------------ #
     @property
     def ranking(self):
@@ -97,15 +118,21 @@ class Study:
         return _frame(self.run_rows, RUN_COLUMNS)
 
     @property
+    def pairs(self):
+        """DataFrame, one row per pair of activations (better first): pairs.csv's columns."""
+        return _frame(self.summary.pairs, PAIRS_COLUMNS)
+
+    @property
     def history(self):
         """DataFrame, one row per run per stored epoch: history.csv's columns."""
         return _frame(self.history_rows, HISTORY_COLUMNS)
 
     # --- writing elsewhere ------------------------------------------------- #
     def write_tables(self, out_dir) -> None:
-        """summary.csv and history.csv into ``out_dir`` (atomically), from this object's numbers."""
+        """summary.csv, pairs.csv and history.csv into ``out_dir`` (atomically), from this object's numbers."""
         out_dir = Path(out_dir)
         write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, self.summary.rows)
+        write_csv(out_dir / "pairs.csv", PAIRS_COLUMNS, self.summary.pairs)
         write_csv(out_dir / "history.csv", HISTORY_COLUMNS, self.history_rows)
 
     # --- display ----------------------------------------------------------- #
@@ -118,20 +145,25 @@ class Study:
 
     def __repr__(self) -> str:
         lines = [self._headline()]
+        if self.sentence:
+            lines.extend(textwrap.wrap(self.sentence, 96, initial_indent="  ", subsequent_indent="  "))
         for r in self.summary.rows:
             lines.append(f"  {r['rank']:>2}. {r['label']:<28} test acc {_num(r['test_acc_mean'])} "
-                         f"± {_num(r['test_acc_std'])}  n={r['n_runs']}  {r['verdict']}")
+                         f"[{_num(r['acc_ci_low'])}, {_num(r['acc_ci_high'])}]  P(best) {_num(r['p_best'], 2)}"
+                         f"  n={r['n_runs']}")
         if not self.summary.rows:
             lines.append("  no finished run yet")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = ("rank", "label", "n_runs", "divergence_rate", "test_acc_mean", "test_acc_std", "test_acc_ci_low",
-                "test_acc_ci_high", "test_loss_mean", "best_epoch_mean", "verdict")
+        head = ("rank", "label", "n_runs", "divergence_rate", "test_acc_mean", "test_acc_std", "acc_ci_low",
+                "acc_ci_high", "p_best", "rank_low", "rank_high", "diff_vs_best_points", "p_holm_pairs",
+                "test_loss_mean", "best_epoch_mean")
         cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(_num(r[h]) if isinstance(r[h], float) else str(r[h]))}"
                                         "</td>" for h in head) + "</tr>" for r in self.summary.rows)
-        return (f"<div><p>{html.escape(self._headline())}</p>"
+        sentence = f"<p><strong>{html.escape(self.sentence)}</strong></p>" if self.sentence else ""
+        return (f"<div><p>{html.escape(self._headline())}</p>{sentence}"
                 f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
@@ -169,8 +201,9 @@ def load(path) -> Study:
         path: a study folder (the ``--out`` of ``actlab compare`` or ``actlab tune``) or its results.sqlite.
 
     Returns:
-        a :class:`Study`: ``.ranking``, ``.runs``, ``.history`` (pandas DataFrames), ``.config``,
-        ``.provenance``; it shows as a table in Jupyter.
+        a :class:`Study`: ``.ranking``, ``.pairs``, ``.runs``, ``.history`` (pandas DataFrames), ``.verdict``,
+        ``.sentence``, ``.p_best``, ``.config``, ``.provenance``; it shows as a table in Jupyter, headed by the
+        verdict sentence.
 
     Raises:
         StoreError: no such folder, no store in it, or a file that is not an actlab store (left unchanged).

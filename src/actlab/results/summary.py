@@ -9,18 +9,24 @@ is counted in its activation's divergence rate and named in its verdict, but
 never scored as a trained network: it enters no mean, interval or test.
 Runs that early stopping ended are listed apart (stopped.csv), never ranked.
 
-summary.csv, history.csv, the report and :func:`actlab.load` all read these
-functions; nothing else computes a ranking.
+Beside the ranking, every pair of activations is compared (paired over
+common seeds where possible, Holm over all pairs), with P(best), rank
+intervals and power: the verdict (:mod:`.verdict_tables`, pairs.csv).
+
+summary.csv, pairs.csv, history.csv, the report and :func:`actlab.load` all
+read these functions; nothing else computes a ranking.
 """
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 from ..store import atomic_write
 from . import stats
+from .verdict import Verdict
+from .verdict_tables import VERDICT_COLUMNS, pair_rows, study_verdict, verdict_cells
 
 SUMMARY_COLUMNS = (
     "rank", "label", "activation", "grid", "n_runs", "n_planned", "n_diverged", "divergence_rate",
@@ -28,6 +34,7 @@ SUMMARY_COLUMNS = (
     "test_loss_mean", "test_loss_std", "test_loss_ci_low", "test_loss_ci_high",
     "best_epoch_mean", "best_epochs", "seconds_per_epoch", "samples_per_second",
     "p_vs_best", "p_holm", "cohens_d", "significant", "verdict",
+    *VERDICT_COLUMNS,  # the all-pairs verdict: P(best), rank interval, paired difference vs the best, ...
 )
 HISTORY_COLUMNS = (
     "label", "activation", "grid", "seed", "run_id", "epoch",
@@ -101,9 +108,24 @@ def run_results(epochs: list[dict]) -> list[RunResult]:
 
 @dataclass
 class Summary:
+    """The ranking of a study (``rows``: summary.csv), its all-pairs verdict and pairs.csv's ``pairs``.
+
+    ``ranking`` holds the older per-activation tests against the best (Welch,
+    Holm over those) that the first summary.csv columns keep; ``verdict`` is
+    :func:`actlab.results.verdict.analyse` on the same finished runs (None
+    before any run finished) and ``sentence`` its plain-language verdict.
+    """
+
     rows: list[dict]  # SUMMARY_COLUMNS, in rank order
     ranking: stats.Ranking
     results: list[RunResult]
+    verdict: Optional[Verdict] = None
+    pairs: list[dict] = field(default_factory=list)  # PAIRS_COLUMNS, one per pair of activations
+
+    @property
+    def sentence(self) -> str:
+        """The verdict in one plain paragraph ('' before any run finished)."""
+        return self.verdict.sentence if self.verdict is not None else ""
 
 
 def summarize(store, alpha: float = 0.05) -> Summary:
@@ -127,6 +149,8 @@ def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) ->
             ranking.warnings.append(f"{label}: {diverged} of {len(group)} runs diverged (the loss became NaN or "
                                     "infinite and training stopped); they count in its divergence rate and "
                                     "enter no mean, interval or test")
+    verdict_of_study = study_verdict(results, [{**run, "label": describe(run)} for run in runs], alpha)
+    best = ranking.rows[0].label if ranking.rows else ""
     rows = []
     for ranked in ranking.rows:
         group = groups[ranked.label]
@@ -152,8 +176,9 @@ def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) ->
             "p_vs_best": ranked.p, "p_holm": ranked.p_holm, "cohens_d": ranked.d,
             "significant": "" if math.isnan(ranked.p_holm) else ranked.significant,
             "verdict": verdict,
+            **verdict_cells(verdict_of_study, ranked.label, best),
         })
-    return Summary(rows, ranking, results)
+    return Summary(rows, ranking, results, verdict_of_study, pair_rows(verdict_of_study))
 
 
 def history_rows(epochs: list[dict]) -> list[dict]:
@@ -184,7 +209,7 @@ def _cell(value):
     if value is None:
         return ""
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        return "" if math.isnan(value) else repr(float(value))  # numpy floats repr as 'np.float64(...)'
     return value
 
 

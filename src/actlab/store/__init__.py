@@ -28,7 +28,9 @@ existing file without it, or a damaged one, is refused and never written.
     ended it), ``attempts`` (how often it was started), ``started``,
     ``finished``, ``env_json`` (backend, versions of torch, actlab and
     Python, threads, device, host of its latest attempt).
-    UNIQUE (activation, seed, grid_json).
+    ``trial`` (NULL for a study run; N for tuning's search trial N, see
+    ``trials``; readers skip trial runs unless asked, ``runs(trials=True)``).
+    UNIQUE (activation, seed, grid_json, trial).
 ``epochs`` (one row per run x epoch; PRIMARY KEY (run_id, epoch))
     ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``test_loss``,
     ``test_acc`` (categorical cross-entropy and accuracy on each split;
@@ -38,6 +40,12 @@ existing file without it, or a damaged one, is refused and never written.
     ``recorded`` (UTC time).
 ``stopped_runs`` (one row per run early stopping ended)
     ``epoch`` (its last), ``score`` and ``reason`` of the decision.
+``trials`` (``actlab tune``'s search; PRIMARY KEY (activation, number))
+    ``run_id`` (the run that trains it: trained, checkpointed and resumed
+    like any run; its epochs keep no test numbers), ``params_json``,
+    ``config_json``, ``status`` (running, done), ``score`` (validation
+    accuracy at its lowest-validation-loss epoch), ``best_epoch``,
+    ``started``, ``finished``.
 ``layer_stats`` (PRIMARY KEY (run_id, epoch, layer, metric))
     Per-layer diagnostics in long form: ``value`` of ``metric`` (e.g.
     ``grad_norm_w``, ``frac_dead``) for ``layer`` after ``epoch``; empty

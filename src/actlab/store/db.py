@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from .schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, TABLES
 
-TRIAL_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
+TRIAL_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")  # a search trial keeps no test numbers
 EPOCH_FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "samples")
 
 
@@ -208,9 +208,13 @@ class Store:
                 [(r["activation"], r["seed"], canonical_json(r.get("grid", {})), canonical_json(r["config"]),
                   r["epochs"]) for r in runs])
 
-    def runs(self, status: Optional[str] = None) -> list[dict]:
-        """All runs in registration order (optionally only those with ``status``)."""
-        query = "SELECT * FROM runs" + (" WHERE status = ?" if status else "") + " ORDER BY run_id"
+    def runs(self, status: Optional[str] = None, *, trials: bool = False) -> list[dict]:
+        """All runs in registration order (optionally only those with ``status``); tuning's search trials
+        (``trial`` not NULL) only with ``trials=True``: the study's runs are what is ranked."""
+        where = ["status = ?"] if status else []
+        if not trials:
+            where.append("trial IS NULL")
+        query = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY run_id"
         return decoded(self.conn.execute(query, (status,) if status else ()))
 
     def restart_run(self, run_id: int, env: Optional[Mapping] = None, *, after_epoch: int = 0) -> None:
@@ -252,6 +256,9 @@ class Store:
         epoch = int(record["epoch"])
         diverged = int(bool(record.get("diverged", False)))
         with self._transaction():
+            trial = self.conn.execute("SELECT trial FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if trial is not None and trial[0] is not None:  # a search trial: the test set is never stored
+                record = {k: v for k, v in record.items() if k not in ("test_loss", "test_acc")}
             self.conn.execute(
                 f"INSERT INTO epochs (run_id, epoch, {', '.join(EPOCH_FIELDS)}, diverged, recorded) "
                 f"VALUES (?, ?, {', '.join('?' * len(EPOCH_FIELDS))}, ?, ?)",
@@ -286,53 +293,65 @@ class Store:
         return {r[0]: {"epoch": r[1], "score": r[2], "reason": r[3]} for r in rows}
 
     # --- tuning trials ----------------------------------------------------- #
+    def add_trial(self, activation: str, number: int, params: Mapping, config: Mapping) -> int:
+        """Register search trial ``number`` of ``activation`` and the run that trains it (``runs.trial``),
+        before it trains; a known trial is kept as it is. Returns the trial's run id."""
+        with self._transaction():
+            self.conn.execute(
+                "INSERT OR IGNORE INTO runs (activation, seed, grid_json, config_json, epochs, trial) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (activation, config["seed"], canonical_json(params), canonical_json(config), config["epochs"],
+                 number))
+            run_id = self.conn.execute(
+                "SELECT run_id FROM runs WHERE activation = ? AND seed = ? AND grid_json = ? AND trial = ?",
+                (activation, config["seed"], canonical_json(params), number)).fetchone()[0]
+            self.conn.execute(
+                "INSERT OR IGNORE INTO trials (activation, number, run_id, params_json, config_json, status, started) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (activation, number, run_id, canonical_json(params), canonical_json(config), _now()))
+        return run_id
+
     def trials(self, status: Optional[str] = None) -> list[dict]:
         """Every tuning trial (optionally only those with ``status``) in the order they were proposed."""
         query = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY rowid"
         return decoded(self.conn.execute(query, (status,) if status else ()))
 
     def trial_epochs(self) -> list[dict]:
-        """Every trial epoch (train and validation numbers only)."""
-        return [dict(r) for r in self.conn.execute("SELECT * FROM trial_epochs ORDER BY activation, number, epoch")]
+        """Every epoch of every search trial (train and validation numbers only)."""
+        return [dict(r) for r in self.conn.execute(
+            f"SELECT t.activation, t.number, e.epoch, {', '.join('e.' + k for k in TRIAL_FIELDS)} "
+            "FROM epochs e JOIN trials t USING (run_id) ORDER BY t.activation, t.number, e.epoch")]
 
-    def start_trial(self, activation: str, number: int, params: Mapping, config: Mapping) -> None:
-        """Store a trial's parameters before it trains (dropping the epochs of an earlier attempt)."""
-        with self._transaction():
-            self.conn.execute("DELETE FROM trial_epochs WHERE activation = ? AND number = ?", (activation, number))
-            self.conn.execute(
-                "INSERT OR REPLACE INTO trials (activation, number, params_json, config_json, status, started) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
-                (activation, number, canonical_json(params), canonical_json(config), _now()))
-
-    def record_trial_epoch(self, activation: str, number: int, record: Mapping, choose_best=None) -> None:
-        """One trial epoch; with ``choose_best`` (rows -> the best row) it is the last: score and close the trial."""
-        with self._transaction():
-            self.conn.execute(
-                f"INSERT INTO trial_epochs (activation, number, epoch, {', '.join(TRIAL_FIELDS)}) "
-                f"VALUES (?, ?, ?, {', '.join('?' * len(TRIAL_FIELDS))})",
-                (activation, number, int(record["epoch"]), *[_number(record.get(k)) for k in TRIAL_FIELDS]))
-            if choose_best is not None:
+    def score_trials(self, choose_best) -> int:
+        """Close every trial whose run has ended (done or diverged): its score is the validation accuracy of
+        ``choose_best(rows)`` (rows: epoch, val_loss, val_acc); one transaction per trial. Returns how many."""
+        ended = self.conn.execute(
+            "SELECT t.activation, t.number, t.run_id FROM trials t JOIN runs r USING (run_id) "
+            "WHERE t.status = 'running' AND r.status IN ('done', 'diverged') ORDER BY t.rowid").fetchall()
+        for activation, number, run_id in ended:
+            with self._transaction():
                 rows = [dict(r) for r in self.conn.execute(
-                    "SELECT epoch, val_loss, val_acc FROM trial_epochs WHERE activation = ? AND number = ?",
-                    (activation, number))]
+                    "SELECT epoch, val_loss, val_acc FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
                 best = choose_best(rows)
                 self.conn.execute(
                     "UPDATE trials SET status = 'done', score = ?, best_epoch = ?, finished = ? "
                     "WHERE activation = ? AND number = ?", (best["val_acc"], best["epoch"], _now(), activation, number))
+        return len(ended)
 
     # --- reading ----------------------------------------------------------- #
     def epochs(self) -> list[dict]:
         """Every epoch row joined with its run's activation, seed and grid, in run and epoch order."""
         return decoded(self.conn.execute(
             "SELECT r.activation, r.seed, r.grid_json, r.status, e.* FROM epochs e "
-            "JOIN runs r USING (run_id) ORDER BY e.run_id, e.epoch"))
+            "JOIN runs r USING (run_id) WHERE r.trial IS NULL ORDER BY e.run_id, e.epoch"))
 
     def epochs_in_arrival_order(self) -> list[dict]:
         """(run_id, epoch, val_acc, diverged) of every stored epoch, in the order the epochs were stored
         (SQLite's rowid: a new row's is above every existing one's). Early stopping replays its rung
         decisions from it on resume."""
         return [dict(r) for r in self.conn.execute(
-            "SELECT run_id, epoch, val_acc, diverged FROM epochs ORDER BY rowid")]
+            "SELECT run_id, epoch, val_acc, diverged FROM epochs WHERE run_id IN "
+            "(SELECT run_id FROM runs WHERE trial IS NULL) ORDER BY rowid")]
 
     def layer_stats(self, run_id: Optional[int] = None) -> list[dict]:
         """Per-layer statistics rows (run_id, epoch, layer, metric, value)."""

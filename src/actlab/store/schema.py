@@ -1,11 +1,11 @@
 """The SQL schema of a results store (see the package docstring for the meaning of each column)."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: tuning trials are runs (runs.trial), trial_epochs gone
 # Written into the SQLite header of every store ("ACLB"): a file without it is not actlab's and is never touched.
 APPLICATION_ID = 0x41434C42
 
-TABLES = ("study", "runs", "epochs", "layer_stats", "stopped_runs", "invocations", "trials", "trial_epochs")
+TABLES = ("study", "runs", "epochs", "layer_stats", "stopped_runs", "invocations", "trials")
 # A run's life: pending -> running -> done | diverged | stopped (early stopping); only the last three are final.
 FINAL_STATUSES = ("done", "diverged", "stopped")
 
@@ -34,8 +34,10 @@ CREATE TABLE IF NOT EXISTS runs (
     env_json    TEXT    NOT NULL DEFAULT '{}',
     started     TEXT,
     finished    TEXT,
-    UNIQUE (activation, seed, grid_json)
+    trial       INTEGER CHECK (trial IS NULL OR trial >= 0)  -- NULL: a study run; N: tuning's search trial N
 );
+-- One run per activation x seed x grid point (x search trial); NULL trials compare equal here.
+CREATE UNIQUE INDEX IF NOT EXISTS runs_key ON runs (activation, seed, grid_json, IFNULL(trial, -1));
 
 CREATE TABLE IF NOT EXISTS epochs (
     run_id     INTEGER NOT NULL REFERENCES runs (run_id),
@@ -78,10 +80,12 @@ CREATE TABLE IF NOT EXISTS invocations (
     host    TEXT    NOT NULL
 );
 
--- actlab tune's search: one row per activation x trial number, and its train/validation epochs (no test numbers).
+-- actlab tune's search: one row per activation x trial number; its training is the run run_id (runs.trial =
+-- number), trained, checkpointed and resumed like any run; its epochs keep no test numbers.
 CREATE TABLE IF NOT EXISTS trials (
     activation  TEXT    NOT NULL,
     number      INTEGER NOT NULL,
+    run_id      INTEGER NOT NULL UNIQUE REFERENCES runs (run_id),
     params_json TEXT    NOT NULL,
     config_json TEXT    NOT NULL,
     status      TEXT    NOT NULL CHECK (status IN ('running', 'done')),
@@ -90,17 +94,5 @@ CREATE TABLE IF NOT EXISTS trials (
     started     TEXT    NOT NULL,
     finished    TEXT,
     PRIMARY KEY (activation, number)
-);
-
-CREATE TABLE IF NOT EXISTS trial_epochs (
-    activation TEXT    NOT NULL,
-    number     INTEGER NOT NULL,
-    epoch      INTEGER NOT NULL,
-    train_loss REAL,
-    train_acc  REAL,
-    val_loss   REAL,
-    val_acc    REAL,
-    seconds    REAL,
-    PRIMARY KEY (activation, number, epoch)
 );
 """

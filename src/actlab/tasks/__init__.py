@@ -1,8 +1,19 @@
 """Tasks a study can compare activations on: data, model family, loss, metric and budget, by name.
 
-``char-lm`` (:mod:`.charlm`): a small character-level transformer on a text
-corpus, metric bits per character.
-"""
-from .charlm import CharLMConfig, CharLMResult, CharTransformer, hidden_width, is_gated, train_charlm
+    actlab.tasks.names()              # ['seed-cnn', 'deep-mlp', 'char-lm']
+    actlab.tasks.get("deep-mlp")      # a Task: dataset, model, metric, default budget, test profile
+    actlab.tasks.get("my_pkg.tasks:protein_mlp")   # a user's task: FUNC() returns a Task
 
-__all__ = ["CharLMConfig", "CharLMResult", "CharTransformer", "hidden_width", "is_gated", "train_charlm"]
+``seed-cnn`` (the default) and ``deep-mlp`` train in ``actlab compare --task``;
+``char-lm`` (:mod:`.charlm`): a small character-level transformer on a text
+corpus, metric bits per character, runs as a library so far. See docs/tasks.md.
+"""
+from .builtin import BUILTIN, DEFAULT
+from .charlm import CharLMConfig, CharLMResult, CharTransformer, hidden_width, is_gated, train_charlm
+from .definition import KINDS, TRAINABLE, Task, TaskError
+from .registry import get, is_user_task, names
+from .study import study_settings
+
+__all__ = ["BUILTIN", "DEFAULT", "KINDS", "TRAINABLE", "CharLMConfig", "CharLMResult", "CharTransformer", "Task",
+           "TaskError", "get", "hidden_width", "is_gated", "is_user_task", "names", "study_settings",
+           "train_charlm"]

@@ -22,10 +22,19 @@ norm clipped to ``clip_norm`` (1.0). Deterministic for a seed on CPU: the
 initial weights and the windows come from generators seeded by the seed.
 
 Speed on CPU (measured in bench/bench_charlm.py, bench/results/charlm.md):
-the split is one uint8 tensor and a batch is one gather ``data[starts + arange]``
-(no Python loop, no ``torch.stack``); losses are kept in a tensor and read once
-per evaluation (no ``.item()`` per step); AdamW runs fused and the clipping
-foreach.
+the step is ~70% matrix multiplications, so what pays is making those cheaper.
+``precision="bfloat16"`` (the default ``"auto"`` picks it on a CPU with native
+bfloat16 dot products, AVX512-BF16 or AMX) runs the blocks' linear layers on
+bfloat16 operands with float32 accumulation, about 2.5x the float32 matmul
+rate on such a CPU, while the weights, the optimizer, the residual stream,
+LayerNorm, the attention (whose bfloat16 backward on CPU is ~8x slower than
+float32's), the compared activation, the output layer and the loss stay
+float32: mixed precision, whose loss curve stays within seed noise of the
+float32 one (tests/test_charlm.py). Loop overhead is small beside that, but
+removed too: the split is one uint8 tensor and a batch is one gather
+``data[starts + arange]`` (no Python loop, no ``torch.stack``); losses are kept
+in a tensor and read once per evaluation (no ``.item()`` per step); AdamW runs
+fused and the clipping foreach.
 """
 from __future__ import annotations
 
@@ -44,6 +53,35 @@ from ..catalog import get, parse, spec
 from ..data.text import Corpus
 
 LN2 = math.log(2.0)
+PRECISIONS = ("auto", "float32", "bfloat16")
+_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bfloat16() -> bool:
+    """True when this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16; Linux's cpuinfo flags).
+
+    Without them bfloat16 matrix products are emulated and no faster than float32,
+    so ``precision="auto"`` keeps float32 there. The check reads flags, not
+    timings, so a machine always resolves ``auto`` the same way.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return any(flag in flags for flag in _NATIVE_BF16_FLAGS)
+    except OSError:  # not Linux: no cheap, reliable way to tell; float32 is the safe default
+        pass
+    return False
+
+
+def resolve_precision(precision: str) -> str:
+    """``"float32"`` or ``"bfloat16"``: ``"auto"`` is bfloat16 where :func:`native_bfloat16`, else float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    return precision
 
 
 def is_gated(activation: str) -> bool:
@@ -80,7 +118,8 @@ class FeedForward(nn.Module):
         self.fc_out = nn.Linear(hidden, width)
 
     def forward(self, x):
-        return self.fc_out(self.act(self.fc_in(x)))
+        # The compared activation always sees float32 (a no-op cast unless fc_in ran on bfloat16 operands).
+        return self.fc_out(self.act(self.fc_in(x).float()))
 
 
 class CausalSelfAttention(nn.Module):
@@ -96,8 +135,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        q, k, v = self.qkv(x).float().view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        with torch.autocast("cpu", enabled=False):  # float32 attention: its bfloat16 backward is ~8x slower on CPU
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 
@@ -124,6 +164,9 @@ class CharTransformer(nn.Module):
         activation: catalog spec string of the feed-forward activation (``"gelu"``, ``"swiglu"``, ``"elu:alpha=0.5"``).
         layers, width, heads, context: depth, model width, attention heads, longest input.
         tied: the output layer shares the token embedding's matrix (default True).
+        precision: ``"float32"``, or ``"bfloat16"`` for the blocks' linear layers on bfloat16 operands (float32
+            accumulation; everything else float32); ``"auto"`` is :func:`resolve_precision`'s choice. The
+            attribute ``precision`` holds the resolved value.
 
     Initialisation (GPT-2): weights normal(0, 0.02), the residual output
     projections normal(0, 0.02 / sqrt(2 * layers)), biases zero.
@@ -135,9 +178,10 @@ class CharTransformer(nn.Module):
     """
 
     def __init__(self, vocab_size: int, activation: str = "gelu", layers: int = 4, width: int = 128,
-                 heads: int = 4, context: int = 128, tied: bool = True):
+                 heads: int = 4, context: int = 128, tied: bool = True, precision: str = "float32"):
         super().__init__()
         self.context = context
+        self.precision = resolve_precision(precision)
         self.token = nn.Embedding(vocab_size, width)
         self.position = nn.Embedding(context, width)
         self.blocks = nn.ModuleList(Block(width, heads, activation) for _ in range(layers))
@@ -157,9 +201,11 @@ class CharTransformer(nn.Module):
         if t > self.context:
             raise ValueError(f"input of {t} characters is longer than the model's context {self.context}")
         x = self.token(codes) + self.position.weight[:t]
-        for block in self.blocks:
-            x = block(x)
-        return self.head(self.ln_f(x))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            for block in self.blocks:
+                x = block(x)
+        # Output layer and loss in float32: bfloat16 logits (8 significant bits) would perturb the loss itself.
+        return self.head(self.ln_f(x.float()))
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -169,7 +215,11 @@ def count_parameters(model: nn.Module) -> int:
 
 @dataclass
 class CharLMConfig:
-    """One char-lm training run. ``lr`` is the peak; ``steps`` optimizer steps of ``batch_size`` windows of ``context``."""
+    """One char-lm training run. ``lr`` is the peak; ``steps`` optimizer steps of ``batch_size`` windows of ``context``.
+
+    ``precision``: ``"auto"`` (bfloat16 linear layers where the CPU has native bfloat16 dot products, else
+    float32), ``"float32"`` or ``"bfloat16"``; see :class:`CharTransformer`.
+    """
 
     activation: str = "gelu"
     layers: int = 4
@@ -188,9 +238,11 @@ class CharLMConfig:
     eval_windows: int = 64
     seed: int = 0
     threads: Optional[int] = None
+    precision: str = "auto"
 
     def __post_init__(self):
         get(self.activation)  # validates the spec string before any work
+        resolve_precision(self.precision)
         for name in ("layers", "width", "heads", "context", "batch_size", "steps", "eval_every", "eval_windows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -215,7 +267,8 @@ class CharLMConfig:
 class CharLMResult:
     """What a run measured: ``history`` rows (step, train_bpc, val_bpc); train_bpc averages the steps since the
     previous row. ``test_bpc``: on the test split after the last step. ``seconds`` (wall), ``cpu_seconds`` (process
-    CPU time, all threads) and ``tokens_per_second`` (wall) count the training steps only, not the evaluations."""
+    CPU time, all threads) and ``tokens_per_second`` (wall) count the training steps only, not the evaluations.
+    ``precision``: what the run used (``config.precision`` resolved), for provenance."""
 
     config: CharLMConfig
     parameters: int
@@ -224,6 +277,7 @@ class CharLMResult:
     seconds: float = 0.0
     tokens_per_second: float = 0.0
     cpu_seconds: float = 0.0
+    precision: str = "float32"
     model: Optional[nn.Module] = None
 
 
@@ -279,7 +333,7 @@ def build(config: CharLMConfig, vocab_size: int) -> CharTransformer:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return CharTransformer(vocab_size, config.activation, config.layers, config.width, config.heads,
-                               config.context, config.tied)
+                               config.context, config.tied, config.precision)
 
 
 def train_charlm(corpus: Corpus, config: CharLMConfig) -> CharLMResult:
@@ -303,7 +357,7 @@ def train_charlm(corpus: Corpus, config: CharLMConfig) -> CharLMResult:
     if high < 1:
         raise ValueError(f"the training split holds {corpus.train.numel()} characters, too few for a window "
                          f"of {config.context} + 1; use a longer text or a shorter context")
-    result = CharLMResult(config=config, parameters=count_parameters(model))
+    result = CharLMResult(config=config, parameters=count_parameters(model), precision=model.precision)
     losses = torch.zeros(config.steps)
     train_seconds = train_cpu = 0.0
     with _threads(config.threads):

@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .sweep import GRID_KEYS, Study, SweepError, parse_value
+from ..compare.sweep import GRID_KEYS, Study, SweepError, parse_value
 
 SAMPLERS = ("tpe", "random", "grid")
 
@@ -129,7 +129,7 @@ def propose(sampler: str, space: Sequence[Param], finished: Sequence[tuple], *, 
 
 
 def _optuna_propose(sampler: str, space: Sequence[Param], finished: Sequence[tuple], seed: int) -> dict:
-    from .scaleout import require_extra
+    from ..compare.events import require_extra
 
     optuna = require_extra("optuna", "tune", f"--sampler {sampler}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)

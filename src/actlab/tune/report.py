@@ -33,7 +33,7 @@ def sensitivity(points) -> dict:
 def tuned_rows(store, spec, summary) -> list[dict]:
     """One row per activation, in the final ranking's order: tuned parameters, search score, sensitivity,
     and the final test accuracy over seeds with its confidence interval."""
-    from .tune import best_trials, trials
+    from .trials import best_trials, trials
 
     finished = trials(store, "done")
     best = best_trials(store, spec.study.activations)
@@ -67,7 +67,7 @@ def plot_lr_sensitivity(store, path, order) -> bool:
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    from .tune import trials
+    from .trials import trials
 
     points: dict[str, list] = {}
     for t in trials(store, "done"):
@@ -95,7 +95,7 @@ def plot_lr_sensitivity(store, path, order) -> bool:
 
 def write_report(store, spec, summary, out_dir) -> list[dict]:
     """trials.csv, tuned.csv and lr_sensitivity.png in ``out_dir``; returns the tuned rows."""
-    from .tune import trials
+    from .trials import trials
 
     out = Path(out_dir)
     rows = tuned_rows(store, spec, summary)

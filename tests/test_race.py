@@ -1,0 +1,193 @@
+"""Racing (`actlab compare --until-decided`): real races on small slices, kill -9 and resume, the CLI's checks,
+and the error rate of the whole racing procedure (looks, added seeds, stopping) by simulation."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from actlab.cli import main
+from actlab.compare import build_study
+from actlab.compare.race import parse_budget, race_state, run_race
+
+TWIN = "leaky_relu:negative_slope=0"  # the same function as relu under another name
+# seeds 4, max-seeds 5: two planned looks; sigmoid (on its plateau after 2 short epochs) is settled at look 1.
+RACE = ["compare", "--model", "mlp", "--activations", f"relu,{TWIN},sigmoid", "--epochs", "2",
+        "--train-limit", "1000", "--width", "32", "--seeds", "4", "--until-decided", "--max-seeds", "5",
+        "--workers", "2", "--quiet"]
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "actlab.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def final_state(out):
+    """(activation, seed, status, test accuracy at the lowest-validation-loss epoch) for every run, and the looks."""
+    conn = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT r.activation, r.seed, r.status, e.test_acc FROM runs r JOIN epochs e USING (run_id) "
+        "WHERE e.epoch = (SELECT e2.epoch FROM epochs e2 WHERE e2.run_id = r.run_id "
+        "ORDER BY e2.val_loss, e2.epoch LIMIT 1) ORDER BY r.activation, r.seed").fetchall()
+    conn.close()
+    looks = json.loads((out / "race.json").read_text())["looks"]
+    return rows, looks
+
+
+def seeds_of(out):
+    conn = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True)
+    rows = conn.execute("SELECT activation, seed FROM runs WHERE status = 'done'").fetchall()
+    conn.close()
+    seeds = {}
+    for activation, seed in rows:
+        seeds.setdefault(activation, set()).add(seed)
+    return seeds
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("race") / "study"
+    done = cli(*RACE, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def test_racing_adds_seeds_only_to_open_activations_and_never_separates_relu_from_its_twin(uninterrupted):
+    out, text = uninterrupted
+    seeds = seeds_of(out)
+    assert seeds["sigmoid"] == {0, 1, 2, 3}  # settled at look 1: no fifth seed
+    assert seeds["relu"] == seeds[TWIN] == {0, 1, 2, 3, 4}  # their pair stayed open: one more seed each
+    looks = json.loads((out / "race.json").read_text())["looks"]
+    assert [lk["seeds"] for lk in looks] == [4, 5]
+    for look in looks:
+        assert not any({d["better"], d["worse"]} == {"relu", TWIN} for d in look["decided"])
+    assert {(d["better"], d["worse"]) for d in looks[0]["decided"]} == {("relu", "sigmoid"), (TWIN, "sigmoid")}
+    assert "stopped at --max-seeds 5" in text and "sigmoid is worse than" in text
+    assert f"Open: relu vs {TWIN}" in text or f"Open: {TWIN} vs relu" in text
+
+
+def test_budget_stops_the_race_names_what_is_open_and_resume_after_kill_matches_the_uninterrupted_race(
+        uninterrupted, tmp_path):
+    reference, _ = uninterrupted
+    out = tmp_path / "study"
+    db = out / "results.sqlite"
+    first = cli(*RACE, "--budget", "1s", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "stopped by --budget 1s" in first.stdout and "still open after the budget" in first.stdout
+    assert f"relu vs {TWIN}" in first.stdout or f"{TWIN} vs relu" in first.stdout
+    assert seeds_of(out) == {a: {0, 1, 2, 3} for a in ("relu", TWIN, "sigmoid")}  # the next round never began
+
+    # The same command without the budget continues the race; kill -9 it inside its round (seed 4).
+    conn = sqlite3.connect(db, isolation_level=None, timeout=60)
+
+    def epochs(where=""):
+        return conn.execute("SELECT COUNT(*) FROM epochs JOIN runs USING (run_id)" + where).fetchone()[0]
+
+    conn.execute("BEGIN IMMEDIATE")  # the child blocks at its first commit; step it one commit at a time
+    child = subprocess.Popen([sys.executable, "-m", "actlab.cli", *RACE, "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while epochs(" WHERE seed = 4") == 0:
+            total = epochs()
+            conn.execute("ROLLBACK")
+            while epochs() == total:
+                assert child.poll() is None, "the resumed race exited before its round could be interrupted"
+                assert time.monotonic() < deadline, "timed out waiting for the next epoch"
+                time.sleep(0.005)
+            conn.execute("BEGIN IMMEDIATE")
+        assert epochs(" WHERE seed = 4") < 2 * 2, "the round finished before it could be interrupted"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+        conn.execute("ROLLBACK")
+        conn.close()
+    again = cli(*RACE, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert final_state(out) == final_state(reference)
+
+
+def test_a_decided_race_stops_at_its_first_look(tmp_path):
+    study = build_study(model="mlp", activations=("relu", "sigmoid"), seeds=4, epochs=2, train_limit=1000,
+                        width=32)
+    summary, outcome = run_race(study, tmp_path / "study", max_seeds=10, workers=2, quiet=True)
+    assert outcome.reason == "decided" and len(outcome.state.looks) == 1
+    assert seeds_of(tmp_path / "study") == {"relu": {0, 1, 2, 3}, "sigmoid": {0, 1, 2, 3}}
+    assert "every pair is settled" in outcome.text and "sigmoid is worse than relu" in outcome.text
+    assert {r["label"]: r["n_runs"] for r in summary.rows} == {"relu": 4, "sigmoid": 4}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--until-decided", "--budget", "3x"], "--budget '3x' is not a duration"),
+    (["--until-decided", "--budget", "0m"], "must be a positive duration"),
+    (["--until-decided", "--max-seeds", "2", "--seeds", "3"], "--max-seeds must be a whole number of at least"),
+    (["--until-decided", "--max-seeds", "ten"], "--max-seeds 'ten' is not a whole number"),
+    (["--budget", "30m"], "add --until-decided"),
+    (["--until-decided", "--early-stop", "asha"], "are alternatives"),
+])
+def test_cli_rejects_bad_racing_flags_in_one_line(flags, message, tmp_path, capsys):
+    assert main(["compare", *flags, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_budget_durations():
+    assert parse_budget("30m") == 1800 and parse_budget("2h") == 7200 and parse_budget("90s") == 90
+    assert parse_budget("1h30m") == 5400 and parse_budget("1.5m") == 90
+
+
+# --- the whole racing procedure by simulation ------------------------------ #
+def _simulate(rng, means, first, max_seeds, seed_sd=0.002, run_sd=0.0015):
+    """One race through race_state (the schedule the real loop follows): train what it asks for, look again."""
+    labels = list(means)
+    shared = rng.normal(0, seed_sd, max_seeds)
+    noise = {k: rng.normal(0, run_sd, max_seeds) for k in labels}
+    values, ended, state = {k: {} for k in labels}, set(), None
+    while True:
+        state = race_state(values, ended, labels, first, max_seeds - first + 1, since=state)
+        if not state.need:
+            return state, len(ended)
+        for label, seed in state.need:
+            values[label][seed] = means[label] + shared[seed] + noise[label][seed]
+            ended.add((label, seed))
+
+
+def test_racing_procedure_false_claim_rate_stays_below_alpha():
+    rng = np.random.default_rng(21)
+    means = dict.fromkeys(("gelu", "relu", "elu", "tanh"), 0.985)
+    trials = 1000
+    claims = sum(bool(_simulate(rng, means, 3, 8)[0].last.decided) for _ in range(trials))
+    assert claims / trials <= 0.05 + 3 * (0.05 * 0.95 / trials) ** 0.5
+
+
+def test_racing_procedure_settles_clear_pairs_and_saves_runs():
+    rng = np.random.default_rng(22)
+    means = {"gelu": 0.988, "relu": 0.988, "elu": 0.978, "sigmoid": 0.95}
+    trials, first, max_seeds = 300, 3, 8
+    found, false, runs = 0, 0, []
+    for _ in range(trials):
+        state, used = _simulate(rng, means, first, max_seeds)
+        decided = set(state.last.decided)
+        found += {("gelu", "sigmoid"), ("relu", "sigmoid"), ("elu", "sigmoid")} <= decided
+        false += any({w, lo} == {"gelu", "relu"} for w, lo in decided)
+        runs.append(used)
+    # The shortcut the simulation takes (keeping earlier looks) gives what the study loop's full replay gives.
+    values = {k: dict(enumerate(m + rng.normal(0, 0.003, max_seeds))) for k, m in means.items()}
+    ended = {(k, s) for k in means for s in range(max_seeds)}
+    full = race_state(values, ended, list(means), first, max_seeds - first + 1)
+    stepwise = None
+    for n in range(first, max_seeds + 1):
+        some = {(k, s) for k, s in ended if s < n}
+        stepwise = race_state(values, some, list(means), first, max_seeds - first + 1, since=stepwise)
+    assert stepwise.seeds_used == full.seeds_used and set(stepwise.last.decided) == set(full.last.decided)
+    assert found / trials >= 0.95
+    assert false / trials <= 0.05 + 3 * (0.05 * 0.95 / trials) ** 0.5
+    assert np.mean(runs) <= 0.85 * len(means) * max_seeds
