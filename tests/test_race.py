@@ -79,6 +79,9 @@ def test_budget_stops_the_race_names_what_is_open_and_resume_after_kill_matches_
     first = cli(*RACE, "--budget", "1s", "--out", str(out))
     assert first.returncode == 0, first.stderr
     assert "stopped by --budget 1s" in first.stdout and "still open after the budget" in first.stdout
+    # The race's error-controlled verdict leads; the once-tested table follows, labelled as a description.
+    assert first.stdout.index("Verdict of the race") < first.stdout.index("read them as a description") \
+        < first.stdout.index("rank (95%)")
     assert f"relu vs {TWIN}" in first.stdout or f"{TWIN} vs relu" in first.stdout
     assert seeds_of(out) == {a: {0, 1, 2, 3} for a in ("relu", TWIN, "sigmoid")}  # the next round never began
 

@@ -258,13 +258,18 @@ def _run_compare(args):
         if hasattr(executor, "close"):
             executor.close()
     write_study_report(args.out)
+    if outcome is not None:
+        # The race's decisions hold their error rate over every look; the table below tests the final seeds
+        # once, as if they had been planned, so after a race it describes, and the race decides.
+        print("Verdict of the race (family-wise error controlled over all pairs and looks):\n" + outcome.text
+              + "\n\nThe table and sentence below test the final seeds once, ignoring the race's earlier looks:"
+                " read them as a description; where they separate a pair the race left open, the race's"
+                " line above is the one with the stated error rate.\n")
     print(format_ranking(summary))
     with Store(Path(args.out) / "results.sqlite", readonly=True) as store:
         stopped = format_stopped(store)
     if stopped:
         print(stopped)
-    if outcome is not None:
-        print(outcome.text)
     if not args.quiet:
         print(f"\nwrote {args.out}/: summary.csv, pairs.csv, history.csv, accuracy.png, loss.png, results.sqlite, "
               f"config.json, report.html\nrerun the same command (with --out {args.out}) to resume or redraw")
