@@ -14,7 +14,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "actlab"
 
 LAYERS = {
-    "_version": 0, "catalog": 0, "functional": 0, "modules": 0,
+    "_version": 0, "_imports": 0, "catalog": 0, "functional": 0, "modules": 0,
     "data": 1, "models": 1, "store": 1, "plots": 1, "tasks": 1,
     "theory": 2, "diagnose": 2, "compare": 2, "tune": 2, "results": 2,
     "report": 3, "advise": 3,

@@ -7,7 +7,6 @@ returns logits; the engine applies (categorical) cross-entropy.
 """
 from __future__ import annotations
 
-import importlib
 from contextlib import nullcontext
 from typing import Callable, Optional
 
@@ -75,19 +74,13 @@ def mlp(act: Callable[[], nn.Module], activation: str, in_shape=(1, 28, 28), num
 
 def load_factory(kind: str) -> Callable[..., nn.Module]:
     """Import ``PKG.MODULE:FUNC`` and return FUNC, with errors that say how to fix the name."""
+    from .._imports import load_callable
+
     module_name, _, func_name = kind.partition(":")
     if not module_name or not func_name:
         raise ValueError(f"model {kind!r}: expected 'cnn', 'mlp' or a factory 'PKG.MODULE:FUNC'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"model {kind!r}: cannot import module {module_name!r} ({err}); make sure it is "
-                         "installed or on PYTHONPATH") from None
-    factory = getattr(module, func_name, None)
-    if not callable(factory):
-        raise ValueError(f"model {kind!r}: module {module_name!r} has no callable {func_name!r}; "
-                         "expected a function FUNC(activation_factory, in_shape=..., num_classes=...)")
-    return factory
+    return load_callable(kind, what=f"model {kind!r}",
+                         expected="a function FUNC(activation_factory, in_shape=..., num_classes=...)")
 
 
 def _from_factory(kind: str, act: Callable[[], nn.Module], in_shape, num_classes: int) -> nn.Module:

@@ -22,7 +22,7 @@ def verdict_paragraph(data: StudyData) -> str:
             f'padding:.4em .8em;background:#f4f6f8"><strong>Verdict:</strong> {esc(data.summary.sentence)}</p>')
 
 
-def _shade(diff: float, scale: float) -> str:
+def shade(diff: float, scale: float) -> str:
     """White at 0, full blue (row better) or red (row worse) at ``scale`` points and beyond."""
     base = POSITIVE if diff > 0 else NEGATIVE
     w = min(1.0, abs(diff) / scale) if scale > 0 else 0.0
@@ -65,7 +65,7 @@ def heatmap(labels: Sequence[str], pairs: Sequence[dict], *, chart_id: str = "pa
             tip = (f"{row} - {col}: {diff:+.2f} points, family-wise 95% CI [{fmt(lo, 3)}, {fmt(hi, 3)}], "
                    f"{p['design']}, Holm p = {fmt(p['p_holm'], 3)}: "
                    + ("separated" if sep else "not separated" if p["separated"] == "no" else "not testable"))
-            fill = _shade(diff, scale) if math.isfinite(diff) else "#eef0f2"
+            fill = shade(diff, scale) if math.isfinite(diff) else "#eef0f2"
             frame = ' stroke="#111" stroke-width="3"' if sep else ' stroke="#fff"'
             ink = "#fff" if math.isfinite(diff) and abs(diff) > 0.6 * scale else "#1d232b"
             text = ("-" if not math.isfinite(diff) else f"{diff:+.2f}") + ("*" if sep else "")

@@ -21,8 +21,8 @@ from ..results.summary import grid_text, run_results
 from ..results.verdict import analyse
 from ..store import Store, atomic_write
 from .html import attr, esc, fmt, page, table
+from .study_pairs import shade
 
-POSITIVE, NEGATIVE = (31, 95, 168), (200, 55, 45)
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,9 @@ def _g_text(g: float) -> str:
     return f"{g:+.2f}" if abs(g) < 10 else ("<-10" if g < 0 else ">+10")
 
 
-def _shade(g: float, scale: float) -> str:
-    if not math.isfinite(g):
-        return "#eef0f2"
-    base = POSITIVE if g > 0 else NEGATIVE
-    w = min(1.0, abs(g) / scale) if scale > 0 else 0.0
-    r, gg, b = (round(255 + (c - 255) * w) for c in base)
-    return f"rgb({r},{gg},{b})"
+def _fill(g: float, scale: float) -> str:
+    """The study page's pair colours (blue better, red worse, white 0); grey where g is undefined."""
+    return shade(g, scale) if math.isfinite(g) else "#eef0f2"
 
 
 def matrix(activations: Sequence[str], columns: Sequence[Column], *, chart_id: str = "suite-matrix") -> str:
@@ -140,7 +136,7 @@ def matrix(activations: Sequence[str], columns: Sequence[Column], *, chart_id: s
             out.append(f'<g class="cell{" separated" if sep else ""}" data-task="{esc(c.title)}" data-activation="{esc(a)}" '
                        f'data-g="{g if math.isfinite(g) else ""}"><title>{esc(tip)}</title>'
                        f'<rect x="{x + 1.5:.1f}" y="{y + 1.5:.1f}" width="{size_w - 3}" height="{size_h - 3}" '
-                       f'fill="{"#fff" if is_best else _shade(g, scale)}"{frame}/>'
+                       f'fill="{"#fff" if is_best else _fill(g, scale)}"{frame}/>'
                        f'<text x="{x + size_w / 2:.1f}" y="{y + size_h / 2 + 4:.1f}" text-anchor="middle" '
                        f'font-size="12"{weight}>{esc(text)}</text></g>')
     out.append("</svg>")

@@ -1,7 +1,6 @@
 """Tasks by name, like the catalog's activations: ``names()``, ``get(name)``, and a user's ``PKG.MODULE:FUNC``."""
 from __future__ import annotations
 
-import importlib
 
 from .builtin import BUILTIN, DEFAULT
 from .definition import Task, TaskError
@@ -39,20 +38,15 @@ def get(name: str = DEFAULT) -> Task:
 
 
 def _load_user_task(spec: str) -> Task:
-    module_name, _, func_name = spec.partition(":")
-    if not module_name or not func_name:
-        raise TaskError(f"task {spec!r}: expected PKG.MODULE:FUNC, e.g. my_pkg.tasks:protein_mlp")
+    from .._imports import load_callable
+
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise TaskError(f"task {spec!r}: cannot import module {module_name!r} ({err}); install it or put its "
-                        "folder on PYTHONPATH") from None
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise TaskError(f"task {spec!r}: module {module_name!r} has no callable {func_name!r}; expected a "
-                        "function that returns an actlab.tasks.Task")
+        func = load_callable(spec, what=f"task {spec!r}", expected="a function that returns an actlab.tasks.Task "
+                             "(e.g. my_pkg.tasks:protein_mlp)")
+    except ValueError as err:
+        raise TaskError(str(err)) from None
     task = func()
     if not isinstance(task, Task):
-        raise TaskError(f"task {spec!r}: {func_name}() returned {type(task).__name__}, not an actlab.tasks.Task; "
+        raise TaskError(f"task {spec!r}: {func.__name__}() returned {type(task).__name__}, not an actlab.tasks.Task; "
                         "build one with actlab.tasks.Task(name=..., summary=..., dataset=..., model=...)")
     return task
