@@ -7,6 +7,9 @@ worse than a red one. Locally, skips stay skips (e.g. no chromium installed).
 """
 import os
 
+import pytest
+import torch
+
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -31,3 +34,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("skipped tests fail CI", red=True)
         for report in skipped:
             terminalreporter.write_line(f"SKIPPED counts as a failure under CI: {report.nodeid}")
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: the tests share a small machine, where spinning OpenMP threads only
+    cost time (use with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

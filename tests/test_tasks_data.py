@@ -10,7 +10,6 @@ import hashlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from actlab.cli import main
@@ -31,13 +30,7 @@ def fashion():
     return images[keep], labels[keep].astype(np.int64)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # One intra-op thread: the tests share a small machine, where spinning OpenMP threads only cost time.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _sha(path):

@@ -17,12 +17,7 @@ from actlab.tasks import get
 from actlab.tasks.fit import TARGETS, fit_data, fitted_curves, train_fit
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_grids_split_inside_and_outside_the_box():

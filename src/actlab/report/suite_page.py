@@ -53,10 +53,10 @@ def task_columns(task: str, folder: Path, suite_dir: Path, alpha: float = 0.05) 
     for grid, values in sorted(by_grid.items(), key=lambda kv: _grid_order(kv[0])):
         v = analyse(values, alpha=alpha, resamples=2000)
         means = {a: sum(s.values()) / len(s) for a, s in values.items()}
-        best = max(means, key=lambda a: (means[a], a == min(means)))
+        best = max(sorted(means), key=means.get)  # on a tie, the first by name
         cells = {best: (0.0, math.nan, math.nan, 0.0, False, v.best.get(best), means[best], len(values[best]))}
         for p in v.pairs:
-            if best not in (p.a, p.b) or p.a == p.b:
+            if best not in (p.a, p.b):
                 continue
             other, sign = (p.b, -1.0) if p.a == best else (p.a, 1.0)
             lo, hi = sorted((sign * p.g_low, sign * p.g_high))
