@@ -546,6 +546,11 @@ def _gelu_tanh_d(x):
     return s + 2 * xc * s * sm * SQRT_2_OVER_PI * (1 + 3 * GELU_TANH_C * xc * xc)
 
 
+def _half_sqrt_max(dtype: torch.dtype) -> float:
+    """Half the square root of the largest value of the dtype PyTorch computes ``dtype`` in."""
+    return 0.5 * math.sqrt(torch.finfo(torch.promote_types(dtype, torch.float32)).max)
+
+
 GELU_TANH = Activation(
     name="gelu_tanh", title="GELU, tanh approximation", family="gated", class_name="GELUTanh",
     precision=(5e-16, 7e-16), dprecision=(1e-15, 1.3e-16),  # measured: tests/test_catalog_verify.py
@@ -556,7 +561,8 @@ GELU_TANH = Activation(
     description="The tanh approximation to exact GELU used by BERT and GPT-2; it "
     "differs from the exact form by less than 5e-4 everywhere.",
     forward=_gelu_tanh,
-    native=lambda x: F.gelu(x, approximate="tanh"), native_range=1.0,
+    # PyTorch's gradient squares x (in float32 for the half types): NaN beyond sqrt(max) (1.8e19 in float32).
+    native=lambda x: F.gelu(x, approximate="tanh"), native_range=_half_sqrt_max,
     derivative=_gelu_tanh_d,
     # x (1 + tanh u)/2 written as x sigmoid(2u), which does not cancel at 50 digits.
     reference=lambda x: x * _mp_sig(2 * mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3)),

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .definitions import GELU, GELU_TANH, IDENTITY, RELU, SIGMOID, SILU
-from .module import ActivationModule, as_float_tensor, saved_tensors
+from .module import ActivationModule, analytic_function, as_float_tensor, saved_tensors
 from .spec import Activation, Param
 
 # A gated unit's own parameters (besides dim) -> (the gate's definition, its keyword arguments).
@@ -236,22 +236,20 @@ def _product_function(spec: Activation) -> type[torch.autograd.Function]:
     if spec.name not in _PRODUCT_FUNCTIONS:
         names = tuple(p.name for p in spec.params if p.passed)
 
-        def forward(ctx, x, *values):
-            ctx.save_for_backward(x)
-            ctx.values = values
-            return spec.forward(x, **dict(zip(names, values)))
-
-        def backward(ctx, grad):
-            (x,) = ctx.saved_tensors
-            p = dict(zip(names, ctx.values))
+        def vjp(x, grad, p):
             dim = p["dim"]
             a, b = halves(x, dim, spec.name)
             g, dg = gate_values(spec, p, b)
-            return (torch.cat([grad * g, grad * a * dg], dim),) + (None,) * len(ctx.values)
+            return torch.cat([grad * g, grad * a * dg], dim)
 
-        _PRODUCT_FUNCTIONS[spec.name] = type(
-            f"_{spec.class_name}Function", (torch.autograd.Function,),
-            {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+        def jvp(x, tangent, p):
+            dim = p["dim"]
+            a, b = halves(x, dim, spec.name)
+            a_t, b_t = halves(tangent, dim, spec.name)
+            g, dg = gate_values(spec, p, b)
+            return a_t * g + a * dg * b_t
+
+        _PRODUCT_FUNCTIONS[spec.name] = analytic_function(spec, names, vjp, jvp)
     return _PRODUCT_FUNCTIONS[spec.name]
 
 

@@ -461,7 +461,10 @@ def _phase64(x, w0: float):
     sp, cp = torch.sin(p), torch.cos(p)
     s, c = sp + e * cp, cp - e * sp
     far = ~near & torch.isfinite(x)  # sin has no limit at +-inf: NaN stays there
-    if bool(far.any()):  # rare, so the costlier exact formula runs on those elements alone
+    if torch._C._functorch.peek_interpreter_stack() is not None:  # torch.func: no data-dependent branch
+        s_far, c_far = _phase64_far(x, w0)
+        s, c = torch.where(far, s_far, s), torch.where(far, c_far, c)
+    elif bool(far.any()):  # rare, so the costlier exact formula runs on those elements alone
         s_far, c_far = _phase64_far(x[far], w0)
         s, c = s.masked_scatter(far, s_far), c.masked_scatter(far, c_far)
     return s, c

@@ -133,8 +133,24 @@ def native_faults(spec: Activation, kw: dict, dtype: torch.dtype, device: torch.
     return _NATIVE_FAULTS[key]
 
 
-def native_is_exact_on(x: torch.Tensor, native_range: float) -> bool:
-    """Is every element of x finite with |x| <= native_range * finfo.max?
+def native_bound(native_range, dtype: torch.dtype) -> float:
+    """The largest |x| a declared ``native_range`` lets PyTorch's op see in ``dtype``.
+
+    A number r: r * finfo(dtype).max (1: every finite value). A function of
+    the dtype: its absolute bound, for ops that fail at a power of the
+    largest value rather than a fraction of it (GELU-tanh's gradient squares x).
+    """
+    if callable(native_range):
+        return float(native_range(dtype))
+    return native_range * torch.finfo(dtype).max
+
+
+def _checks_every_finite(native_range) -> bool:
+    return not callable(native_range) and native_range >= 1.0
+
+
+def native_is_exact_on(x: torch.Tensor, native_range) -> bool:
+    """Is every element of x finite with |x| <= :func:`native_bound` (native_range, x.dtype)?
 
     One read of x and, off the CPU, one synchronisation. With native_range 1
     (finite is enough) that read is a sum: it is finite only if no element is
@@ -153,10 +169,10 @@ def native_is_exact_on(x: torch.Tensor, native_range: float) -> bool:
         return False
     # Compared in Python: a tensor comparison would be one more dispatch, felt on small tensors.
     with torch.no_grad():
-        if native_range >= 1.0:
+        if _checks_every_finite(native_range):
             # float16/bfloat16 sums are accumulated and returned in float32, so they do not overflow early.
             return math.isfinite(x.sum(dtype=torch.promote_types(x.dtype, torch.float32)).item())
-        bound = native_range * torch.finfo(x.dtype).max
+        bound = native_bound(native_range, x.dtype)
         lo, hi = torch.aminmax(x)
         return -bound <= lo.item() and hi.item() <= bound
 
@@ -170,10 +186,10 @@ def native_trusted(spec: Activation, kw: dict, x: torch.Tensor, cache: Optional[
     range is the whole dtype: ELU, CELU, SELU, hardtanh, ReLU6 and the
     shrinks, whose only fault is a NaN input's gradient, run unchecked in
     inference. Otherwise only if :func:`native_is_exact_on` finds x finite and
-    in range. Inside ``torch.func`` transforms, where the probe cannot build
-    its own graph, x is always checked; under ``torch.compile`` the answer is
-    no, and the graph takes the definition's formula (which the compiler
-    fuses) with no data-dependent branch.
+    in range. Inside ``torch.func`` transforms (vmap, grad, jvp, jacrev),
+    where a data-dependent branch cannot be taken (``vmap`` has no
+    ``.item()``), and under ``torch.compile``, the answer is no: the module
+    takes its analytic Function, which both support.
 
     ``cache`` (a module's own dict) keeps the probe's answer per (dtype,
     device), so that a call costs no more Python than a dict lookup.
@@ -181,9 +197,9 @@ def native_trusted(spec: Activation, kw: dict, x: torch.Tensor, cache: Optional[
     native_range = spec.native_range
     if native_range is None or x.numel() == 0:
         return True
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch._C._functorch.peek_interpreter_stack() is not None:
         return False
-    if native_range >= 1.0 and torch._C._functorch.peek_interpreter_stack() is None:
+    if _checks_every_finite(native_range):
         where = (x.dtype, x.device)
         faults = None if cache is None else cache.get(where)
         if faults is None:
@@ -196,21 +212,43 @@ def native_trusted(spec: Activation, kw: dict, x: torch.Tensor, cache: Optional[
     return native_is_exact_on(x, native_range)
 
 
-def _make_function(spec: Activation, names: tuple[str, ...]) -> type[torch.autograd.Function]:
-    """An autograd.Function that keeps only x and differentiates analytically."""
+def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=None) -> type[torch.autograd.Function]:
+    """An autograd.Function for ``spec.forward`` that keeps only x and differentiates analytically.
 
-    def forward(ctx, x, *values):
+    ``vjp(x, grad, params)`` and ``jvp(x, tangent, params)`` give the input's
+    gradient and the output's tangent; by default (an elementwise
+    activation) both multiply by ``spec.derivative(x)``. The gated units pass
+    their Jacobian's products. Written with ``setup_context`` and a generated
+    vmap rule, so ``torch.func.grad``, ``vmap``, ``jvp`` and ``jacrev`` work on
+    it as on any PyTorch op.
+    """
+    if vjp is None:
+        def vjp(x, grad, p):
+            return grad * spec.derivative(x, **p)
+    if jvp is None:
+        def jvp(x, tangent, p):
+            return tangent * spec.derivative(x, **p)
+
+    def forward(x, *values):
+        return spec.forward(x, **dict(zip(names, values)))
+
+    def setup_context(ctx, inputs, output):
+        x, *values = inputs
         ctx.save_for_backward(x)
         ctx.values = values
-        return spec.forward(x, **dict(zip(names, values)))
+        ctx.x_forward = x  # forward mode reads x here: save_for_forward is for tensors the tangent needs
 
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        d = spec.derivative(x, **dict(zip(names, ctx.values)))
-        return (grad * d,) + (None,) * len(ctx.values)
+        return (vjp(x, grad, dict(zip(names, ctx.values))),) + (None,) * len(ctx.values)
+
+    def forward_tangent(ctx, x_tangent, *value_tangents):
+        return jvp(ctx.x_forward, x_tangent, dict(zip(names, ctx.values)))
 
     return type(f"_{spec.class_name}Function", (torch.autograd.Function,),
-                {"forward": staticmethod(forward), "backward": staticmethod(backward)})
+                {"forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
+                 "backward": staticmethod(backward), "jvp": staticmethod(forward_tangent),
+                 "generate_vmap_rule": True})
 
 
 class ActivationModule(nn.Module):
@@ -325,6 +363,6 @@ def make_module_class(spec: Activation, doc: str, base: type[ActivationModule] |
         "spec": spec,
         "__doc__": doc,
         "__module__": "actlab.modules",
-        "_function": None if spec.vector or spec.stochastic else _make_function(spec, names),
+        "_function": None if spec.vector or spec.stochastic else analytic_function(spec, names),
     }
     return type(spec.class_name, (base,), ns)

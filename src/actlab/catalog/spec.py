@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 LEARNABLE = "learnable"
 
@@ -124,12 +124,13 @@ class Activation:
     # +-inf, overflow just below the dtype's max, a NaN gradient that depends on
     # the tensor's length), the module calls it only when every element is
     # finite with |x| <= native_range * finfo(dtype).max, and otherwise computes
-    # the definition's own formula and derivative. With native_range 1 the check
+    # the definition's own formula and derivative (a function of the dtype gives
+    # the bound itself: module.native_bound). With native_range 1 the check
     # is skipped where a run-time probe finds the op right at +-inf and NaN
     # (module.native_faults: per process, dtype and device; the backward only
     # counts when autograd will differentiate the call). None: the op is
     # trusted everywhere.
-    native_range: Optional[float] = None
+    native_range: Optional[Union[float, Callable]] = None
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
