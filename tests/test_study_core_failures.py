@@ -34,8 +34,11 @@ def test_a_diverging_configuration_is_ranked_as_such(tmp_path, capsys):
     rows = {r["label"]: r for r in read_csv(tmp_path / "summary.csv")}
     good, bad = rows["relu [lr=0.05, optimizer=sgd]"], rows["relu [lr=1e+30, optimizer=sgd]"]
     assert (bad["n_diverged"], bad["divergence_rate"], bad["test_acc_mean"]) == ("2", "1.0", "")
-    assert bad["verdict"] == "not ranked: every run diverged" and bad["rank"] == "2"
+    # Each grid point is its own comparison (docs/statistics.md): both are rank 1 of their grid point.
+    assert bad["verdict"] == "not ranked: every run diverged" and bad["rank"] == "1"
     assert (good["n_diverged"], good["divergence_rate"], good["rank"]) == ("0", "0.0", "1")
+    assert [r["grid"] for r in read_csv(tmp_path / "summary.csv")] == ["lr=0.05;optimizer=sgd",
+                                                                      "lr=1e+30;optimizer=sgd"]
     # The good group's mean and interval come from its own two runs only (scipy's t interval).
     history = read_csv(tmp_path / "history.csv")
     finals = []

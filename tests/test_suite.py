@@ -77,8 +77,8 @@ def test_matrix_cells_are_hedges_g_against_the_best(suite):
         assert len(runs) == 9 and stats is not None
 
 
-def test_suite_refuses_a_task_it_cannot_train(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "actlab.cli", "suite", "--tasks", "seed-cnn,char-lm", "--out",
+def test_suite_refuses_an_unknown_task_before_training_any(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "actlab.cli", "suite", "--tasks", "seed-cnn,char-lmm", "--out",
                            str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "char-lm" in done.stderr and not (tmp_path / "s" / "seed-cnn").exists()
+    assert "char-lmm" in done.stderr and not (tmp_path / "s" / "seed-cnn").exists()

@@ -79,8 +79,10 @@ def test_deep_mlp_settings_and_overrides():
     assert build_study(task="deep-mlp", batchnorm=True, init="he").runs()[0]["config"]["batchnorm"] is True
     with pytest.raises(ValueError, match="paper"):
         build_study("paper", task="deep-mlp")
-    with pytest.raises(ValueError, match="language-model"):
-        build_study(task="char-lm")
+    # Every kind trains now: char-lm and fit build studies of their own kind (tests/test_task_kinds.py trains them).
+    lm, fit = build_study(task="char-lm"), build_study(task="fit")
+    assert (lm.model, lm.metric, lm.direction, len(lm.runs())) == ("char-transformer", "bits_per_char", "min", 18)
+    assert fit.grid == (("target", ("sine", "gauss", "ripple2d")),) and len(fit.runs()) == 4 * 3 * 3
 
 
 # --- deep-mlp on real Fashion-MNIST -----------------------------------------------------------------
@@ -172,5 +174,5 @@ def test_depth_list_flag(tmp_path, capsys):
     assert _depths("4,16,32,64") == (4, 16, 32, 64) and _depths("8") == 8
     assert main(["compare", "--task", "deep-mlp", "--depth", "4,x", "--out", str(tmp_path / "o")]) == 2
     assert "'x' for depth is not an integer" in capsys.readouterr().err
-    assert main(["compare", "--task", "char-lm", "--out", str(tmp_path / "o")]) == 2
+    assert main(["compare", "--task", "char-lm", "--dataset", "fashion-mnist", "--out", str(tmp_path / "o")]) == 2
     assert "language-model" in capsys.readouterr().err and not (tmp_path / "o").exists()

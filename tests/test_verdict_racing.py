@@ -5,6 +5,7 @@ import random
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from actlab.results import verdict as vd
 from actlab.compare.asha import Asha
@@ -117,3 +118,79 @@ def test_successive_halving_breaks_ties_by_key_and_stops_diverged_runs_first():
         results.add(tuple(vd.halving_stops({k: scores[k] for k in keys}, eta=2)))
     assert results == {("c", "d", "e")}  # keeps f (best) and a, b (ties broken by key); the NaN run goes
     assert vd.halving_stops({"loss_a": 0.1, "loss_b": 0.3}, eta=2, higher_is_better=False) == ["loss_b"]
+
+
+# --- P(best) calibration by simulation -------------------------------------- #
+def _p_best_calibration(method, trials=600, labels=4, seeds=3, spread=2.0, rs=7):
+    """Simulated studies whose true means are known: (every P(best) given, whether that activation is truly
+    best). True means ~ N(0, spread^2); a per-seed effect shared by all activations (what pairing removes)
+    and run noise of unit scale times a per-activation factor in [0.5, 2] (some activations are noisier)."""
+    rng = np.random.default_rng(rs)
+    given, truth = [], []
+    for _ in range(trials):
+        mu = rng.normal(0, spread, labels)
+        table = (mu[:, None] + rng.normal(0, 1, seeds)[None, :]
+                 + rng.normal(0, 1, (labels, seeds)) * rng.uniform(0.5, 2, (labels, 1)))
+        r = vd.best_probabilities({f"a{k}": dict(enumerate(table[k])) for k in range(labels)}, resamples=2000,
+                                  rng_seed=int(rng.integers(1 << 31)), method=method)
+        given += [r[f"a{k}"].p_best for k in range(labels)]
+        truth += list(np.arange(labels) == mu.argmax())
+    return np.array(given), np.array(truth, dtype=float)
+
+
+def _bins(given, truth):
+    """{decile: (mean P(best) given, share truly best, count)} and the expected calibration error."""
+    b = np.minimum((given * 10).astype(int), 9)
+    table = {i: (given[b == i].mean(), truth[b == i].mean(), int((b == i).sum())) for i in range(10) if (b == i).any()}
+    ece = sum(abs(p - f) * n for p, f, n in table.values()) / len(given)
+    return table, ece
+
+
+def test_p_best_is_calibrated_with_three_seeds_where_the_bootstrap_was_overconfident():
+    posterior, truth = _p_best_calibration("posterior")
+    table, ece = _bins(posterior, truth)
+    for p, f, n in table.values():
+        if n >= 100:  # every well-filled decile: truly best about as often as it says
+            assert abs(p - f) <= 0.05 + 3 * math.sqrt(max(f * (1 - f), 0.01) / n), (p, f, n)
+    top = posterior >= 0.9
+    assert truth[top].mean() >= posterior[top].mean() - 0.05
+    assert ece <= 0.03
+    # The former bootstrap over 3 seeds: its "P(best) >= 0.99" activations were truly best clearly less often.
+    boot, truth_b = _p_best_calibration("bootstrap")
+    sure = boot >= 0.99
+    assert truth_b[sure].mean() < boot[sure].mean() - 0.05
+    assert _bins(boot, truth_b)[1] > ece
+    print(f"\nP(best) calibration, 4 activations x 3 seeds, 600 studies: posterior ECE {ece:.3f}, P>=0.9 given "
+          f"{posterior[top].mean():.3f} vs truly best {truth[top].mean():.3f}; bootstrap ECE "
+          f"{_bins(boot, truth_b)[1]:.3f}, P>=0.99 given {boot[sure].mean():.3f} vs truly best "
+          f"{truth_b[sure].mean():.3f}")
+
+
+def test_p_best_posterior_keeps_the_pairing_and_splits_twins_evenly():
+    # A shared seed effect far larger than the difference (5 points against 0.05): only pairing sees it.
+    gelu = {0: 0.90, 1: 0.95, 2: 0.99, 3: 0.93}
+    relu = {s: v - 0.0005 + 0.0015 * (-1) ** s for s, v in gelu.items()}
+    r = vd.best_probabilities({"gelu": gelu, "relu": relu}, resamples=20_000)
+    d = np.array([gelu[s] - relu[s] for s in gelu])
+    # The posterior of the paired mean difference is Student-t (Jeffreys prior): P(diff > 0) in closed form.
+    expected = stats.t.cdf(d.mean() / (d.std(ddof=1) / 2), 3)
+    assert r["gelu"].p_best == pytest.approx(expected, abs=4 * 0.5 / math.sqrt(20_000))
+    same = {0: 0.9861, 1: 0.9875, 2: 0.9849}
+    twins = vd.best_probabilities({"relu": same, "twin": dict(same), "sigmoid": {0: .90, 1: .91, 2: .92}})
+    assert twins["relu"].p_best == twins["twin"].p_best and twins["relu"].p_best + twins["twin"].p_best > 0.99
+    with pytest.raises(ValueError, match="method must be"):
+        vd.best_probabilities({"a": same}, method="magic")
+
+
+def test_equivalent_contenders_end_a_race_for_the_best_and_are_named_as_a_group():
+    same = {0: 0.9861, 1: 0.9875, 2: 0.9849, 3: 0.9866}
+    values = {"relu": same, "twin": dict(same), "gelu": {s: v + 0.0001 * (-1) ** s for s, v in same.items()},
+              "sigmoid": {0: 0.90, 1: 0.93, 2: 0.91, 3: 0.92}}
+    look = vd.race_look(values, look=1, max_looks=3, goal="best", tolerance=0.005)
+    assert {loser for _, loser in look.decided} == {"sigmoid"}
+    assert {frozenset(k) for k in look.equivalent} == {frozenset(p) for p in
+                                                       (("relu", "twin"), ("relu", "gelu"), ("twin", "gelu"))}
+    assert look.active == [] and look.finished
+    assert "relu, twin and gelu are within 0.5 points of each other." in look.statement
+    with pytest.raises(ValueError, match="tolerance must be"):
+        vd.race_look(values, look=1, max_looks=3, tolerance=-0.1)

@@ -177,7 +177,7 @@ def test_best_probability_matches_exact_bootstrap_enumeration():
               "relu": {0: 0.9870, 1: 0.9868, 2: 0.9883, 3: 0.9858},
               "elu": {0: 0.9840, 1: 0.9822, 2: 0.9850, 3: 0.9831}}
     exact, ranks = _exact_bootstrap(values)
-    got = vd.best_probabilities(values, resamples=20_000)
+    got = vd.best_probabilities(values, resamples=20_000, method="bootstrap")
     for k in values:
         assert got[k].p_best == pytest.approx(exact[k], abs=4 * 0.5 / math.sqrt(20_000))
         share_outside = np.mean([r < got[k].rank_low or r > got[k].rank_high for r in ranks[k]])

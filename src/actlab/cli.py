@@ -88,9 +88,10 @@ def _add_compare(sub):
                     "test set for the final numbers only), store every epoch in results.sqlite, and print a "
                     "ranking with 95% confidence intervals and Holm-corrected Welch tests. Without flags: the "
                     "seed experiment on the embedded mnist-small data. Rerun with the same --out to resume.")
-    p.add_argument("--profile", default="default", choices=["default", "paper"],
-                   help="default: quick study on mnist-small (minutes on a laptop); paper: full MNIST, 12 epochs, "
-                        "5 seeds. Flags below override the profile.")
+    p.add_argument("--profile", default="default", choices=["default", "paper", "test"],
+                   help="default: quick study on mnist-small (minutes on a laptop), or the --task's default budget; "
+                        "paper: full MNIST, 12 epochs, 5 seeds; test: the task's small test profile (seconds). "
+                        "Flags below override the profile.")
     p.add_argument("--activations", metavar="LIST",
                    help="comma-separated catalog names with optional parameters, e.g. relu,gelu,elu:alpha=0.2")
     p.add_argument("--model", metavar="KIND", help="cnn (the seed CNN), mlp, or PKG.MODULE:FUNC")
@@ -145,17 +146,24 @@ def _add_compare(sub):
                         "e.g. 90s, 30m, 2h")
     p.add_argument("--max-seeds", metavar="N",
                    help="with --until-decided: the most seeds any activation receives (default 10)")
+    p.add_argument("--tolerance", metavar="D",
+                   help="with --until-decided: decide a pair 'equivalent' when its interval lies inside [-D, D], "
+                        "in the metric's units (accuracy points: 0.3 = 0.3 points); off by default")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the ranking")
     p.set_defaults(func=_run_compare)
 
 
 def _race_flags(args):
-    """--until-decided, --budget, --max-seeds checked together: (max_seeds, budget seconds or None), or None
-    without --until-decided. Racing starts from --seeds (3 when not given)."""
+    """--until-decided, --budget, --max-seeds, --tolerance checked together: (max_seeds, budget seconds or None,
+    tolerance in the shown units), or None without --until-decided. Racing starts from --seeds (3 when not
+    given)."""
+    import math
+
     from .compare.race import FIRST_SEEDS, MAX_SEEDS, check_max_seeds, parse_budget
 
     if not args.until_decided:
-        given = [f for f, v in (("--budget", args.budget), ("--max-seeds", args.max_seeds)) if v is not None]
+        given = [f for f, v in (("--budget", args.budget), ("--max-seeds", args.max_seeds),
+                                ("--tolerance", args.tolerance)) if v is not None]
         if given:
             raise UserError(f"{' and '.join(given)} apply to racing; add --until-decided (or drop them)")
         return None
@@ -169,7 +177,14 @@ def _race_flags(args):
     except ValueError:
         raise UserError(f"--max-seeds {args.max_seeds!r} is not a whole number; give e.g. --max-seeds 10") from None
     check_max_seeds(max_seeds, args.seeds)
-    return max_seeds, None if args.budget is None else parse_budget(args.budget)
+    try:
+        tolerance = 0.0 if args.tolerance is None else float(args.tolerance)
+    except ValueError:
+        tolerance = math.nan
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UserError(f"--tolerance {args.tolerance!r} is not a number >= 0; give the indifference zone in the "
+                        "metric's units, e.g. --tolerance 0.3 (accuracy points)")
+    return max_seeds, None if args.budget is None else parse_budget(args.budget), tolerance
 
 
 def _depths(text: str):
@@ -248,9 +263,13 @@ def _run_compare(args):
     try:
         if race is not None:
             from .compare.race import run_race
+            from .results.metric import metric_of
+            from .results.race_view import units
 
+            # --tolerance is in the units differences are shown in (accuracy points); the race takes the metric's own
             summary, outcome = run_race(study, args.out, max_seeds=race[0], budget=race[1], workers=workers,
-                                        executor=executor, quiet=args.quiet, command=shlex.join(command))
+                                        executor=executor, quiet=args.quiet, command=shlex.join(command),
+                                        tolerance=race[2] / units(metric_of(study.config()))[0])
         else:
             summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
                                 quiet=args.quiet, command=shlex.join(command))
@@ -512,6 +531,8 @@ def _add_suite(sub):
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per run (default: each task's)")
     p.add_argument("--train-limit", metavar="N|all", help="training images per task (default: each task's)")
     p.add_argument("--data-dir", metavar="DIR", help="folder holding the datasets' IDX .gz files")
+    p.add_argument("--dataset", action="append", default=[], metavar="TASK=SPEC",
+                   help="one task's dataset instead of its default, e.g. char-lm=text:corpus.txt.gz (repeatable)")
     p.add_argument("--workers", type=_workers_flag, default="auto", metavar="N|auto")
     p.add_argument("--out", metavar="DIR", default="runs/suite", help="output folder (default runs/suite)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -532,10 +553,16 @@ def _run_suite(args):
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     settings = {"epochs": args.epochs,
                 "train_limit": parse_train_limit(args.train_limit) if args.train_limit else None}
+    datasets = {}
+    for item in args.dataset:
+        task, sep, spec = item.partition("=")
+        if not sep or not task.strip() or not spec.strip():
+            raise UserError(f"--dataset {item!r}: expected TASK=SPEC, e.g. char-lm=text:corpus.txt.gz")
+        datasets[task.strip()] = spec.strip()
     command = shlex.join(["actlab", *sys.argv[1:]])
     folders = run_suite(activations, tasks, args.out, profile=args.profile, seeds=args.seeds,
                         data_dir=args.data_dir, workers=args.workers, quiet=args.quiet, command=command,
-                        settings=settings)
+                        settings=settings, datasets=datasets)
     for folder in folders.values():
         write_study_report(folder)
     page = write_suite_page(args.out, folders, activations, command=command)

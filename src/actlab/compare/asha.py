@@ -12,7 +12,9 @@ A *configuration* (one activation x grid point, all its seeds together) is
 checked at rung epochs ``first_rung * eta**k`` that lie before its last
 epoch (1, 3, 9 for eta=3 and 12 epochs). When every live seed of a
 configuration has finished a rung epoch, its score (the mean validation
-accuracy of those seeds) joins the scores recorded at that rung so far, by
+metric of those seeds: accuracy, or for a lower-is-better metric such as
+bits per character the best scores are the lowest) joins the scores
+recorded at that rung so far, by
 any configuration in this or an earlier session of the study. It goes on only
 if it is among the best ``max(1, n // eta)`` of those ``n`` scores; otherwise
 its runs stop there and are recorded as stopped (see
@@ -83,15 +85,23 @@ class Asha:
         return f"early stopping: synchronous successive halving, eta {self.eta}, rungs {at}"
 
 
-def _value(score: float) -> float:
-    return -math.inf if score is None or math.isnan(score) else score
+def _value(score: float, higher_is_better: bool = True) -> float:
+    """The score turned so that higher is better; a missing (diverged) score is the worst."""
+    if score is None or math.isnan(score):
+        return -math.inf
+    return score if higher_is_better else -score
 
 
 class Ladder:
-    """The scores recorded at each rung, and the promotion decision for a new one."""
+    """The scores recorded at each rung, and the promotion decision for a new one.
 
-    def __init__(self, rule: Asha, history: Iterable[tuple] = ()):
+    ``higher_is_better``: the metric's direction (False for bits per character or RMSE: the lowest go on)."""
+
+    def __init__(self, rule: Asha, history: Iterable[tuple] = (), higher_is_better: bool = True,
+                 column: str = "val_acc"):
         self.rule = rule
+        self.higher_is_better = higher_is_better
+        self.column = column  # how the reasons name the score ('val_acc', 'val_bpc')
         self.scores: dict[int, dict[str, float]] = {}
         for key, epoch, score in history:
             self.scores.setdefault(epoch, {})[key] = score
@@ -101,11 +111,13 @@ class Ladder:
         at_rung = self.scores.setdefault(epoch, {})
         at_rung[key] = score
         n, keep = len(at_rung), self.rule.keep(len(at_rung))
-        better = sum(_value(s) > _value(score) for k, s in at_rung.items() if k != key)
-        cutoff = sorted((_value(s) for s in at_rung.values()), reverse=True)[keep - 1]
+        up = self.higher_is_better
+        better = sum(_value(s, up) > _value(score, up) for k, s in at_rung.items() if k != key)
+        cutoff = sorted(at_rung.values(), key=lambda s: _value(s, up), reverse=True)[keep - 1]
+        cutoff = -math.inf if cutoff is None or math.isnan(cutoff) else cutoff
         go = better < keep
         verdict = "among" if go else "not among"
-        return go, (f"mean val_acc {score:.4f} after epoch {epoch} is {verdict} the best {keep} of {n} "
+        return go, (f"mean {self.column} {score:.4f} after epoch {epoch} is {verdict} the best {keep} of {n} "
                     f"recorded at this rung (cutoff {cutoff:.4f}, eta={self.rule.eta})")
 
     def forget(self, key: str) -> None:
@@ -249,13 +261,15 @@ class AshaExecutor:
     ``history`` and ``partial``: the rung scores recorded earlier in this
     study and the rungs some seeds had reached (see :func:`replay`), so a
     resumed study decides as if it had not been interrupted.
+    ``higher_is_better`` and ``column``: the study's metric (:attr:`Replay.higher_is_better`; False for bits per
+    character, where the highest scores stop).
     """
 
     def __init__(self, inner, rule: Asha = Asha(), history: Iterable[tuple] = (),
-                 partial: Mapping = MappingProxyType({})):
+                 partial: Mapping = MappingProxyType({}), higher_is_better: bool = True, column: str = "val_acc"):
         self.inner, self.rule = inner, rule
         self.history, self.partial = list(history), partial
-        self.ladder = Ladder(rule, self.history)
+        self.ladder = Ladder(rule, self.history, higher_is_better, column)
 
     def _board(self):
         if hasattr(self.inner, "make_board"):
@@ -298,6 +312,8 @@ class Replay(NamedTuple):
     history: list  # (config key, rung epoch, score) of every decided rung, in the order they were decided
     stops: list    # RunsStopped for runs whose 'stop' was decided but not stored (killed in between)
     partial: dict  # config key -> rung -> {run_id: val_acc}: rungs that some but not all seeds reached
+    higher_is_better: bool = True  # the study's metric direction, for AshaExecutor
+    column: str = "val_acc"  # the score's name in the reasons ('val_bpc' for bits per character)
 
 
 def replay(store, rule: Asha) -> Replay:
@@ -311,6 +327,9 @@ def replay(store, rule: Asha) -> Replay:
     configuration whose rung was decided but not yet stored, and the rungs
     only some of its seeds had reached.
     """
+    from ..results.metric import metric_of
+
+    metric = metric_of((store.study() or {}).get("config") or {})
     runs = store.runs()
     key_of = {r["run_id"]: config_key(r["config"]) for r in runs}
     unfinished = {r["run_id"] for r in runs if r["status"] not in FINAL_STATUSES}
@@ -319,7 +338,7 @@ def replay(store, rule: Asha) -> Replay:
         members.setdefault(key_of[run["run_id"]], []).append(run)
     trackers = {key: RungTracker([r["run_id"] for r in group], rule.rungs(group[0]["epochs"]))
                 for key, group in members.items()}
-    ladder, decided, stops = Ladder(rule), [], []
+    ladder, decided, stops = Ladder(rule, (), metric.higher_is_better, metric.column("val")), [], []
     for row in store.epochs_in_arrival_order():
         key = key_of[row["run_id"]]
         rung = trackers[key].feed(EpochEvent(row["run_id"], row))
@@ -331,7 +350,7 @@ def replay(store, rule: Asha) -> Replay:
         if not go and cut:
             stops.append(RunsStopped(cut, rung.epoch, rung.score, reason))
     partial = {key: t.pending for key, t in trackers.items() if t.pending}
-    return Replay(decided, stops, partial)
+    return Replay(decided, stops, partial, metric.higher_is_better, metric.column("val"))
 
 
 def history(store, rule: Asha) -> list[tuple]:

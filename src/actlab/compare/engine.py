@@ -59,6 +59,12 @@ EVAL_BATCH = {"cpu": 128, "cuda": 1000}
 DIVERGENCE_CHECK = 20
 # Fields that say where and how fast a run happens, not what it computes.
 BOOKKEEPING = ("device", "threads")
+# The model family of the language-model objective (actlab.tasks.charlm's transformer).
+LM_MODEL = "char-transformer"
+# Fields the language-model and regression objectives added, with their defaults: left out of the digest
+# (and of a study's stored configs, compare.sweep) while at these values, so classification studies and their
+# checkpoints keep the keys and ids they had before these fields existed.
+EXTRA_DEFAULTS = {"steps": 0, "context": 128, "heads": 4, "target": ""}
 
 
 @dataclass
@@ -69,6 +75,13 @@ class TrainConfig:
     ``clip_norm`` rescales the whole gradient to norm at most c (per model and
     seed); with both, the norm is clipped first. ``threads``: intra-op threads
     (None: every core this process may use).
+
+    The language-model and regression objectives (:mod:`.objectives`) read
+    more: ``steps`` optimizer steps per epoch (0, classification: one pass
+    over the training data), ``context`` and ``heads`` (the transformer of
+    ``model="char-transformer"``, whose ``depth`` is its number of blocks),
+    and ``target`` (a name in :data:`actlab.tasks.fit.TARGETS`: the run is a
+    regression). :attr:`kind` says which objective trains the run.
     """
 
     model: str = "cnn"
@@ -87,14 +100,19 @@ class TrainConfig:
     dropout: bool = True
     device: str = "cpu"
     threads: Optional[int] = None
+    steps: int = 0
+    context: int = 128
+    heads: int = 4
+    target: str = ""
 
     def __post_init__(self):
         self.activation = label(self.activation)  # validates; also makes 'ELU' and 'elu' one key
-        if self.model not in KINDS and ":" not in self.model:
-            raise ValueError(f"model {self.model!r}: expected 'cnn', 'mlp' or a factory 'PKG.MODULE:FUNC'")
-        for name in ("seed", "epochs", "batch_size", "width", "depth"):
+        if self.model not in KINDS and self.model != LM_MODEL and ":" not in self.model:
+            raise ValueError(f"model {self.model!r}: expected 'cnn', 'mlp' or a factory 'PKG.MODULE:FUNC' (also "
+                             f"'plain-mlp', or '{LM_MODEL}' for the char-lm task)")
+        for name in ("seed", "epochs", "batch_size", "width", "depth", "steps", "context", "heads"):
             value = getattr(self, name)
-            low = 0 if name == "seed" else 1
+            low = 0 if name in ("seed", "steps") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -109,9 +127,26 @@ class TrainConfig:
             raise ValueError(f"init {self.init!r} is not a scheme; expected one of {', '.join(SCHEMES)}")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None (all cores), got {self.threads!r}")
+        if not isinstance(self.target, str):
+            raise ValueError(f"target must be the name of a fit target (a string), got {self.target!r}")
+        if self.kind == "language-model" and self.steps < 1:
+            raise ValueError(f"model {LM_MODEL!r} trains `steps` optimizer steps per epoch; give steps >= 1 "
+                             f"(got {self.steps})")
+        if self.kind == "regression" and self.steps < 1:
+            raise ValueError(f"a fit (target {self.target!r}) trains `steps` full-batch steps per epoch; give "
+                             f"steps >= 1 (got {self.steps})")
+
+    @property
+    def kind(self) -> str:
+        """The task kind this run trains (actlab.tasks.KINDS): 'language-model' for the char transformer,
+        'regression' when a fit ``target`` is set, else 'classification'."""
+        if self.model == LM_MODEL:
+            return "language-model"
+        return "regression" if self.target else "classification"
 
     def _digest(self, drop: tuple[str, ...]) -> str:
-        values = {k: v for k, v in dataclasses.asdict(self).items() if k not in drop}
+        values = {k: v for k, v in dataclasses.asdict(self).items()
+                  if k not in drop and not (k in EXTRA_DEFAULTS and v == EXTRA_DEFAULTS[k])}
         text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -128,7 +163,11 @@ class TrainConfig:
 class EpochRecord:
     """What one epoch of one run measured.
 
-    Losses are mean categorical cross-entropy, accuracies fractions in [0, 1].
+    ``*_loss`` is the training loss, ``*_acc`` the task's metric
+    (:mod:`actlab.results.metric`): for classification mean categorical
+    cross-entropy and accuracy in [0, 1]; for a language model cross-entropy
+    in nats and bits per character; for a fit mean squared error and RMSE
+    outside the training box (:mod:`.objectives`).
     ``train_*`` are averaged over the epoch's steps as they happened (dropout
     on, weights changing), like Keras' running numbers; validation and test
     are evaluated after the epoch in eval mode. ``seconds``: wall time of the
@@ -166,19 +205,18 @@ def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
 
 
 class _Run:
-    """One seed's model, optimizer and private random streams."""
+    """One seed's model, optimizer and private random streams; ``objective`` builds the model and optimizer."""
 
-    def __init__(self, config: TrainConfig, in_shape, num_classes: int, fast: bool):
+    def __init__(self, config: TrainConfig, objective, data: dict, fast: bool):
         self.config = config
         device = torch.device(config.device)
-        model = build_model(config.model, config.activation, in_shape=in_shape, num_classes=num_classes,
-                            depth=config.depth, width=config.width, batchnorm=config.batchnorm,
-                            init=config.init, dropout=config.dropout, seed=derived_seed(config.seed, "init"))
-        self.model = model.to(device)
+        self.model = objective.build(config, data, derived_seed(config.seed, "init")).to(device)
         # ``net`` computes what ``model`` does and shares its parameters; training and evaluation run through it.
         self.net = accelerate(self.model) if fast else self.model
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = _make_optimizer(config, self.params)
+        self.optimizer = objective.optimizer(config, self.model) or _make_optimizer(config, self.params)
+        # The shuffling order (or the language model's windows): from the seed alone, so every activation
+        # of a seed sees the same data in the same order (a paired design).
         self.shuffle = torch.Generator(device="cpu").manual_seed(derived_seed(config.seed, "shuffle"))
         dropout_seed = derived_seed(config.seed, "dropout")
         self.rng_state = {"cpu": torch.Generator().manual_seed(dropout_seed).get_state()}
@@ -294,6 +332,49 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: Opt
     return out
 
 
+class Classification:
+    """The classification objective: cross-entropy, accuracy; an epoch is one pass in a fresh order.
+
+    The other objectives (:mod:`.objectives`) have the same five members:
+    ``kind``; ``fast`` (whether :func:`actlab.models.accelerate` may compute
+    the model); ``prepare(splits, config, device)``, the data every run of a
+    group shares; ``build(config, data, seed)``, the model with its initial
+    weights from ``seed``; ``optimizer(config, model)`` (None: the engine's
+    ``config.optimizer``); ``train_epoch(run, data)`` -> (mean loss, metric,
+    samples); ``evaluate(run, data, epoch)`` -> ((val loss, val metric),
+    (test loss, test metric), extra per-epoch rows for ``EpochRecord.layers``).
+    """
+
+    kind = "classification"
+    fast = True
+
+    def prepare(self, splits, config: TrainConfig, device: torch.device) -> dict:
+        data = {name: getattr(splits, name).to(device) for name in ("train_x", "train_y")}
+        data["eval_x"] = torch.cat([splits.val_x, splits.test_x]).to(device)
+        data["eval_y"] = torch.cat([splits.val_y, splits.test_y]).to(device)
+        data["eval_sizes"] = [splits.val_y.shape[0], splits.test_y.shape[0]]
+        data["in_shape"], data["num_classes"] = tuple(data["train_x"].shape[1:]), len(splits.classes)
+        return data
+
+    def build(self, config: TrainConfig, data: dict, seed: int) -> nn.Module:
+        return build_model(config.model, config.activation, in_shape=data["in_shape"],
+                           num_classes=data["num_classes"], depth=config.depth, width=config.width,
+                           batchnorm=config.batchnorm, init=config.init, dropout=config.dropout, seed=seed)
+
+    def optimizer(self, config: TrainConfig, model: nn.Module):
+        return None
+
+    def train_epoch(self, run: _Run, data: dict) -> tuple[float, float, int]:
+        return _train_epoch(run, data["train_x"], data["train_y"], run.config.batch_size)
+
+    def evaluate(self, run: _Run, data: dict, epoch: int):
+        val, test = evaluate(run.net, data["eval_x"], data["eval_y"], sizes=data["eval_sizes"])
+        return val, test, []
+
+
+CLASSIFICATION = Classification()
+
+
 @contextmanager
 def _diagnosed(run: _Run, layers: list):
     """The diagnostics hook: ``actlab.diagnose`` watches the body (one epoch's training steps, not the
@@ -356,7 +437,7 @@ def _threads(count: Optional[int]):
 
 def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, EpochRecord], None],
                 diagnostics: bool = False, *, fast: bool = True, resume=None,
-                checkpoints: bool = False, until: Optional[int] = None) -> list[list[EpochRecord]]:
+                checkpoints: bool = False, until: Optional[int] = None, objective=None) -> list[list[EpochRecord]]:
     """Train ``configs`` (equal except for the seed) on ``splits``; call ``on_epoch(index, record)`` after
     every epoch of every run and return each run's records.
 
@@ -372,18 +453,20 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     configs' ``epochs``); the record of epoch ``until`` then carries the
     checkpoint a later call resumes from, so a study can train in rounds
     (a rung of successive halving, a look of racing) on any executor.
+    ``objective``: what a step and an evaluation are, for the configs' kind
+    (:func:`actlab.compare.objectives.objective_of`); None: classification.
     """
     _check_group(configs)
     first = configs[0]
+    objective = objective or CLASSIFICATION
+    if objective.kind != first.kind:
+        raise ValueError(f"the configs train a {first.kind} task but the objective is {objective.kind}'s; pass "
+                         "objective=actlab.compare.objectives.objective_of(config)")
     device = torch.device(first.device)
-    data = {name: getattr(splits, name).to(device) for name in ("train_x", "train_y")}
-    data["eval_x"] = torch.cat([splits.val_x, splits.test_x]).to(device)
-    data["eval_y"] = torch.cat([splits.val_y, splits.test_y]).to(device)
-    data["eval_sizes"] = [splits.val_y.shape[0], splits.test_y.shape[0]]
-    in_shape, num_classes = tuple(data["train_x"].shape[1:]), len(splits.classes)
     history: list[list[EpochRecord]] = [[] for _ in configs]
     with _threads(first.threads):
-        runs = [_Run(c, in_shape, num_classes, fast and not diagnostics) for c in configs]
+        data = objective.prepare(splits, first, device)
+        runs = [_Run(c, objective, data, fast and objective.fast and not diagnostics) for c in configs]
         for run, blob in zip(runs, resume or [None] * len(runs)):
             if blob is not None:
                 run.restore(blob)
@@ -392,7 +475,7 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
             for index, run in enumerate(runs):
                 if run.diverged or run.epoch >= epoch:
                     continue
-                record = _run_epoch(run, epoch, data, diagnostics, device)
+                record = _run_epoch(run, objective, epoch, data, diagnostics, device)
                 run.epoch = epoch
                 if checkpoints and not record.diverged and epoch < first.epochs:  # a finished run needs none
                     record.checkpoint = run.checkpoint()
@@ -401,16 +484,17 @@ def train_group(configs: list[TrainConfig], splits, on_epoch: Callable[[int, Epo
     return history
 
 
-def _run_epoch(run: _Run, epoch: int, data: dict, diagnostics: bool, device: torch.device) -> EpochRecord:
+def _run_epoch(run: _Run, objective, epoch: int, data: dict, diagnostics: bool,
+               device: torch.device) -> EpochRecord:
     start = time.perf_counter()
     layers: list[dict] = []
     with _private_rng(device, run.rng_state) as state, \
             (_diagnosed(run, layers) if diagnostics else nullcontext()):
-        train_loss, train_acc, seen = _train_epoch(run, data["train_x"], data["train_y"], run.config.batch_size)
+        train_loss, train_acc, seen = objective.train_epoch(run, data)
     run.rng_state = state
     run.samples += seen
-    (val_loss, val_acc), (test_loss, test_acc) = evaluate(run.net, data["eval_x"], data["eval_y"],
-                                                          sizes=data["eval_sizes"])
+    (val_loss, val_acc), (test_loss, test_acc), extra = objective.evaluate(run, data, epoch)
+    layers.extend(extra)
     # The epoch's last step can blow the weights up after its own (finite) loss was taken: the evaluation
     # then sees NaN logits, whose argmax is class 0. Such a network diverged; it is not a trained one.
     run.diverged = not all(map(math.isfinite, (train_loss, val_loss, test_loss)))

@@ -8,9 +8,12 @@ Jamieson & Talwalkar 2016). Which run reached the rung first plays no part,
 so in-process, a process pool and Ray stop the same configurations.
 
 Score of a configuration (one activation x grid point, all its seeds): the
-mean validation accuracy at epoch ``r`` over its seeds. A seed that diverged
-at or before ``r`` has no accuracy there, and its configuration scores worst
-(a network that blew up is not a contender). Ties are broken by the
+mean validation metric at epoch ``r`` over its seeds (the study's metric,
+:func:`actlab.results.metric.metric_of`: accuracy, where the best are the
+highest; bits per character or RMSE, where the best are the lowest and the
+highest are stopped). A seed that diverged at or before ``r`` has no value
+there, and its configuration scores worst (a network that blew up is not a
+contender). Ties are broken by the
 configuration's key, in sorted order. The test set plays no part.
 
 Who takes part in rung ``r``: every configuration with ``r`` among its rungs
@@ -25,6 +28,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from ..results.metric import Metric, metric_of
 from ..results.verdict import halving_stops
 from .asha import Asha, config_key
 
@@ -72,6 +76,11 @@ def rung_scores(store, rule: Asha, rung: int) -> dict:
     return out
 
 
+def study_metric(store) -> Metric:
+    """The metric the store's study ranks by (accuracy when the configuration names none)."""
+    return metric_of((store.study() or {}).get("config") or {})
+
+
 def decide_rung(store, rule: Asha, rung: int) -> list[int]:
     """Stop the runs of every configuration that is not among the rung's best; returns the run ids stopped now.
 
@@ -81,10 +90,13 @@ def decide_rung(store, rule: Asha, rung: int) -> list[int]:
     scores = rung_scores(store, rule, rung)
     if not scores:
         return []
-    losers = halving_stops({k: s for k, (s, _) in scores.items()}, eta=rule.eta)
+    metric = study_metric(store)
+    losers = halving_stops({k: s for k, (s, _) in scores.items()}, eta=rule.eta,
+                           higher_is_better=metric.higher_is_better)
     keep = rule.keep(len(scores))
     kept = [s for k, (s, _) in scores.items() if k not in losers]
-    cutoff = min((s for s in kept if not math.isnan(s)), default=math.nan)
+    # the worst value still kept: the lowest accuracy, the highest bits per character
+    cutoff = min((s for s in kept if not math.isnan(s)), default=math.nan, key=metric.oriented)
     unfinished = {r["run_id"] for r in store.runs() if r["status"] in ("pending", "running")}
     stopped_now = []
     for key in losers:
@@ -93,7 +105,8 @@ def decide_rung(store, rule: Asha, rung: int) -> list[int]:
         if not live:
             continue
         shown = "diverged" if math.isnan(score) else f"{score:.4f}"
-        reason = (f"mean val_acc {shown} after epoch {rung} is not among the best {keep} of {len(scores)} "
+        reason = (f"mean {metric.column('val')} {shown} after epoch {rung} is not among the best {keep} of "
+                  f"{len(scores)} "
                   f"at this rung (cutoff {cutoff:.4f}, eta={rule.eta}; synchronous successive halving)")
         store.stop_runs(live, rung, None if math.isnan(score) else score, reason)
         stopped_now.extend(live)

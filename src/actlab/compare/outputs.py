@@ -47,9 +47,18 @@ def _ranks(r: dict) -> str:
     return f"{r['rank']} ({ranks})"
 
 
+def _diff(summary: Summary, value, sign: bool = False) -> str:
+    """A difference as the printout writes it (already in the metric's unit: accuracy points, bpc, ...)."""
+    if summary.metric.percent:
+        return _fmt(value, 2) if not sign else f"{value:+.2f}"
+    return summary.metric.format_diff(value, sign)
+
+
 def _open_pairs(summary: Summary) -> list[str]:
     """The pairs the study could not separate, with what it would take (80% power, Bonferroni level)."""
-    place = {r["label"]: r["rank"] for r in summary.rows}
+    col = summary.col
+    group = {g: i for i, g in enumerate(summary.grids)}  # a grid: its points in order, each ranked from 1
+    place = {r["label"]: (group.get(r["grid"], 0), r["rank"]) for r in summary.rows}
     rows = sorted((p for p in summary.pairs if p["separated"] == "no"),
                   key=lambda p: (place.get(p["better"], 0), place.get(p["worse"], 0)))
     if not rows:
@@ -57,11 +66,14 @@ def _open_pairs(summary: Summary) -> list[str]:
     lines = []
     for p in rows[:OPEN_PAIRS_SHOWN]:
         need = p["seeds_needed"]
-        lines.append((f"{p['better']} vs {p['worse']}", f"{p['diff_points']:+.2f}",
-                      f"[{_fmt(p['familywise_ci_low_points'], 2)}, {_fmt(p['familywise_ci_high_points'], 2)}]",
-                      _fmt(p["p_holm"], 3), _fmt(p["detectable_points"], 2),
+        lines.append((f"{p['better']} vs {p['worse']}", _diff(summary, p[col("diff_points")], sign=True),
+                      f"[{_diff(summary, p[col('familywise_ci_low_points')])}, "
+                      f"{_diff(summary, p[col('familywise_ci_high_points')])}]",
+                      _fmt(p["p_holm"], 3), _diff(summary, p[col("detectable_points")]),
                       str(need) if need != "" else "-"))
-    text = ["", "Open pairs (not separated; differences in accuracy points, family-wise 95% intervals):"]
+    unit = "accuracy points" if summary.metric.percent else summary.metric.unit
+    text = ["", *textwrap.wrap(f"Open pairs (not separated; differences in {unit}, family-wise 95% intervals):",
+                               WIDTH)]
     text += _table(("pair", "diff", "family-wise CI", "Holm p", "detectable", "seeds needed"), lines)
     if len(rows) > OPEN_PAIRS_SHOWN:
         text.append(f"... and {len(rows) - OPEN_PAIRS_SHOWN} more open pairs in pairs.csv")
@@ -72,9 +84,14 @@ def _open_pairs(summary: Summary) -> list[str]:
 
 
 def format_ranking(summary: Summary) -> str:
-    """The ranking as text: the verdict first (mean with a 95% interval inside [0, 1], P(best), the 95% rank
-    interval, the verdict sentence), then the open pairs with their power, the protocol and every warning."""
-    header = ("rank (95%)", "activation", "n", "acc", "95% CI", "P(best)", "vs best")
+    """The ranking as text: the verdict first (mean with a 95% interval inside the metric's range, P(best), the
+    95% rank interval, the verdict sentence), then the open pairs with their power, the protocol and every
+    warning. Accuracy is written as before (0.9812); another metric by ``metric.format`` with its short name as
+    the column head ('bpc')."""
+    m, col = summary.metric, summary.col
+    mean, low, high, diff = col("test_acc_mean"), col("acc_ci_low"), col("acc_ci_high"), col("diff_vs_best_points")
+    value = _fmt if m.percent else (lambda v: "-" if v is None or v != v else m.format(v))
+    header = ("rank (95%)", "activation", "n", m.short, "95% CI", "P(best)", "vs best")
     lines = []
     for r in summary.rows:
         n = str(r["n_runs"]) + ("" if r["n_runs"] == r["n_planned"] else f"/{r['n_planned']}")
@@ -83,26 +100,51 @@ def format_ranking(summary: Summary) -> str:
         if r["rank"] == 1:
             vs = "best"
         elif r["design_vs_best"] in ("", "none"):
-            vs = "not testable" if r["test_acc_mean"] == r["test_acc_mean"] else "every run diverged"
+            vs = "not testable" if r[mean] == r[mean] else "every run diverged"
         else:
             sep = " worse" if r["separated_from_best"] == "yes" else ""
-            vs = f"{-r['diff_vs_best_points']:+.2f} p={r['p_holm_pairs']:.2g}{sep}"
-        lines.append((_ranks(r), r["label"], n, _fmt(r["test_acc_mean"]),
-                      f"[{_fmt(r['acc_ci_low'])}, {_fmt(r['acc_ci_high'])}]", _fmt(r["p_best"], 2), vs))
+            vs = f"{_diff(summary, -r[diff], sign=True)} p={r['p_holm_pairs']:.2g}{sep}"
+        lines.append((_ranks(r), r["label"], n, value(r[mean]), f"[{value(r[low])}, {value(r[high])}]",
+                      _fmt(r["p_best"], 2), vs))
     text = _table(header, lines)
+    if summary.grids:  # one comparison per grid point: a heading line above each one's rows
+        for i in reversed(range(len(summary.rows))):
+            point = summary.rows[i]["grid"]
+            if i == 0 or point != summary.rows[i - 1]["grid"]:
+                text.insert(2 + i, f"at {point.replace(';', ', ')}:")
     if summary.sentence:
-        text += ["", *textwrap.wrap("Verdict: " + summary.sentence, WIDTH)]
+        paragraphs = summary.sentence.split("\n\n")  # a grid: one paragraph per grid point
+        text += ["", *textwrap.wrap("Verdict: " + paragraphs[0], WIDTH)]
+        for paragraph in paragraphs[1:]:
+            text += textwrap.wrap(paragraph, WIDTH)
     text += _open_pairs(summary)
     text.append("")
-    text += textwrap.wrap(
+    text += textwrap.wrap(_protocol(summary), WIDTH)
+    if summary.grids:
+        text += textwrap.wrap("Each grid point is its own comparison: ranks, P(best), vs best, pairs and Holm's "
+                              "correction are within it, never across grid points.", WIDTH)
+    text.extend(f"warning: {w}" for w in summary.ranking.warnings + chance_warnings(summary.rows, metric=m))
+    return "\n".join(text)
+
+
+def _protocol(summary: Summary) -> str:
+    """The footnote under the ranking: what the numbers are and how they were tested."""
+    m = summary.metric
+    if not m.percent:
+        better = "higher" if m.higher_is_better else "lower"
+        return (f"{m.short}: mean final test {m.label} ({better} is better; the test value at each run's "
+                "lowest-validation-loss epoch); 95% CI of the mean (t interval, cut to the metric's range); P(best) "
+                "and the 95% rank interval from a t posterior over seeds (paired). vs best: this one minus the best, in "
+                f"{m.label}, and its Holm p; every pair is compared paired over common seeds (else Welch), "
+                f"Holm-corrected over all pairs at alpha={summary.ranking.alpha} ('worse': separated). All "
+                "numbers: summary.csv, pairs.csv; methods: docs/statistics.md.")
+    return (
         "acc: mean final test accuracy (test accuracy at each run's lowest-validation-loss epoch); 95% CI of "
         "the mean on the logit scale (inside [0, 1]); P(best) and the 95% rank interval by a bootstrap over "
         "seeds. vs best: difference to the best in accuracy points and its Holm p; every pair is compared "
         "paired over common seeds (else Welch), Holm-corrected over all pairs at "
         f"alpha={summary.ranking.alpha} ('worse': separated). All numbers: summary.csv, pairs.csv; methods: "
-        "docs/statistics.md.", WIDTH)
-    text.extend(f"warning: {w}" for w in summary.ranking.warnings + chance_warnings(summary.rows))
-    return "\n".join(text)
+        "docs/statistics.md.")
 
 
 def write_outputs(store: Store, out_dir, *, plot_split: str = "val") -> Summary:
@@ -116,9 +158,15 @@ def write_outputs(store: Store, out_dir, *, plot_split: str = "val") -> Summary:
     study = Study.read(store, out_dir)
     study.write_tables(out_dir)
     order = [r["label"] for r in study.summary.rows]
+    m = study.summary.metric
+    # accuracy.png keeps its name whatever the metric (the *_acc columns hold it); its title names the metric.
+    title = None if m.percent else (f"{'Validation' if plot_split == 'val' else plot_split.capitalize()} "
+                                    f"{m.label} per epoch ({'higher' if m.higher_is_better else 'lower'} is "
+                                    "better): line = mean over seeds, band = min to max over seeds")
     for metric, name in (("acc", "accuracy.png"), ("loss", "loss.png")):
         with atomic_write(out_dir / name) as tmp:
-            plot_curves(study.history_rows, metric, plot_split, tmp, order=order)
+            plot_curves(study.history_rows, metric, plot_split, tmp, order=order,
+                        title=title if metric == "acc" else None)
     return study.summary
 
 

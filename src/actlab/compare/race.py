@@ -7,7 +7,12 @@ reached, or the time ``budget`` would be exceeded. Each look is
 :func:`actlab.results.verdict.race_look` (Lan-DeMets alpha spending over
 ``max_looks = max_seeds - seeds + 1`` planned looks, Bonferroni over the
 pairs; see docs/racing.md), on the number the ranking uses: each run's test
-accuracy at its lowest-validation-loss epoch (:func:`actlab.results.summary.run_results`).
+metric at its lowest-validation-loss epoch (:func:`actlab.results.summary.run_results`),
+oriented and bounded as the study's metric says (:func:`actlab.results.metric.metric_of`:
+accuracy, higher is better; bits per character, lower is better). With a
+``tolerance`` D, a pair whose interval at the look's level lies inside [-D, D]
+is decided "equivalent within D" (an indifference zone), so activations that
+are practically the same stop receiving seeds too.
 
 **All state comes from the store.** Look ``k`` uses seeds ``0 .. seeds+k-2``
 of the activations still active after look ``k-1``; :func:`replay` recomputes
@@ -15,10 +20,14 @@ every look from the stored runs, so a race killed at any point continues
 exactly when the same command runs again (the runs of an unfinished round
 are in the store, pending or part-trained, and the next round is whatever
 the replayed look asks for). ``race.json`` beside the store records the
-looks for readers; it is never read back. A rerun with another
+looks for readers (:mod:`actlab.results.race_view` shows them in
+``actlab.load``, the report and the printout); the race never reads it back. A rerun with another
 ``max_seeds`` replays the race under the new schedule (as if it had been
 planned so from the start); another ``budget`` only changes when this
 invocation stops. The budget counts from the start of this invocation.
+
+A study with a grid of two or more points is refused (ValueError, before anything is written): each
+grid point is its own comparison, so race one grid point at a time (``--depth 32``).
 
 The loop runs inside :func:`~actlab.compare.runner.open_study` (the one
 writer of the study) and trains through :func:`~actlab.compare.scaleout.execute`,
@@ -34,6 +43,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..results.metric import metric_of
+from ..results.race_view import units
 from ..results.summary import describe, run_results
 from ..results.verdict import race_look
 from ..store import atomic_write
@@ -109,15 +120,20 @@ def race_values(store) -> tuple[dict, set]:
 
 
 def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, spending: str = "pocock",
-           goal: str = "ranking") -> RaceState:
+           goal: str = "ranking", tolerance: float = 0.0, metric=None) -> RaceState:
     """Every look the stored runs allow, from look 1, and the runs the next look needs (:func:`race_state`
-    over the store's values)."""
+    over the store's values; the metric is the study's own unless given)."""
     values, ended = race_values(store)
-    return race_state(values, ended, labels, first, max_looks, alpha=alpha, spending=spending, goal=goal)
+    if metric is None:
+        study = store.study()
+        metric = metric_of((study or {}).get("config") or {})
+    return race_state(values, ended, labels, first, max_looks, alpha=alpha, spending=spending, goal=goal,
+                      tolerance=tolerance, metric=metric)
 
 
 def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: float = 0.05,
-               spending: str = "pocock", goal: str = "ranking", since: Optional[RaceState] = None) -> RaceState:
+               spending: str = "pocock", goal: str = "ranking", since: Optional[RaceState] = None,
+               tolerance: float = 0.0, metric=None) -> RaceState:
     """The race's schedule, a pure function of the results: every look they allow, and what the next needs.
 
     Look ``k`` needs seeds ``0 .. first+k-2`` ended for every activation still active after look
@@ -133,7 +149,12 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
         since: an earlier state of this race with the same settings, whose looks are kept instead of
             recomputed (valid because a look only reads values of ended runs, which never change; a
             shortcut for simulations, the study loop always replays from look 1).
+        tolerance: the indifference zone in the metric's own units (0.003 = 0.3 accuracy points; 0: off).
+        metric: the study's :class:`~actlab.results.metric.Metric` (direction, range, how differences are
+            written); accuracy when None.
     """
+    metric = metric_of({}) if metric is None else metric
+    scale, unit = units(metric)
     looks, active, previous = [], list(labels), None
     used = {label: 0 for label in labels}
     if since is not None and since.looks:
@@ -150,7 +171,8 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
             used[label] = n
         seen = {label: {s: v for s, v in values.get(label, {}).items() if s < n} for label in labels}
         previous = race_look(seen, look=k, max_looks=max_looks, alpha=alpha, spending=spending, goal=goal,
-                             previous=previous)
+                             previous=previous, higher_is_better=metric.higher_is_better, span=metric.span,
+                             scale=scale, unit=unit, tolerance=tolerance)
         looks.append(previous)
         active = previous.active
         if previous.finished:
@@ -230,26 +252,41 @@ def _duration(seconds: Optional[float]) -> str:
 
 
 def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, first: int, max_seeds: int,
-                    alpha: float, spending: str) -> None:
-    """race.json: one entry per look (seeds, alpha spent, decided and open pairs, active activations)."""
+                    alpha: float, spending: str, tolerance: float = 0.0, metric=None) -> None:
+    """race.json: one entry per look (seeds, alpha spent, decided, equivalent and open pairs, active
+    activations, the statement), and the race's settings (read by :mod:`actlab.results.race_view`).
+
+    ``diff``, ``ci_low``, ``ci_high`` are in the metric's own units; the interval is the look's (confidence
+    1 - alpha_look / pairs), the one the decisions read.
+    """
+    metric = metric_of({}) if metric is None else metric
+    scale, unit = units(metric)
+
+    def pair(r, **names):
+        return {**names, "p": r.p, "diff": r.diff, "ci_low": r.ci_low, "ci_high": r.ci_high, "design": r.design,
+                "n_a": r.n_a, "n_b": r.n_b}
+
     looks = []
     for i, look in enumerate(state.looks):
         looks.append({
             "look": look.look, "seeds": first + i, "alpha_look": look.alpha_look,
-            "decided": [{"better": a, "worse": b, "p": r.p, "diff": r.diff, "design": r.design}
-                        for (a, b), r in look.decided.items()],
-            "open": [{"a": r.a, "b": r.b, "p": r.p, "diff": r.diff, "design": r.design} for r in look.open],
-            "active": list(look.active), "settled": list(look.settled), "finished": look.finished})
+            "decided": [pair(r, better=a, worse=b) for (a, b), r in look.decided.items()],
+            "equivalent": [pair(r, a=a, b=b) for (a, b), r in look.equivalent.items()],
+            "open": [pair(r, a=r.a, b=r.b) for r in look.open],
+            "active": list(look.active), "settled": list(look.settled), "finished": look.finished,
+            "statement": look.statement})
     info = {"first_seeds": first, "max_seeds": max_seeds, "max_looks": max_seeds - first + 1, "alpha": alpha,
-            "spending": spending, "goal": "ranking", "looks": looks, "next_round": [list(n) for n in state.need],
-            "stopped": outcome_reason}
+            "spending": spending, "goal": "ranking", "tolerance": tolerance, "metric": metric.name,
+            "direction": metric.direction, "scale": scale, "unit": unit, "labels": list(state.labels),
+            "seeds_used": dict(state.seeds_used), "looks": looks,
+            "next_round": [list(n) for n in state.need], "stopped": outcome_reason}
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(info, indent=2, default=float) + "\n")
 
 
 def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[float] = None, workers=1,
              executor=None, quiet: bool = False, command: str = "", task=None, alpha: float = 0.05,
-             spending: str = "pocock", clock: Callable[[], float] = time.monotonic):
+             spending: str = "pocock", tolerance: float = 0.0, clock: Callable[[], float] = time.monotonic):
     """Race ``study`` into ``out_dir``: its ``seeds`` first, then one seed per look where the ranking is open.
 
     Args:
@@ -260,6 +297,8 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
             (estimated from the stored epoch times) is not started.
         workers, executor, quiet, command, task: as for :func:`~actlab.compare.runner.run_study`.
         alpha, spending: family-wise error rate over all pairs and looks; the Lan-DeMets spending function.
+        tolerance: the indifference zone D in the metric's own units (0.003 for 0.3 accuracy points; the
+            CLI's ``--tolerance`` is in points); 0 (default): no pair is decided equivalent.
 
     Returns:
         ``(summary, outcome)``: the study's :class:`~actlab.compare.outputs.Summary` and a :class:`RaceOutcome`.
@@ -272,8 +311,17 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
     start = clock()
     first = study.seeds
     max_looks = check_max_seeds(max_seeds, first)
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a finite number >= 0 in the metric's units (got {tolerance!r})")
+    metric = metric_of(study.config())
     if budget is not None and not budget > 0:
         raise ValueError(f"budget must be a positive number of seconds (got {budget!r})")
+    points = study.grid_points()
+    if len(points) > 1:  # a race compares every label with every other: it would race across grid points
+        key, value = next(iter(points[0].items()))
+        example = f"--depth {value}" if key == "depth" else f"--grid {key}={value}"
+        raise ValueError(f"--until-decided cannot race a grid of {len(points)} points (each grid point is its "
+                         f"own comparison): race one grid point at a time, e.g. {example}")
     labels = list(dict.fromkeys(describe(r) for r in study.runs()))
     workers = resolve_workers(workers, len(study.runs()))
     out = Path(out_dir)
@@ -284,9 +332,10 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
         write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
         reason, estimate = None, None
         while True:
-            state = replay(store, labels, first, max_looks, alpha=alpha, spending=spending)
+            state = replay(store, labels, first, max_looks, alpha=alpha, spending=spending, tolerance=tolerance,
+                           metric=metric)
             write_race_json(out / "race.json", state, None, first=first, max_seeds=max_seeds, alpha=alpha,
-                            spending=spending)
+                            spending=spending, tolerance=tolerance, metric=metric)
             if not state.need:
                 last = state.last
                 reason = "decided" if last is not None and not last.open else "max_seeds"
@@ -302,7 +351,7 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
                                              backend=backend_name(executor))
             epochs_trained += _epoch_count(store) - before
         write_race_json(out / "race.json", state, reason, first=first, max_seeds=max_seeds, alpha=alpha,
-                        spending=spending)
+                        spending=spending, tolerance=tolerance, metric=metric)
         summary = write_outputs(store, out)
         scaleout.write_stopped_csv(store, out / "stopped.csv")
     outcome = RaceOutcome(state, reason, max_seeds, first, runs_trained, epochs_trained, budget,

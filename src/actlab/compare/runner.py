@@ -229,6 +229,8 @@ def study_folder(out_dir, command: str = ""):
 
 def describe_data(splits) -> str:
     """One line on what a study trains on: dataset, images per split, source."""
+    if hasattr(splits, "describe"):  # a corpus (characters) or generated functions (points): their own words
+        return splits.describe()
     p = splits.provenance
     official = all(f.get("official") for f in (p.get("files") or {}).values())
     files = "official files (SHA-256 verified)" if p.get("files") and official else "files recorded by SHA-256"

@@ -46,20 +46,29 @@ def _names():
 
 def run_suite(activations: Sequence[str], tasks: Sequence[str], out_dir, *, profile: str = "default",
               seeds: Optional[int] = None, data_dir: Optional[str] = None, workers="auto", quiet: bool = False,
-              command: str = "", settings: Optional[dict] = None) -> dict[str, Path]:
+              command: str = "", settings: Optional[dict] = None,
+              datasets: Optional[dict] = None) -> dict[str, Path]:
     """Train every task's study (activations x the task's budget) into ``out_dir``/<task>; returns
-    {task: folder}. Every task is validated before the first one trains."""
+    {task: folder}. Every task is validated before the first one trains. ``datasets``: {task: dataset spec}
+    for the tasks that should not use their default dataset (e.g. ``{"char-lm": "text:kjv.txt.gz"}``)."""
     from .runner import run_study
     from .sweep import build_study
 
     from ..data.dataset import EMBEDDED
 
     definitions = check_tasks(tasks)
+    datasets = dict(datasets or {})
+    unknown = sorted(set(datasets) - set(tasks))
+    if unknown:
+        raise ValueError(f"--dataset names the task(s) {', '.join(unknown)}, which are not in --tasks "
+                         f"{','.join(tasks)}; give TASK=SPEC for a task of the suite, e.g. char-lm=text:corpus.txt.gz")
     out = Path(out_dir)
     extra = {k: v for k, v in (settings or {}).items() if v is not None}
-    # --data-dir is where the IDX files are; a task on the embedded data reads none.
+    # --data-dir is where the IDX files are; a task on the embedded data, a corpus or generated functions reads none.
     studies = {name: build_study(profile, task=name, activations=tuple(activations), seeds=seeds,
-                                 data_dir=None if task.dataset == EMBEDDED else data_dir, **extra)
+                                 dataset=datasets.get(name),
+                                 data_dir=None if task.dataset == EMBEDDED or task.kind != "classification"
+                                 else data_dir, **extra)
                for name, task in zip(tasks, definitions)}
     folders = {}
     for name, study in studies.items():

@@ -52,16 +52,34 @@ class Study:
     depth: int = 2
     diagnostics: bool = False
     task: str = "seed-cnn"  # a name in actlab.tasks, or a user's PKG.MODULE:FUNC
+    # What the study ranks by (actlab.results.metric): the task's metric and direction; stored in *_acc columns.
+    metric: str = "accuracy"
+    direction: str = "max"
+    # The language-model and regression tasks' settings (engine.EXTRA_DEFAULTS): optimizer steps per epoch
+    # (0: one pass over the data), the transformer's context and heads, the fit target; left out of the
+    # stored config at these defaults, so classification studies keep their ids.
+    steps: int = 0
+    context: int = 128
+    heads: int = 4
+    target: str = ""
     data_dir: Optional[str] = field(default=None, compare=False)  # where, not what: not part of the config
 
     def config(self) -> dict:
         """The JSON-able configuration stored with the study (excludes only where the data files live).
 
         The default task is left out, so studies made before tasks existed keep their study ids."""
+        from .engine import EXTRA_DEFAULTS
+
         out = asdict(self)
         out.pop("data_dir")
         if out["task"] == "seed-cnn":
             out.pop("task")
+        if (out["metric"], out["direction"]) == ("accuracy", "max"):  # classification: ids as before tasks
+            out.pop("metric")
+            out.pop("direction")
+        for key, default in EXTRA_DEFAULTS.items():  # the language-model and regression settings
+            if out[key] == default:
+                out.pop(key)
         out["activations"] = list(self.activations)
         out["grid"] = {k: list(v) for k, v in self.grid}
         return out
@@ -78,7 +96,10 @@ class Study:
 
     def train_settings(self) -> dict:
         """Training settings shared by every run (before grid overrides)."""
-        return {k: getattr(self, k) for k in TRAIN_KEYS}
+        from .engine import EXTRA_DEFAULTS
+
+        return {k: getattr(self, k) for k in TRAIN_KEYS
+                if not (k in EXTRA_DEFAULTS and getattr(self, k) == EXTRA_DEFAULTS[k])}
 
     def runs(self) -> list[dict]:
         """One entry per activation x seed x grid point: activation, seed, grid, config, epochs."""
@@ -94,7 +115,7 @@ class Study:
 
 # Settings handed to the training engine for each run; the grid may vary any of them but epochs.
 TRAIN_KEYS = ("model", "epochs", "batch_size", "lr", "optimizer", "clip_value", "clip_norm",
-              "init", "batchnorm", "width", "depth")
+              "init", "batchnorm", "width", "depth", "steps", "context", "heads", "target")
 GRID_KEYS = tuple(k for k in TRAIN_KEYS if k not in ("model", "epochs"))
 
 PROFILES: dict[str, dict] = {
@@ -211,6 +232,8 @@ def _check_numbers(s: Study) -> None:
         (s.batch_size >= 1, f"--batch-size must be at least 1 (got {s.batch_size})"),
         (s.width >= 1, f"--width must be at least 1 (got {s.width})"),
         (s.depth >= 1, f"--depth must be at least 1 (got {s.depth})"),
+        (s.steps >= 0, f"steps per epoch must be at least 0 (got {s.steps})"),
+        (s.context >= 1 and s.heads >= 1, f"context and heads must be at least 1 (got {s.context}, {s.heads})"),
         (positive(s.lr), f"--lr must be a positive finite number (got {s.lr})"),
         (s.clip_value is None or positive(s.clip_value),
          f"--clip-value must be positive and finite, or 'none' (got {s.clip_value})"),

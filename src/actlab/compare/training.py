@@ -22,18 +22,32 @@ _SPLITS: dict = {}
 
 
 def load_splits(data: DataSpec, download: bool = False, progress: bool = False):
-    """The train/validation/test splits of ``data``; each process loads a dataset once and keeps it."""
+    """The train/validation/test splits of ``data``; each process loads a dataset once and keeps it.
+
+    A text corpus (``text:FILE``) is a :class:`~actlab.data.text.TextSplits` (contiguous 90/5/5 blocks; the
+    split settings do not apply), the fit task's ``grid`` a :class:`~actlab.tasks.fit.GridSplits` (generated).
+    """
     from ..data import load_dataset, split
+    from ..data.text import load_text_splits
     from ..data.user import is_user_dataset, load_user_dataset
+    from ..tasks.fit import GridSplits
+    from .objectives import data_kind
 
     if data not in _SPLITS:
-        if is_user_dataset(data.dataset):  # npz:, csv:, imagefolder: (their own test part, seeded by split_seed)
-            dataset = load_user_dataset(data.dataset, seed=data.split_seed)
+        kind = data_kind(data.dataset)
+        if kind == "language-model":
+            splits = load_text_splits(data.dataset)
+        elif kind == "regression":
+            splits = GridSplits()
         else:
-            dataset = load_dataset(data.dataset, data_dir=data.data_dir, download=download, progress=progress)
+            if is_user_dataset(data.dataset):  # npz:, csv:, imagefolder: (their own test part, seeded by split_seed)
+                dataset = load_user_dataset(data.dataset, seed=data.split_seed)
+            else:
+                dataset = load_dataset(data.dataset, data_dir=data.data_dir, download=download, progress=progress)
+            splits = split(dataset, val_fraction=data.val_fraction, seed=data.split_seed,
+                           train_limit=data.train_limit)
         _SPLITS.clear()  # one study per process: keep at most one dataset in memory
-        _SPLITS[data] = split(dataset, val_fraction=data.val_fraction, seed=data.split_seed,
-                              train_limit=data.train_limit)
+        _SPLITS[data] = splits
     return _SPLITS[data]
 
 
@@ -54,6 +68,7 @@ def train_unit(unit: WorkUnit, emit) -> None:
     import torch
 
     from .engine import steady_allocator, train_group
+    from .objectives import objective_of
     from .outputs import environment
 
     steady_allocator()  # reuse freed memory instead of faulting it in again every step (see its docstring)
@@ -75,7 +90,7 @@ def train_unit(unit: WorkUnit, emit) -> None:
 
     train_group(configs, splits, on_epoch, diagnostics=unit.diagnostics,
                 resume=[unit.resume_of(i) for i in range(len(configs))], checkpoints=unit.checkpoints,
-                until=unit.until)
+                until=unit.until, objective=objective_of(configs[0]) if configs else None)
 
 
 def validate(study: Study, *, progress: bool = True):
@@ -87,7 +102,18 @@ def validate(study: Study, *, progress: bool = True):
     from ..data.dataset import EMBEDDED
     from ..data.user import is_user_dataset
     from ..models import build_model
+    from .objectives import check_kind, data_kind, objective_of
 
+    configs = [make_train_config(run["config"]) for run in study.runs()[:: study.seeds]]
+    for config in configs:  # the data's kind against the task's, before any file is read
+        check_kind(study.dataset, config, "" if study.task == "seed-cnn" else study.task)
+    if study.data_dir is not None and data_kind(study.dataset) != "classification":
+        raise ValueError(f"--data-dir {study.data_dir} was given, but --dataset {study.dataset} reads no folder of "
+                         "IDX files; drop --data-dir (it locates the built-in image datasets only)")
+    if data_kind(study.dataset) != "classification" and (study.train_limit is not None
+                                                         or study.val_fraction != Study.val_fraction):
+        raise ValueError(f"--train-limit and --val-fraction split labelled examples; --dataset {study.dataset} has "
+                         "its own split (text: contiguous 90/5/5 blocks; grid: alternate grid points); drop them")
     if study.data_dir is not None and study.dataset == EMBEDDED:
         raise ValueError(f"--data-dir {study.data_dir} was given, but the dataset is {EMBEDDED}, which ships "
                          "inside actlab and reads no files; add --dataset mnist (or fashion-mnist) to train on "
@@ -97,10 +123,13 @@ def validate(study: Study, *, progress: bool = True):
                          "itself; drop --data-dir (it locates the built-in datasets only)")
     _SPLITS.clear()  # read the files afresh: the check (and a resume's provenance) must see what is there now
     splits = load_splits(data_spec(study), download=True, progress=progress)
+    if data_kind(study.dataset) != "classification":
+        for config in configs:
+            objective_of(config).check(config, splits)
+        return splits
     in_shape = tuple(splits.train_x.shape[1:])
     for run in study.runs()[:: study.seeds]:
         config = run["config"]
-        make_train_config(config)
         if config["model"] == "cnn" and len(in_shape) != 3:
             raise ValueError(f"--dataset {study.dataset} holds feature vectors of {in_shape[0]} values, not "
                              "images; the CNN needs images [channels, height, width]: add --model mlp")

@@ -156,3 +156,54 @@ def load_text(path=None, min_split_chars: int = 2) -> Corpus:
         raw = _read_bytes(file)
         source = str(file)
     return encode(_decode(raw, source), source, min_split_chars)
+
+
+@dataclass(frozen=True)
+class TextSplits:
+    """A corpus as a study's data (``actlab compare --dataset text:FILE``): the corpus, what a study records
+    about it (``provenance``: the dataset spec, the file, the SHA-256 of its text), and the blocks' lengths
+    as ``train_y``, ``val_y``, ``test_y`` (the character codes) with the vocabulary as ``classes``."""
+
+    dataset: str
+    corpus: Corpus
+
+    @property
+    def train_y(self) -> torch.Tensor:
+        return self.corpus.train
+
+    @property
+    def val_y(self) -> torch.Tensor:
+        return self.corpus.val
+
+    @property
+    def test_y(self) -> torch.Tensor:
+        return self.corpus.test
+
+    @property
+    def classes(self) -> list:
+        return list(self.corpus.vocab)
+
+    def describe(self) -> str:
+        """One line on what a study trains on (``actlab compare`` prints it before training)."""
+        return (f"data: {self.dataset}: {len(self.train_y):,} train, {len(self.val_y):,} validation, "
+                f"{len(self.test_y):,} test characters ({self.corpus.vocab_size} distinct), from "
+                f"{self.provenance['source']} (text's SHA-256 recorded)")
+
+    @property
+    def provenance(self) -> dict:
+        embedded = self.corpus.source.startswith("embedded:")
+        source = (f"{self.corpus.source}, a {sum(map(len, (self.train_y, self.val_y, self.test_y))):,}-character "
+                  "sample: pass --dataset text:FILE for a study") if embedded else self.corpus.source
+        corpus = {"path": self.corpus.source, "sha256": self.corpus.sha256, "official": False}
+        return {"dataset": self.dataset, "source": source, "files": {"corpus": corpus}}
+
+
+def load_text_splits(spec: str) -> TextSplits:
+    """The corpus of a dataset spec ``text:FILE`` (or ``text`` alone: the embedded sample) as a study's data.
+
+    Examples:
+        >>> load_text_splits("text").corpus.vocab_size
+        64
+    """
+    path = parse_text_spec(spec)
+    return TextSplits(spec, load_text(path))

@@ -46,9 +46,10 @@ def depth_points(results: Iterable, setting: str = "depth", metric: str = "test_
 
 
 def depth_section(results: Iterable, *, chart_id: str = "depth", metric: str = "test_acc",
-                  chance: float | None = None) -> str:
+                  chance: float | None = None, label: str | None = None) -> str:
     """An HTML section: the chart of ``metric`` against depth (line: mean over seeds; band: lowest to highest
-    seed) for every activation, with a legend; ``chance`` draws the chance level as a dashed line."""
+    seed) for every activation, with a legend; ``chance`` draws the chance level as a dashed line. ``label``
+    names what ``metric`` holds ('test bits per character'; default: the column's name, 'test acc')."""
     points = depth_points(results, metric=metric)
     if not points:
         return ""
@@ -58,8 +59,10 @@ def depth_section(results: Iterable, *, chart_id: str = "depth", metric: str = "
     if chance is not None:
         series.append(Series(label="chance", x=[depths[0], depths[-1]], y=[chance, chance], color="#7f7f7f",
                              dashed=True))
-    chart = line_chart(series, chart_id=chart_id, title=f"{metric.replace('_', ' ')} against depth",
-                       xlabel="hidden layers", ylabel=metric.replace("_", " "), integer_x=True)
-    return (f'<section id="{esc(chart_id)}-section"><h2>Accuracy against depth</h2>{chart}{legend(series)}'
+    name = label or metric.replace("_", " ")
+    heading = "Accuracy" if label is None else name[0].upper() + name[1:]
+    chart = line_chart(series, chart_id=chart_id, title=f"{name} against depth",
+                       xlabel="hidden layers", ylabel=name, integer_x=True)
+    return (f'<section id="{esc(chart_id)}-section"><h2>{esc(heading)} against depth</h2>{chart}{legend(series)}'
             "<p>Line: mean over seeds; band: the lowest to the highest seed. Diverged runs are left out.</p>"
             "</section>")

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from .._version import __version__
 from ..plots.curves import curve_stats
+from ..results.metric import Metric, metric_of
 from ..store import atomic_write
 from .html import esc, page, warning_box
 from .study_data import REPORT_NAME, StudyData, load_study
 from .depth import depth_section
+from .fit import fit_errors, fit_figures
 from .study_pairs import pairs_section, verdict_paragraph
 from .study_sections import (config_section, cost_section, environment_section, gradient_section,
                              properties_section, ranking_section, runs_section)
@@ -20,13 +22,23 @@ CURVES = (("val", "acc", "Validation accuracy"), ("val", "loss", "Validation los
           ("test", "acc", "Test accuracy"), ("test", "loss", "Test loss"))
 
 
+def curves_of(metric: Metric) -> tuple:
+    """The four learning curves, the ``*_acc`` ones titled by the study's metric ('Validation bits per
+    character')."""
+    return tuple((split, m, title.replace("accuracy", metric.label) if m == "acc" else title)
+                 for split, m, title in CURVES)
+
+
 def question(config: dict) -> str:
     acts = config.get("activations") or []
     training = (f"{config.get('epochs')} epochs of {config.get('optimizer')} (lr {config.get('lr')}"
                 + (f", clip value {config['clip_value']}" if config.get("clip_value") is not None else "")
                 + (f", clip norm {config['clip_norm']}" if config.get("clip_norm") is not None else "") + ")")
-    return (f"Which of {len(acts)} activation functions gives a {config.get('model')} network the best "
-            f"test accuracy on {config.get('dataset')}, after {training}, over {config.get('seeds')} seed(s) each?")
+    metric = metric_of(config)
+    best = "best test accuracy" if metric.name == "accuracy" else \
+        f"{'highest' if metric.higher_is_better else 'lowest'} test {metric.label}"
+    return (f"Which of {len(acts)} activation functions gives a {config.get('model')} network the {best} "
+            f"on {config.get('dataset')}, after {training}, over {config.get('seeds')} seed(s) each?")
 
 
 def label_colours(data: StudyData) -> dict[str, str]:
@@ -41,7 +53,7 @@ def curves_section(data: StudyData, colours: dict[str, str]) -> str:
         return "<h2>Learning curves</h2><p class=\"muted\">No epoch has been recorded yet.</p>"
     charts = []
     shown = []
-    for split, metric, title in CURVES:
+    for split, metric, title in curves_of(data.summary.metric):
         stats = curve_stats(data.history, metric, split)
         series = [Series(f"{label} (n={s['n']})", s["epochs"], s["mean"], colours[label], s["low"], s["high"])
                   for label, s in sorted(stats.items(), key=lambda kv: list(colours).index(kv[0]))]
@@ -64,8 +76,8 @@ def status_line(data: StudyData) -> str:
 
 
 def finished_results(data: StudyData) -> list[dict]:
-    """Per finished run (done; a diverged run has no test number): activation, grid and the test accuracy
-    at its best validation epoch, the numbers the ranking uses."""
+    """Per finished run (done; a diverged run has no test number): activation, grid and the test metric
+    (``test_acc``, whatever the metric is) at its best validation epoch, the numbers the ranking uses."""
     from ..results.summary import best_epoch
 
     grid = {r["run_id"]: r.get("grid") or {} for r in data.runs if r["status"] == "done"}
@@ -78,10 +90,14 @@ def finished_results(data: StudyData) -> list[dict]:
 
 
 def depth_figure(data: StudyData) -> str:
-    """Accuracy against depth (the deep-mlp task's figure), when the study sweeps depth over 2+ values."""
+    """The metric against depth (the deep-mlp task's figure), when the study sweeps depth over 2+ values;
+    the chance level only for accuracy."""
     depths = {(r.get("grid") or {}).get("depth") for r in data.runs} - {None}
     if len(depths) < 2:
         return ""
+    metric = data.summary.metric
+    if metric.name != "accuracy":
+        return depth_section(finished_results(data), label=f"test {metric.label}")
     classes = len(((data.info or {}).get("data") or {}).get("classes") or []) or None
     return depth_section(finished_results(data), chance=1 / classes if classes else None)
 
@@ -99,6 +115,8 @@ def render(data: StudyData) -> str:
         + ranking_section(data, colours)
         + pairs_section(data)
         + depth_figure(data)
+        + fit_errors(data.runs, data.layer_stats, data.summary.results)  # the fit task: error in and out
+        + fit_figures(data.runs, data.layer_stats)  # the fit task: fitted functions against the target
         + curves_section(data, colours)
         + cost_section(data)
         + gradient_section(data)

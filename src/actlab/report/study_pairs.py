@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ..results.metric import ACCURACY, Metric
 from .html import Cell, attr, esc, fmt, table
 from .study_data import StudyData
 
@@ -18,8 +19,9 @@ def verdict_paragraph(data: StudyData) -> str:
     """The verdict sentence for the top of the page ('' before any run finished)."""
     if not data.summary.sentence:
         return ""
+    text = "<br>".join(esc(p) for p in data.summary.sentence.split("\n\n"))  # a grid: a line per grid point
     return (f'<p class="verdict" id="verdict" style="font-size:1.1em;border-left:5px solid #1f5fa8;'
-            f'padding:.4em .8em;background:#f4f6f8"><strong>Verdict:</strong> {esc(data.summary.sentence)}</p>')
+            f'padding:.4em .8em;background:#f4f6f8"><strong>Verdict:</strong> {text}</p>')
 
 
 def shade(diff: float, scale: float) -> str:
@@ -30,9 +32,19 @@ def shade(diff: float, scale: float) -> str:
     return f"rgb({r},{g},{b})"
 
 
-def heatmap(labels: Sequence[str], pairs: Sequence[dict], *, chart_id: str = "pairs-heatmap") -> str:
+def heatmap(labels: Sequence[str], pairs: Sequence[dict], *, chart_id: str = "pairs-heatmap",
+            metric: Metric = ACCURACY) -> str:
     """An SVG matrix: cell (row, column) is mean(row) - mean(column) in accuracy points (paired where the
-    seeds allow), coloured by size and sign; separated pairs (Holm) get a dark frame and a star."""
+    seeds allow), coloured by size and sign; separated pairs (Holm) get a dark frame and a star.
+
+    For another ``metric`` the cell is the difference in its own units (bits per character), and the colour
+    means the same whatever the direction: blue where the row is better (lower bits per character), red
+    where it is worse. ``pairs`` are pairs.csv's rows, their columns named for ``metric``."""
+    key = metric.rename
+    unit = "points" if metric.percent else metric.short
+    pairs = [{**p, "diff_points": p[key("diff_points")],
+              "familywise_ci_low_points": p[key("familywise_ci_low_points")],
+              "familywise_ci_high_points": p[key("familywise_ci_high_points")]} for p in pairs]
     by = {}
     for p in pairs:
         by[(p["better"], p["worse"])] = (p, 1.0)
@@ -46,7 +58,8 @@ def heatmap(labels: Sequence[str], pairs: Sequence[dict], *, chart_id: str = "pa
     width = left + n * size + max(10.0, 0.766 * longest - size / 2 + 10)
     height = top + n * size + 10
     out = [f'<svg class="chart heatmap" viewBox="0 0 {width:.0f} {height:.0f}" role="img"{attr("id", chart_id)}'
-           f'{attr("aria-label", "pairwise differences in accuracy points")} style="max-width:{1.3 * width:.0f}px">']
+           f'{attr("aria-label", "pairwise differences in " + ("accuracy points" if metric.percent else metric.label))}'
+           f' style="max-width:{1.3 * width:.0f}px">']
     for j, label in enumerate(labels):
         x = left + j * size + size / 2
         out.append(f'<text class="tick" transform="translate({x:.1f} {top - 6:.1f}) rotate(-40)">{esc(label)}</text>')
@@ -62,13 +75,14 @@ def heatmap(labels: Sequence[str], pairs: Sequence[dict], *, chart_id: str = "pa
             diff = sign * p["diff_points"]
             sep = p["separated"] == "yes"
             lo, hi = sorted((sign * p["familywise_ci_low_points"], sign * p["familywise_ci_high_points"]))
-            tip = (f"{row} - {col}: {diff:+.2f} points, family-wise 95% CI [{fmt(lo, 3)}, {fmt(hi, 3)}], "
+            shown = f"{diff:+.2f}" if metric.percent else f"{diff:+.3g}"
+            tip = (f"{row} - {col}: {shown} {unit}, family-wise 95% CI [{fmt(lo, 3)}, {fmt(hi, 3)}], "
                    f"{p['design']}, Holm p = {fmt(p['p_holm'], 3)}: "
                    + ("separated" if sep else "not separated" if p["separated"] == "no" else "not testable"))
-            fill = shade(diff, scale) if math.isfinite(diff) else "#eef0f2"
+            fill = shade(metric.oriented(diff), scale) if math.isfinite(diff) else "#eef0f2"  # blue: row better
             frame = ' stroke="#111" stroke-width="3"' if sep else ' stroke="#fff"'
             ink = "#fff" if math.isfinite(diff) and abs(diff) > 0.6 * scale else "#1d232b"
-            text = ("-" if not math.isfinite(diff) else f"{diff:+.2f}") + ("*" if sep else "")
+            text = ("-" if not math.isfinite(diff) else shown) + ("*" if sep else "")
             weight = ' font-weight="700"' if sep else ""
             out.append(f'<g class="pair{" separated" if sep else ""}"><title>{esc(tip)}</title>'
                        f'<rect x="{x + 1.5:.1f}" y="{y + 1.5:.1f}" width="{size - 3}" height="{size - 3}" fill="{fill}"'
@@ -94,43 +108,60 @@ def pairs_section(data: StudyData) -> str:
     if not pairs:
         return head + '<p class="muted">Fewer than two activations have finished runs: no pair to compare.</p>'
     alpha = data.summary.ranking.alpha
+    metric, col = data.summary.metric, data.summary.col
+    unit = "points" if metric.percent else metric.short
+    units = "accuracy points" if metric.percent else metric.label
     labels = [r["label"] for r in data.summary.rows if any(r["label"] in (p["better"], p["worse"]) for p in pairs)]
     place = {k: i for i, k in enumerate(labels)}
     pairs = sorted(pairs, key=lambda p: (place.get(p["better"], 0), place.get(p["worse"], 0)))
     intro = ('<p class="muted">Every pair of activations, compared paired over the seeds both finished (a seed '
              "fixes the data order, dropout stream and initial-weight stream for every activation), with Welch's "
-             "test where fewer than two seeds are common. Cell = row minus column in accuracy points; blue: the "
+             f"test where fewer than two seeds are common. Cell = row minus column in {units}; blue: the "
              "row is better, red: worse; a dark frame and * mark pairs separated by Holm's correction over all "
              f"pairs at alpha = {alpha}. Hover a cell for its family-wise interval.</p>")
     open_rows = [[Cell(f"<code>{esc(p['better'])}</code> vs <code>{esc(p['worse'])}</code>", p["better"]),
-                  p["diff_points"], _ci(p["familywise_ci_low_points"], p["familywise_ci_high_points"]), p["design"],
-                  p["p_holm"], p["detectable_points"], p["seeds_needed"] if p["seeds_needed"] != "" else None]
+                  p[col("diff_points")], _ci(p[col("familywise_ci_low_points")], p[col("familywise_ci_high_points")]),
+                  p["design"], p["p_holm"], p[col("detectable_points")],
+                  p["seeds_needed"] if p["seeds_needed"] != "" else None]
                  for p in pairs if p["separated"] == "no"]
     power = ("<h3>Open pairs: what it would take</h3>"
              '<p class="muted">For each pair not separated: the smallest difference these seeds would detect '
              "with 80% power, and the seeds per activation that would separate the observed difference with "
              "80% power (noncentral t, at the Bonferroni level alpha/pairs; estimates from the observed "
              "spread).</p>"
-             + table(["pair", "difference (points)", "family-wise 95% CI", "design", "p (Holm)",
-                      "detectable (points)", "seeds needed"], open_rows, table_id="power-table")
+             + table(["pair", f"difference ({unit})", "family-wise 95% CI", "design", "p (Holm)",
+                      f"detectable ({unit})", "seeds needed"], open_rows, table_id="power-table")
              if open_rows else '<p class="muted">Every pair is separated.</p>')
     rows = []
     for p in pairs:
         paired = p["design"] == "paired"
         rows.append([Cell(f"<code>{esc(p['better'])}</code>", p["better"]),
                      Cell(f"<code>{esc(p['worse'])}</code>", p["worse"]), p["design"],
-                     p["n_seeds"] if paired else f"{p['n_better']} / {p['n_worse']}", p["diff_points"],
-                     _ci(p["ci_low_points"], p["ci_high_points"]),
-                     _ci(p["familywise_ci_low_points"], p["familywise_ci_high_points"]),
+                     p["n_seeds"] if paired else f"{p['n_better']} / {p['n_worse']}", p[col("diff_points")],
+                     _ci(p[col("ci_low_points")], p[col("ci_high_points")]),
+                     _ci(p[col("familywise_ci_low_points")], p[col("familywise_ci_high_points")]),
                      p["p_paired_t"] if paired else p["p_welch"], p["p_wilcoxon"] if paired else p["p_mannwhitney"],
                      p["p_holm"], Cell(esc(p["separated"] or "untested"), p["separated"],
                                        "sig-yes" if p["separated"] == "yes" else ""), _g(p)])
-    every = table(["better", "worse", "design", "seeds", "difference (points)", "95% CI", "family-wise 95% CI",
+    every = table(["better", "worse", "design", "seeds", f"difference ({unit})", "95% CI", "family-wise 95% CI",
                    "p (t-test)", "p (rank test)", "p (Holm)", "separated", "Hedges' g [95% CI]"], rows,
                   table_id="pairs-table",
-                  titles=["higher mean", "", "paired over common seeds, or Welch", "common seeds (paired) or "
+                  titles=["higher mean" if metric.higher_is_better else "lower mean", "",
+                          "paired over common seeds, or Welch", "common seeds (paired) or "
                           "runs per side", "better minus worse", "this pair's own 95% interval",
                           "Bonferroni: all pairs together at 95%", "paired t (paired) or Welch",
                           "Wilcoxon signed-rank (paired) or Mann-Whitney U (Welch)", "Holm over all pairs",
                           f"Holm p < {alpha}", "paired: g_z (SD of differences); Welch: g_s (pooled SD)"])
-    return head + intro + heatmap(labels, pairs) + power + "<h3>Every pair</h3>" + every
+    if data.summary.grids:  # one heatmap per grid point: no pair crosses grid points
+        grid_of = {r["label"]: r["grid"] for r in data.summary.rows}
+        points = [p for p in data.summary.grids if any(grid_of.get(k) == p for k in labels)]
+        maps = "".join(
+            f'<h3 class="grid-point">At {esc(point.replace(";", ", "))}</h3>'
+            + heatmap([k for k in labels if grid_of.get(k) == point], [p for p in pairs if p["grid"] == point],
+                      chart_id=f"pairs-heatmap-{i}", metric=metric)
+            for i, point in enumerate(points, 1))
+        intro = intro.replace("over all pairs", "over all pairs of the grid point (each grid point is its own "
+                              "comparison)")
+    else:
+        maps = heatmap(labels, pairs, metric=metric)
+    return head + intro + maps + power + "<h3>Every pair</h3>" + every

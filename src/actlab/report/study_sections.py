@@ -7,6 +7,8 @@ from collections import defaultdict
 
 from ..catalog import spec as catalog_spec
 from ..catalog.properties import compute
+from ..results.metric import ACCURACY, Metric
+from .fit import is_task_row
 from .html import Cell, esc, fmt, table
 from .mathsvg import formula_html
 from .study_data import StudyData
@@ -45,12 +47,36 @@ def _rank_interval(row: dict) -> Cell:
     return Cell(esc(text), row["rank_low"], "num")
 
 
-def _vs_best(row: dict) -> Cell:
-    diff = -_num(row["diff_vs_best_points"])  # this activation minus the best: negative means below it
+def _vs_best(row: dict, metric: Metric = ACCURACY) -> Cell:
+    diff = -_num(row[metric.rename("diff_vs_best_points")])  # this activation minus the best
     if math.isnan(diff):
         return Cell("—", None)
-    lo, hi = -_num(row["diff_vs_best_ci_high"]), -_num(row["diff_vs_best_ci_low"])
-    return Cell(esc(f"{diff:+.2f} [{fmt(lo, 3)}, {fmt(hi, 3)}]"), diff, "num")
+    lo = -_num(row[metric.rename("diff_vs_best_ci_high")])
+    hi = -_num(row[metric.rename("diff_vs_best_ci_low")])
+    text = f"{diff:+.2f}" if metric.percent else f"{diff:+.3g}"
+    return Cell(esc(f"{text} [{fmt(lo, 3)}, {fmt(hi, 3)}]"), diff, "num")
+
+
+def _ranking_words(metric: Metric) -> dict:
+    """What the ranking table calls its metric columns: accuracy's words as before, another metric's own."""
+    if metric.name == "accuracy":
+        return {"short": "test acc", "mean": "mean final test accuracy over seeds",
+                "ci": "95% interval of the mean, on the logit scale (stays inside [0, 1])",
+                "vs": "vs best (points)",
+                "vs_title": "difference to the best in accuracy points, with its 95% CI (negative: below the best)",
+                "g": "standardised difference to the best (positive: the best is better)",
+                "chart": "final test accuracy: mean and 95% CI", "final": "Final test accuracy = test accuracy"}
+    worse = "positive" if not metric.higher_is_better else "negative"
+    return {"short": f"test {metric.short}", "mean": f"mean final test {metric.label} over seeds "
+            f"({'higher' if metric.higher_is_better else 'lower'} is better)",
+            "ci": "95% t interval of the mean, cut to the metric's range",
+            "vs": f"vs best ({metric.short})",
+            "vs_title": f"this activation minus the best, in {metric.label}, with its 95% CI ({worse}: worse than "
+                        "the best)",
+            "g": "standardised difference, the best minus this one (in the metric's direction: "
+                 f"{'positive' if metric.higher_is_better else 'negative'} when the best is better)",
+            "chart": f"final test {metric.label}: mean and 95% CI",
+            "final": f"Final test {metric.label} = the test value"}
 
 
 def ranking_section(data: StudyData, colours: dict[str, str]) -> str:
@@ -58,36 +84,51 @@ def ranking_section(data: StudyData, colours: dict[str, str]) -> str:
     head = '<h2 id="ranking">Ranking</h2>'
     if not rows:
         return head + '<p class="muted">No finished run yet.</p>'
+    metric, col = data.summary.metric, data.summary.col
+    words = _ranking_words(metric)
     table_rows = []
     for r in rows:
-        lo, hi = _num(r["acc_ci_low"]), _num(r["acc_ci_high"])
+        lo, hi = _num(r[col("acc_ci_low")]), _num(r[col("acc_ci_high")])
         ci = Cell(esc(f"[{fmt(lo)}, {fmt(hi)}]"), None if math.isnan(lo) else lo, "num")
         n = f"{r['n_runs']}" + ("" if r["n_runs"] == r["n_planned"] else f" of {r['n_planned']}")
         g = _num(r["hedges_g_vs_best"])
         table_rows.append([r["rank"], Cell(f"<code>{esc(r['label'])}</code>", r["label"]),
-                           Cell(esc(n), r["n_runs"], "num"), _num(r["test_acc_mean"]), _num(r["test_acc_std"]), ci,
-                           _num(r["p_best"]), _rank_interval(r), _vs_best(r), r["design_vs_best"] or None,
+                           Cell(esc(n), r["n_runs"], "num"), _num(r[col("test_acc_mean")]),
+                           _num(r[col("test_acc_std")]), ci,
+                           _num(r["p_best"]), _rank_interval(r), _vs_best(r, metric), r["design_vs_best"] or None,
                            _num(r["p_holm_pairs"]), g, _significance(r), _num(r["test_loss_mean"]),
                            _num(r["best_epoch_mean"])])
-    headers = ["rank", "activation", "runs", "test acc", "sd", "95% CI", "P(best)", "rank (95%)",
-               "vs best (points)", "design", "p (Holm)", "Hedges' g", "separated", "test loss", "best epoch"]
-    titles = ["", "", "finished runs (of planned)", "mean final test accuracy over seeds",
-              "standard deviation over seeds", "95% interval of the mean, on the logit scale (stays inside [0, 1])",
-              "probability of being the best (bootstrap over seeds)", "95% interval of the rank (bootstrap)",
-              "difference to the best in accuracy points, with its 95% CI (negative: below the best)",
+    headers = ["rank", "activation", "runs", words["short"], "sd", "95% CI", "P(best)", "rank (95%)",
+               words["vs"], "design", "p (Holm)", "Hedges' g", "separated", "test loss", "best epoch"]
+    titles = ["", "", "finished runs (of planned)", words["mean"],
+              "standard deviation over seeds", words["ci"],
+              "probability of being the best (t posterior over seeds)", "95% interval of the rank (t posterior)",
+              words["vs_title"],
               "paired over common seeds, or Welch", "against the best, Holm-corrected over all pairs",
-              "standardised difference to the best (positive: the best is better)",
-              f"Holm p < {data.summary.ranking.alpha}", "mean test cross-entropy",
+              words["g"],
+              f"Holm p < {data.summary.ranking.alpha}",
+              "mean test cross-entropy" if metric.name == "accuracy" else "mean test loss (the training loss)",
               "mean epoch of lowest validation loss"]
-    chart = interval_chart([(r["label"], _num(r["test_acc_mean"]), _num(r["acc_ci_low"]),
-                             _num(r["acc_ci_high"]), colours[r["label"]]) for r in rows],
-                           chart_id="ci-chart", xlabel="final test accuracy: mean and 95% CI")
-    return (head + '<p class="muted">Final test accuracy = test accuracy at each finished run\'s lowest-'
-            "validation-loss epoch. P(best) and the rank interval come from a bootstrap over seeds; each activation "
+    chart = interval_chart([(r["label"], _num(r[col("test_acc_mean")]), lo, hi, colours[r["label"]])
+                            for r in rows for lo, hi in [(_num(r[col("acc_ci_low")]), _num(r[col("acc_ci_high")]))]],
+                           chart_id="ci-chart", xlabel=words["chart"])
+    grids = data.summary.grids
+    if grids:  # one comparison per grid point: a heading and a table each (ids ranking-table-1, -2, ...)
+        tables = "".join(
+            f'<h3 class="grid-point">At {esc(point.replace(";", ", "))}</h3>'
+            + table(headers, [t for t, r in zip(table_rows, rows) if r["grid"] == point],
+                    table_id=f"ranking-table-{i}", titles=titles)
+            for i, point in enumerate((p for p in grids if any(r["grid"] == p for r in rows)), 1))
+        within = (" Each grid point is its own comparison: ranks, P(best), the best and Holm's correction are "
+                  "within it, never across grid points.")
+    else:
+        tables, within = table(headers, table_rows, table_id="ranking-table", titles=titles), ""
+    return (head + f'<p class="muted">{esc(words["final"])} at each finished run\'s lowest-'
+            "validation-loss epoch. P(best) and the rank interval come from a t posterior over seeds (paired; docs/racing.md); each activation "
             "is compared with the best paired over common seeds (Welch where fewer than two are common), "
             f"Holm-corrected over all pairs at alpha = {data.summary.ranking.alpha}. summary.csv keeps the "
-            "plain t interval and the Welch test against the best as well.</p>"
-            + table(headers, table_rows, table_id="ranking-table", titles=titles) + chart)
+            f"plain t interval and the Welch test against the best as well.{esc(within)}</p>"
+            + tables + chart)
 
 
 def _per_run_cost(data: StudyData) -> dict[int, dict]:
@@ -129,15 +170,16 @@ def _layer_key(name: str):
 
 def gradient_section(data: StudyData) -> str:
     head = '<h2 id="gradients">Gradient diagnostics</h2>'
-    if not data.layer_stats:
+    layer_stats = [r for r in data.layer_stats if not is_task_row(r["layer"])]  # a task's own numbers: elsewhere
+    if not layer_stats:
         flag = "was run with diagnostics on" if data.config.get("diagnostics") else "ran without --diagnostics"
         return head + f'<p class="muted">Not recorded: this study {esc(flag)}.</p>'
     last = {}
-    for row in data.layer_stats:
+    for row in layer_stats:
         last[row["run_id"]] = max(last.get(row["run_id"], 0), row["epoch"])
     values: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     layers = set()
-    for row in data.layer_stats:
+    for row in layer_stats:
         if row["epoch"] == last[row["run_id"]] and row["value"] is not None and math.isfinite(row["value"]):
             values[row["metric"]][row["label"]][row["layer"]].append(row["value"])
             layers.add(row["layer"])
@@ -192,9 +234,10 @@ def runs_section(data: StudyData) -> str:
                      result.best_epoch if result else None, result.test_acc if result else None,
                      epochs[-1]["val_acc"] if epochs else None, run["attempts"], note])
         classes.append("in-progress" if run["status"] in ("pending", "running") else "")
+    short = data.summary.metric.short
     return ('<h2 id="runs">Runs</h2>'
-            + table(["run", "activation", "seed", "status", "epochs", "best epoch", "final test acc",
-                     "last val acc", "attempts", "note"], rows, table_id="runs-table", row_classes=classes))
+            + table(["run", "activation", "seed", "status", "epochs", "best epoch", f"final test {short}",
+                     f"last val {short}", "attempts", "note"], rows, table_id="runs-table", row_classes=classes))
 
 
 def _kv_table(items, table_id: str) -> str:

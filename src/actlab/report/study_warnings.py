@@ -29,7 +29,7 @@ def weaknesses(data: StudyData) -> list[str]:
         run = runs.get(run_id, {"label": f"run {run_id}", "seed": "?"})
         out.append(f"{run['label']} (seed {run['seed']}) diverged: its loss was NaN from epoch {epoch} on.")
     out.extend(w for w in data.summary.ranking.warnings if not (seeds == 1 and "only 1 run" in w))
-    out.extend(chance_warnings(data.summary.rows, _chance_level(data)))
+    out.extend(chance_warnings(data.summary.rows, _chance_level(data), data.summary.metric))
     # The verdict's test against the best (paired where the seeds allow, Holm over all pairs), the same
     # numbers as the sentence, the ranking table and summary.csv's separated_from_best.
     tested = [r for r in data.summary.rows if r.get("separated_from_best") in ("yes", "no")]

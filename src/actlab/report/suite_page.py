@@ -1,12 +1,16 @@
 """The suite page: one matrix of activations x tasks, where the choice of activation matters and by how much.
 
 Each column is one task (and grid point, e.g. ``deep-mlp depth=32``); its
-best activation is the one with the highest mean test accuracy (at each
-run's best validation epoch, as the ranking uses). A cell is the
-activation's standardized difference from that best, Hedges' g (paired over
-the seeds both finished where it can, Welch otherwise; see
-:mod:`actlab.results.verdict`), with the difference in accuracy points in its
-tooltip; a star marks a difference that survives Holm's correction over all
+best activation is the one with the best mean test metric (at each run's
+best validation epoch, as the ranking uses): the highest accuracy, or the
+lowest bits per character or RMSE (each task's study names its metric,
+:func:`actlab.results.metric.metric_of`), so one matrix can mix tasks of
+both directions. A cell is the activation's standardized difference from
+that best, Hedges' g (paired over the seeds both finished where it can,
+Welch otherwise; see :mod:`actlab.results.verdict`), signed so that negative
+always means worse than the best (for a lower-is-better metric the sign of
+the raw difference is turned), with the difference in the metric's units
+(accuracy points, bits per character) in its tooltip; a star marks a difference that survives Holm's correction over all
 pairs of the column. Below the matrix: each column's ranking with P(best),
 and a link to each task's own report. Read through the results store only.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..results.metric import ACCURACY, Metric, metric_of
 from ..results.summary import grid_text, run_results
 from ..results.verdict import analyse
 from ..store import Store, atomic_write
@@ -33,8 +38,9 @@ class Column:
     grid: str
     folder: str  # the task's study folder, relative to the suite's
     best: str
-    cells: dict  # activation -> (g, g_low, g_high, diff_points, separated, p_best, mean, n)
+    cells: dict  # activation -> (g, g_low, g_high, diff, separated, p_best, mean, n); g < 0: worse than best
     sentence: str
+    metric: Metric = ACCURACY  # diff is in its unit (accuracy points, bits per character), mean in its own
 
     @property
     def title(self) -> str:
@@ -45,27 +51,30 @@ def task_columns(task: str, folder: Path, suite_dir: Path, alpha: float = 0.05) 
     """The suite's columns of one task's study (one per grid point), from its results store."""
     with Store(folder / "results.sqlite", readonly=True) as store:
         results = run_results(store.epochs())
+        metric = metric_of((store.study() or {}).get("config") or {})
+    up = 1.0 if metric.higher_is_better else -1.0  # g and diff turned by this read "negative: worse" either way
     by_grid: dict[str, dict[str, dict[int, float]]] = {}
     for r in results:
         if not math.isnan(r.test_acc):
             by_grid.setdefault(grid_text(r.grid), {}).setdefault(r.activation, {})[r.seed] = r.test_acc
     columns = []
     for grid, values in sorted(by_grid.items(), key=lambda kv: _grid_order(kv[0])):
-        v = analyse(values, alpha=alpha, resamples=2000)
+        v = analyse(values, alpha=alpha, resamples=2000, higher_is_better=metric.higher_is_better,
+                    bounds=metric.bounds, scale=metric.scale, unit=metric.unit)
         means = {a: sum(s.values()) / len(s) for a, s in values.items()}
-        best = max(sorted(means), key=means.get)  # on a tie, the first by name
+        best = max(sorted(means), key=lambda a: metric.oriented(means[a]))  # on a tie, the first by name
         cells = {best: (0.0, math.nan, math.nan, 0.0, False, v.best.get(best), means[best], len(values[best]))}
         for p in v.pairs:
             if best not in (p.a, p.b):
                 continue
-            other, sign = (p.b, -1.0) if p.a == best else (p.a, 1.0)
-            lo, hi = sorted((sign * p.g_low, sign * p.g_high))
-            cells[other] = (sign * p.g, lo, hi, sign * p.diff * 100, p.separated(alpha), v.best.get(other),
-                            means[other], len(values[other]))
+            other, sign = (p.b, -1.0) if p.a == best else (p.a, 1.0)  # sign * (a - b) = other - best
+            lo, hi = sorted((up * sign * p.g_low, up * sign * p.g_high))
+            cells[other] = (up * sign * p.g, lo, hi, sign * p.diff * metric.scale, p.separated(alpha),
+                            v.best.get(other), means[other], len(values[other]))
         for a in values:  # an activation with too few seeds to test still gets its mean
-            cells.setdefault(a, (math.nan, math.nan, math.nan, (means[a] - means[best]) * 100, False,
+            cells.setdefault(a, (math.nan, math.nan, math.nan, (means[a] - means[best]) * metric.scale, False,
                                  v.best.get(a), means[a], len(values[a])))
-        columns.append(Column(task, grid, str(folder.relative_to(suite_dir)), best, cells, v.sentence))
+        columns.append(Column(task, grid, str(folder.relative_to(suite_dir)), best, cells, v.sentence, metric))
     return columns
 
 
@@ -126,9 +135,11 @@ def matrix(activations: Sequence[str], columns: Sequence[Column], *, chart_id: s
             g, lo, hi, diff, sep, pbest, mean, n = c.cells[a]
             is_best = a == c.best
             text = "best" if is_best else _g_text(g) + ("*" if sep else "")
-            tip = (f"{a} on {c.title}: mean test accuracy {fmt(mean, 4)} over {n} seeds; "
+            m = c.metric
+            shown = f"{diff:+.2f} points" if m.percent else f"{diff:+.3g} {m.label}"
+            tip = (f"{a} on {c.title}: mean test {m.label} {fmt(mean, 4)} over {n} seeds; "
                    + ("the best of the column" if is_best else
-                      f"{diff:+.2f} points from {c.best}, Hedges' g {fmt(g, 3)} (95% CI [{fmt(lo, 3)}, {fmt(hi, 3)}]), "
+                      f"{shown} from {c.best}, Hedges' g {fmt(g, 3)} (95% CI [{fmt(lo, 3)}, {fmt(hi, 3)}]), "
                       + ("separated (Holm)" if sep else "not separated"))
                    + f"; P(best) {fmt(_best_probability(pbest), 2)}")
             frame = ' stroke="#111" stroke-width="3"' if sep else ' stroke="#fff"'
@@ -144,12 +155,30 @@ def matrix(activations: Sequence[str], columns: Sequence[Column], *, chart_id: s
 
 
 def column_table(c: Column) -> str:
-    order = sorted(c.cells, key=lambda a: -c.cells[a][6])
+    m = c.metric
+    order = sorted(c.cells, key=lambda a: -m.oriented(c.cells[a][6]))
+    diff = (lambda d: f"{d:+.2f}") if m.percent else (lambda d: f"{d:+.3g}")
     rows = [[a, fmt(c.cells[a][6], 4), c.cells[a][7], fmt(_best_probability(c.cells[a][5]), 2),
-             "" if a == c.best else f"{c.cells[a][3]:+.2f}", "" if a == c.best else fmt(c.cells[a][0], 3),
+             "" if a == c.best else diff(c.cells[a][3]), "" if a == c.best else fmt(c.cells[a][0], 3),
              "yes" if c.cells[a][4] else ("" if a == c.best else "no")] for a in order]
-    return table(["activation", "mean test acc", "seeds", "P(best)", "points from best", "Hedges' g",
-                  "separated"], rows, table_id=f"rank-{c.title.replace(' ', '-').replace(';', '-')}")
+    return table(["activation", f"mean test {m.short}", "seeds", "P(best)",
+                  "points from best" if m.percent else f"{m.short} from best", "Hedges' g", "separated"], rows,
+                 table_id=f"rank-{c.title.replace(' ', '-').replace(';', '-')}")
+
+
+def _metrics_text(columns: Sequence[Column]) -> str:
+    """'test accuracy', or for a matrix of several metrics 'each task's metric (test accuracy; test bits per
+    character, lower is better)'."""
+    metrics = list(dict.fromkeys(c.metric for c in columns))
+    if metrics == [ACCURACY]:
+        return "test accuracy"
+    words = [f"test {m.label}" + ("" if m.higher_is_better else ", lower is better") for m in metrics]
+    return words[0] if len(words) == 1 else f"each task's metric ({'; '.join(words)})"
+
+
+def _units_text(columns: Sequence[Column]) -> str:
+    units = list(dict.fromkeys("accuracy points" if c.metric.percent else c.metric.label for c in columns))
+    return " or ".join(units)
 
 
 def render(activations: Sequence[str], columns: Sequence[Column], command: str = "") -> str:
@@ -158,10 +187,10 @@ def render(activations: Sequence[str], columns: Sequence[Column], command: str =
     links = "".join(f'<li><a href="{esc(folder[t])}/report.html">{esc(t)}</a></li>' for t in tasks)
     body = ["<h1>Which activation, on which task?</h1>",
             "<p>Each cell: the activation's standardized difference (Hedges' g, paired over seeds where it can be) "
-            "from the column's best activation, in test accuracy at each run's best validation epoch. "
+            f"from the column's best activation, in {_metrics_text(columns)} at each run's best validation epoch. "
             "Negative is worse; a star and dark frame mark a difference that survives Holm's correction over the "
-            "column's pairs; white is the best. Hover a cell for the difference in accuracy points, its interval "
-            "and P(best).</p>",
+            f"column's pairs; white is the best. Hover a cell for the difference in {_units_text(columns)}, its "
+            "interval and P(best).</p>",
             matrix(activations, columns)]
     if command:
         body.append(f"<p>Command: <code>{esc(command)}</code></p>")

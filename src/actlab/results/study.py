@@ -5,7 +5,9 @@ the store read-only and never writes it. The ranking is the one summary.csv
 holds (the same :func:`~actlab.results.summary.summarize_rows`), and
 :meth:`Study.write_tables` is the one writer of summary.csv, pairs.csv and
 history.csv. ``study.verdict``, ``study.pairs`` and ``study.p_best`` give the
-all-pairs verdict (docs/statistics.md); its sentence heads the display.
+all-pairs verdict (docs/statistics.md); its sentence heads the display. A study
+with a grid of two or more points is one comparison per grid point (ranks,
+pairs and P(best) within each; one paragraph of the sentence per grid point).
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import Store, StoreError
-from .summary import HISTORY_COLUMNS, SUMMARY_COLUMNS, Summary, describe, history_rows, summarize_rows, write_csv
-from .verdict_tables import PAIRS_COLUMNS
+from .metric import Metric, metric_of
+from .race_view import lead_with_race
+from .summary import HISTORY_COLUMNS, Summary, describe, history_rows, summarize_rows, write_csv
 
 STORE_NAME = "results.sqlite"
 RUN_COLUMNS = ("run_id", "label", "activation", "grid", "seed", "status", "epochs", "epochs_done", "attempts",
@@ -64,8 +67,10 @@ class Study:
         layers = store.layer_stats()
         for row in layers:
             row["label"] = labels.get(row["run_id"], f"run {row['run_id']}")
-        return cls(Path(folder) if folder is not None else store.path.parent, study, store.invocations(), runs,
-                   history_rows(epochs), summarize_rows(runs, epochs), layers)
+        folder = Path(folder) if folder is not None else store.path.parent
+        # a raced study's sentence leads with the race's error-controlled decisions (race.json beside the store)
+        summary = lead_with_race(summarize_rows(runs, epochs, metric=metric_of(study["config"])), folder)
+        return cls(folder, study, store.invocations(), runs, history_rows(epochs), summary, layers)
 
     # --- plain Python ------------------------------------------------------ #
     @property
@@ -74,6 +79,11 @@ class Study:
         s = self.study
         return {**s["config"], "study_id": s["study_id"], "created": s["created"], "command": s["command"],
                 "actlab_version": s["actlab_version"], "invocations": [dict(i) for i in self.invocations]}
+
+    @property
+    def metric(self) -> Metric:
+        """What the study ranks by (accuracy, bits per character, ...), its direction and how it is shown."""
+        return self.summary.metric
 
     @property
     def provenance(self) -> dict:
@@ -102,15 +112,16 @@ class Study:
 
     @property
     def p_best(self) -> dict:
-        """``{label: probability of being the best}``, highest first (a bootstrap over seeds)."""
+        """``{label: probability of being the best}``, highest first (a t posterior over seeds, paired)."""
         v = self.summary.verdict
         return {} if v is None else {k: b.p_best for k, b in v.best.items()}
 
     # --- pandas ------------------------------------------------------------ #
     @property
     def ranking(self):
-        """DataFrame, one row per activation (and grid point) in rank order: summary.csv's columns."""
-        return _frame(self.summary.rows, SUMMARY_COLUMNS)
+        """DataFrame, one row per activation (and grid point) in rank order: summary.csv's columns (the metric's
+        named for it: ``test_acc_mean`` for accuracy, ``test_bpc_mean`` for bits per character)."""
+        return _frame(self.summary.rows, self.summary.columns)
 
     @property
     def runs(self):
@@ -120,7 +131,7 @@ class Study:
     @property
     def pairs(self):
         """DataFrame, one row per pair of activations (better first): pairs.csv's columns."""
-        return _frame(self.summary.pairs, PAIRS_COLUMNS)
+        return _frame(self.summary.pairs, self.summary.pair_columns)
 
     @property
     def history(self):
@@ -131,8 +142,8 @@ class Study:
     def write_tables(self, out_dir) -> None:
         """summary.csv, pairs.csv and history.csv into ``out_dir`` (atomically), from this object's numbers."""
         out_dir = Path(out_dir)
-        write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, self.summary.rows)
-        write_csv(out_dir / "pairs.csv", PAIRS_COLUMNS, self.summary.pairs)
+        write_csv(out_dir / "summary.csv", self.summary.columns, self.summary.rows)
+        write_csv(out_dir / "pairs.csv", self.summary.pair_columns, self.summary.pairs)
         write_csv(out_dir / "history.csv", HISTORY_COLUMNS, self.history_rows)
 
     # --- display ----------------------------------------------------------- #
@@ -140,25 +151,33 @@ class Study:
         c = self.study["config"]
         status = ", ".join(f"{self.count(s)} {s}" for s in ("done", "diverged", "stopped", "running", "pending")
                            if self.count(s))
+        m = self.summary.metric
+        ranked = "" if m.name == "accuracy" else \
+            f", ranked by {m.label}, {'higher' if m.higher_is_better else 'lower'} is better"
         return (f"actlab study {self.folder} ({c.get('dataset', '?')}, {c.get('model', '?')}, "
-                f"{len(self.run_rows)} runs: {status or 'none'})")
+                f"{len(self.run_rows)} runs: {status or 'none'}{ranked})")
 
     def __repr__(self) -> str:
         lines = [self._headline()]
-        if self.sentence:
-            lines.extend(textwrap.wrap(self.sentence, 96, initial_indent="  ", subsequent_indent="  "))
-        for r in self.summary.rows:
-            lines.append(f"  {r['rank']:>2}. {r['label']:<28} test acc {_num(r['test_acc_mean'])} "
-                         f"[{_num(r['acc_ci_low'])}, {_num(r['acc_ci_high'])}]  P(best) {_num(r['p_best'], 2)}"
+        for paragraph in self.sentence.split("\n\n") if self.sentence else ():  # a grid: one per grid point
+            lines.extend(textwrap.wrap(paragraph, 96, initial_indent="  ", subsequent_indent="  "))
+        s = self.summary
+        mean, low, high = s.col("test_acc_mean"), s.col("acc_ci_low"), s.col("acc_ci_high")
+        for i, r in enumerate(s.rows):
+            if s.grids and (i == 0 or r["grid"] != s.rows[i - 1]["grid"]):
+                lines.append(f"  at {r['grid'].replace(';', ', ')}:")
+            lines.append(f"  {r['rank']:>2}. {r['label']:<28} test {s.metric.short} {_num(r[mean])} "
+                         f"[{_num(r[low])}, {_num(r[high])}]  P(best) {_num(r['p_best'], 2)}"
                          f"  n={r['n_runs']}")
         if not self.summary.rows:
             lines.append("  no finished run yet")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = ("rank", "label", "n_runs", "divergence_rate", "test_acc_mean", "test_acc_std", "acc_ci_low",
-                "acc_ci_high", "p_best", "rank_low", "rank_high", "diff_vs_best_points", "p_holm_pairs",
-                "test_loss_mean", "best_epoch_mean")
+        head = tuple(self.summary.col(h) for h in (
+            "rank", "label", "n_runs", "divergence_rate", "test_acc_mean", "test_acc_std", "acc_ci_low",
+            "acc_ci_high", "p_best", "rank_low", "rank_high", "diff_vs_best_points", "p_holm_pairs",
+            "test_loss_mean", "best_epoch_mean"))
         cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(_num(r[h]) if isinstance(r[h], float) else str(r[h]))}"
                                         "</td>" for h in head) + "</tr>" for r in self.summary.rows)

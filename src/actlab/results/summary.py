@@ -4,6 +4,14 @@ Protocol: for each finished run the best epoch is the one with the lowest
 validation loss (earliest on ties); the run's final test accuracy and loss
 are its test numbers at that epoch. The test set plays no part in any choice.
 
+The metric is the study's (:func:`.metric.metric_of` on its configuration):
+accuracy for classification, else e.g. bits per character (lower is better).
+The ranking follows its direction, and summary.csv's and pairs.csv's metric
+columns are named for it (``test_acc_mean`` for accuracy, ``test_bpc_mean``
+for bits per character; :meth:`Summary.col` maps an accuracy name to the
+study's). ``RunResult.test_acc`` holds the metric whatever it is, as the
+epochs table's ``*_acc`` columns do.
+
 Failures are results: a run that diverged (its loss became NaN or infinite)
 is counted in its activation's divergence rate and named in its verdict, but
 never scored as a trained network: it enters no mean, interval or test.
@@ -11,7 +19,10 @@ Runs that early stopping ended are listed apart (stopped.csv), never ranked.
 
 Beside the ranking, every pair of activations is compared (paired over
 common seeds where possible, Holm over all pairs), with P(best), rank
-intervals and power: the verdict (:mod:`.verdict_tables`, pairs.csv).
+intervals and power: the verdict (:mod:`.verdict_tables`, pairs.csv). A study
+with a grid of two or more points (``--depth 4,16``, ``--grid lr=...``) is
+one such comparison per grid point: ranks, "vs best", pairs, Holm and P(best)
+never cross grid points (:func:`combine`).
 
 summary.csv, pairs.csv, history.csv, the report and :func:`actlab.load` all
 read these functions; nothing else computes a ranking.
@@ -20,13 +31,15 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 from ..store import atomic_write
 from . import stats
-from .verdict import Verdict
-from .verdict_tables import VERDICT_COLUMNS, pair_rows, study_verdict, verdict_cells
+from .metric import ACCURACY, Metric, metric_of
+from .verdict import Verdict, combine_verdicts
+from .verdict_tables import (PAIRS_COLUMNS, VERDICT_COLUMNS, pair_rows, renamed, study_verdict, summary_columns,
+                             verdict_cells)
 
 SUMMARY_COLUMNS = (
     "rank", "label", "activation", "grid", "n_runs", "n_planned", "n_diverged", "divergence_rate",
@@ -121,6 +134,23 @@ class Summary:
     results: list[RunResult]
     verdict: Optional[Verdict] = None
     pairs: list[dict] = field(default_factory=list)  # PAIRS_COLUMNS, one per pair of activations
+    metric: Metric = ACCURACY  # what the rows' metric columns hold, and which way is better
+    grids: list[str] = field(default_factory=list)  # the grid points, each its own comparison ([] without a grid)
+
+    def col(self, name: str) -> str:
+        """The study's name of a column named for accuracy: col('test_acc_mean') -> 'test_bpc_mean'."""
+        return self.metric.rename(name)
+
+    @property
+    def columns(self) -> tuple:
+        """summary.csv's columns for this study's metric (:data:`SUMMARY_COLUMNS` for accuracy)."""
+        return summary_columns(SUMMARY_COLUMNS, self.metric)
+
+    @property
+    def pair_columns(self) -> tuple:
+        """pairs.csv's columns for this study's metric (``PAIRS_COLUMNS`` for accuracy), led by ``grid`` (the
+        grid point both sides belong to) when the study has a grid of two or more points."""
+        return summary_columns((("grid",) if self.grids else ()) + PAIRS_COLUMNS, self.metric)
 
     @property
     def sentence(self) -> str:
@@ -129,27 +159,72 @@ class Summary:
 
 
 def summarize(store, alpha: float = 0.05) -> Summary:
-    """Per-group statistics over seeds and the ranking by final test accuracy, read from an open ``Store``."""
-    return summarize_rows(store.runs(), store.epochs(), alpha)
+    """Per-group statistics over seeds and the ranking by the final test metric, read from an open ``Store``."""
+    return summarize_rows(store.runs(), store.epochs(), alpha, metric_of((store.study() or {}).get("config") or {}))
 
 
-def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) -> Summary:
-    """:func:`summarize` over rows already read (``Store.runs()``, ``Store.epochs()``)."""
+def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05,
+                   metric: Metric = ACCURACY) -> Summary:
+    """:func:`summarize` over rows already read (``Store.runs()``, ``Store.epochs()``), ranked by ``metric``
+    (the study's: :func:`~actlab.results.metric.metric_of` of its configuration).
+
+    A study with a grid of two or more points is one comparison per grid point (the question is "which
+    activation?", so ``relu [depth=4]`` is never tested against ``sigmoid [depth=64]``): each grid point
+    is ranked, tested (Holm within it) and given P(best) on its own, and the parts are combined
+    (:func:`combine`). A study without a grid, or with one grid point, is one family, as before.
+    """
     results = run_results(epochs)
+    points = grid_points(runs, results)
+    if len(points) < 2:
+        return _family(runs, results, alpha, metric)
+    families = [(point, _family([r for r in runs if grid_text(r.get("grid") or {}) == point],
+                                [r for r in results if grid_text(r.grid) == point], alpha, metric))
+                for point in points]
+    return combine(families, results, alpha, metric, points)
+
+
+def combine(families: list, results: list[RunResult], alpha: float, metric: Metric, points: list[str]) -> Summary:
+    """One summary of a study with a grid from each grid point's own (``families``: ``[(point, Summary)]`` in
+    grid order): rows grouped by grid point (``rank`` within it, "vs best" against its best), pairs only
+    within a grid point (``grid`` added), and one verdict whose sentence has a paragraph per grid point
+    (:func:`~actlab.results.verdict.combine_verdicts`). Labels carry their grid point, so they stay unique."""
+    rows = [row for _, f in families for row in f.rows]
+    ranking = stats.Ranking([r for _, f in families for r in f.ranking.rows], alpha,
+                            [w for _, f in families for w in f.ranking.warnings])
+    verdicts = [(point.replace(";", ", "), f.verdict) for point, f in families if f.verdict is not None]
+    verdict = combine_verdicts(verdicts) if verdicts else None
+    if verdict is not None and len(verdicts) < len(families):  # a grid point still without a finished run
+        paragraphs = iter(verdict.sentence.split("\n\n"))
+        verdict = replace(verdict, sentence="\n\n".join(
+            next(paragraphs) if f.verdict is not None else
+            f"At {point.replace(';', ', ')}: no activation finished a run yet." for point, f in families))
+    pairs = [{"grid": point, **pair} for point, f in families for pair in f.pairs]
+    return Summary(rows, ranking, results, verdict, pairs, metric, grids=list(points))
+
+
+def grid_points(runs: list[dict], results: list = ()) -> list[str]:
+    """The study's grid points (:func:`grid_text`), in the order the study registered them (its grid order:
+    ``depth=4`` before ``depth=16`` as ``--depth 4,16`` gave them); ``['']`` without a grid."""
+    return list(dict.fromkeys([grid_text(r.get("grid") or {}) for r in runs] + [grid_text(r.grid) for r in results]))
+
+
+def _family(runs: list[dict], results: list[RunResult], alpha: float, metric: Metric) -> Summary:
+    """The ranking and verdict of one family of labels (a whole study without a grid, or one grid point)."""
     planned: dict[str, int] = {}
     groups: dict[str, list[RunResult]] = {}
     for run in runs:
         planned[describe(run)] = planned.get(describe(run), 0) + 1
     for r in results:
         groups.setdefault(r.label, []).append(r)
-    ranking = stats.rank({k: [r.test_acc for r in v if not r.diverged] for k, v in groups.items()}, alpha=alpha)
+    ranking = stats.rank({k: [r.test_acc for r in v if not r.diverged] for k, v in groups.items()},
+                         higher_is_better=metric.higher_is_better, alpha=alpha)
     for label, group in groups.items():
         diverged = sum(r.diverged for r in group)
         if diverged:
             ranking.warnings.append(f"{label}: {diverged} of {len(group)} runs diverged (the loss became NaN or "
                                     "infinite and training stopped); they count in its divergence rate and "
                                     "enter no mean, interval or test")
-    verdict_of_study = study_verdict(results, [{**run, "label": describe(run)} for run in runs], alpha)
+    verdict_of_study = study_verdict(results, [{**run, "label": describe(run)} for run in runs], alpha, metric)
     best = ranking.rows[0].label if ranking.rows else ""
     rows = []
     for ranked in ranking.rows:
@@ -160,7 +235,7 @@ def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) ->
         if diverged and diverged < len(group):
             verdict += f"; diverged in {diverged} of {len(group)} runs"
         acc = ranked.summary
-        rows.append({
+        rows.append(renamed({
             "rank": ranked.rank, "label": ranked.label, "activation": group[0].activation,
             "grid": grid_text(group[0].grid),
             "n_runs": len(group), "n_planned": planned[ranked.label],
@@ -177,8 +252,9 @@ def summarize_rows(runs: list[dict], epochs: list[dict], alpha: float = 0.05) ->
             "significant": "" if math.isnan(ranked.p_holm) else ranked.significant,
             "verdict": verdict,
             **verdict_cells(verdict_of_study, ranked.label, best),
-        })
-    return Summary(rows, ranking, results, verdict_of_study, pair_rows(verdict_of_study))
+        }, metric))
+    pairs = [renamed(p, metric) for p in pair_rows(verdict_of_study)]
+    return Summary(rows, ranking, results, verdict_of_study, pairs, metric)
 
 
 def history_rows(epochs: list[dict]) -> list[dict]:
@@ -196,10 +272,13 @@ def history_rows(epochs: list[dict]) -> list[dict]:
     return out
 
 
-def chance_warnings(rows, chance: float = 0.1) -> list[str]:
+def chance_warnings(rows, chance: float = 0.1, metric: Metric = ACCURACY) -> list[str]:
     """One line per activation whose mean test accuracy stayed near chance (1 / classes; every dataset
     actlab loads has 10 classes). A real outcome, e.g. sigmoid still on its initial plateau after a short
-    budget, but one a reader must not mistake for a measured ability."""
+    budget, but one a reader must not mistake for a measured ability. Only accuracy has a chance level:
+    none for another ``metric``."""
+    if metric.name != "accuracy" or not metric.higher_is_better:
+        return []
     return [f"{r['label']} stayed at chance level (test accuracy {r['test_acc_mean']:.3g}, chance {chance:.3g}): "
             "it did not learn with these settings (more epochs, data or another learning rate may change that)"
             for r in rows if r["test_acc_mean"] <= chance * 1.2]

@@ -1,4 +1,5 @@
-"""The built-in tasks: ``seed-cnn`` (the default study) and ``deep-mlp`` (depth, where activations part ways).
+"""The built-in tasks: ``seed-cnn`` (the default study), ``deep-mlp`` (depth, where activations part ways),
+``char-lm`` (a character-level transformer's feed-forward activation) and ``fit`` (function fitting).
 
 Budgets are sized so that six activations x three seeds finish in about the
 stated minutes on a 2-core CPU (docs/tasks.md has the measurements); the
@@ -40,22 +41,41 @@ CHAR_LM = Task(
     name="char-lm",
     summary="a small character-level transformer (actlab.tasks.charlm); metric bits per character",
     kind="language-model",
-    dataset="text:kjv.txt.gz",
+    # 'text' alone: the embedded 20,305-character sample (offline); a study passes --dataset text:FILE.
+    dataset="text",
     model="char-transformer",
     loss="cross_entropy",
     metric="bits_per_char",
     direction="min",
+    # 4 blocks of width 128, context 128, 4 heads; AdamW 2e-3, batch 32, gradient norm clipped to 1; an epoch
+    # is `steps` optimizer steps on random windows.
+    budget={"activations": ["gelu", "relu", "relu_squared", "silu", "swiglu", "geglu"], "seeds": 3,
+            "epochs": 4, "steps": 75, "depth": 4, "width": 128, "heads": 4, "context": 128, "batch_size": 32,
+            "lr": 2e-3, "optimizer": "adamw", "clip_value": None, "clip_norm": 1.0},
+    test={"activations": ["gelu", "swiglu", "geglu"], "seeds": 2, "epochs": 3, "steps": 100, "depth": 1,
+          "width": 64, "heads": 2, "context": 32, "batch_size": 16, "lr": 5e-3},
+    # 18 runs of 300 steps, one thread each, two side by side: measured 94 s (GELU) and 115 s (SwiGLU) of CPU
+    # per run on the KJV (bfloat16 linear layers; docs/tasks.md), ~16 min on an idle 2-core machine.
+    minutes=16,
 )
 
 FIT = Task(
     name="fit",
     summary="regression of 1-D and 2-D functions (actlab.tasks.fit); error inside and outside the training box",
     kind="regression",
-    dataset="grid:sine|gauss|ripple2d",
+    dataset="grid",
     model="plain-mlp",
     loss="mse",
     metric="rmse_out_of_range",
     direction="min",
+    # train_fit's network and optimizer (3 x 64, Adam 3e-3, full batches, no clipping); an epoch is `steps` steps.
+    budget={"activations": ["relu", "tanh", "silu", "snake"], "seeds": 3,
+            "grid": {"target": ["sine", "gauss", "ripple2d"]}, "epochs": 8, "steps": 250, "depth": 3,
+            "width": 64, "lr": 3e-3, "clip_value": None},
+    test={"activations": ["relu", "snake"], "seeds": 2, "grid": {"target": ["sine"]}, "epochs": 2, "steps": 500},
+    # 36 runs of 2,000 full-batch steps: 1.3-7.5 s of CPU each (98 s for all, one thread), measured 2.5 min wall
+    # for 'actlab compare --task fit' (two workers) at load ~5 on the 2-core machine (docs/tasks.md).
+    minutes=3,
 )
 
 BUILTIN = {t.name: t for t in (SEED_CNN, DEEP_MLP, CHAR_LM, FIT)}

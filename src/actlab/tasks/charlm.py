@@ -20,6 +20,9 @@ AdamW (betas 0.9, 0.95; weight decay on matrices only), learning rate with a
 linear warm-up then a cosine decay to ``min_lr_ratio`` of the peak, gradient
 norm clipped to ``clip_norm`` (1.0). Deterministic for a seed on CPU: the
 initial weights and the windows come from generators seeded by the seed.
+``actlab compare --task char-lm`` trains the same model with the same
+optimizer, schedule and windows through the compare engine, in epochs of
+``steps`` steps (:mod:`actlab.compare.objectives_lm`).
 
 Speed on CPU (measured in bench/bench_charlm.py, bench/results/charlm.md):
 the step is ~70% matrix multiplications, so what pays is making those cheaper.

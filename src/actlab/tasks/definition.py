@@ -12,12 +12,13 @@ from types import MappingProxyType
 from typing import Callable, Mapping, Optional, Union
 
 KINDS = ("classification", "regression", "language-model")
-# The kinds ``actlab compare`` trains today; the others are defined (their tasks are listed) but not wired.
-TRAINABLE = ("classification",)
+# The kinds ``actlab compare`` trains (each by its objective in actlab.compare.objectives): all of them.
+TRAINABLE = KINDS
 DIRECTIONS = ("max", "min")
 # Study settings a task's budget may set (the rest of a study is the user's: seeds, workers, output).
 BUDGET_KEYS = ("seeds", "grid", "train_limit", "val_fraction", "epochs", "batch_size", "lr", "optimizer",
-               "clip_value", "clip_norm", "init", "batchnorm", "width", "depth", "activations")
+               "clip_value", "clip_norm", "init", "batchnorm", "width", "depth", "activations",
+               "steps", "context", "heads", "target")
 
 
 class TaskError(ValueError):
@@ -50,10 +51,11 @@ class Task:
     Args:
         name: the registry name (``seed-cnn``) or, for a user's task, any short name.
         summary: one line on what the task shows.
-        kind: classification, regression or language-model (``actlab compare`` trains classification).
-        dataset: the default dataset spec (``fashion-mnist``, ``npz:FILE``, ``csv:FILE``, ``imagefolder:DIR``).
-        model: the model family: 'cnn', 'mlp', 'plain-mlp' (an MLP without dropout), 'PKG.MODULE:FUNC'
-            or a top-level function (see :func:`model_name`).
+        kind: classification, regression or language-model (``actlab compare`` trains all three).
+        dataset: the default dataset spec (``fashion-mnist``, ``npz:FILE``, ``csv:FILE``, ``imagefolder:DIR``;
+            ``text:FILE`` for a language model, ``grid`` for the fit task's generated grids).
+        model: the model family: 'cnn', 'mlp', 'plain-mlp' (an MLP without dropout), 'char-transformer'
+            (the char-lm model), 'PKG.MODULE:FUNC' or a top-level function (see :func:`model_name`).
         loss: the training loss ('cross_entropy' for classification).
         metric: the score the study ranks by; ``direction`` 'max' when higher is better.
         budget: Study settings of the default study (epochs, train_limit, grid, ...; see ``BUDGET_KEYS``),

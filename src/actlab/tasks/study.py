@@ -43,7 +43,8 @@ def study_settings(name: str, profile: str, given: Mapping, seed_profiles: Mappi
         if key not in ("activations", "grid") and isinstance(given[key], (tuple, list)):
             grid[key] = tuple(given.pop(key))  # several values of one setting (--depth 4,16,32): a sweep
     grid.update(dict(given.get("grid") or ()))
-    settings = {**base, **given, "grid": tuple(grid.items()), "task": name.strip()}
+    settings = {**base, **given, "grid": tuple(grid.items()), "task": name.strip(), "metric": task.metric,
+                "direction": task.direction}
     if "activations" in settings:
         settings["activations"] = tuple(settings["activations"])
     if str(settings.get("dataset", "")).startswith("csv:") and "model" not in given and settings["model"] == "cnn":

@@ -19,7 +19,9 @@ def budget_text(settings: Mapping) -> str:
     parts += [f"{k} {'|'.join(map(str, v))}" for k, v in dict(settings.get("grid") or {}).items()]
     out = " x ".join(parts)
     if "epochs" in settings:
-        out += f", {settings['epochs']} epochs"
+        out += f", {settings['epochs']} epoch{'s' if settings['epochs'] != 1 else ''}"
+    if settings.get("steps"):
+        out += f" of {settings['steps']:,} steps"
     if settings.get("train_limit"):
         out += f", {settings['train_limit']:,} train"
     return out

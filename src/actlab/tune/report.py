@@ -35,6 +35,10 @@ def tuned_rows(store, spec, summary) -> list[dict]:
     and the final test accuracy over seeds with its confidence interval."""
     from .trials import best_trials, trials
 
+    metric = getattr(summary, "metric", None)
+    if metric is not None and metric.name != "accuracy":  # tuning scores trials by validation accuracy only
+        raise ValueError(f"actlab tune ranks by validation accuracy, but this study's metric is {metric.label}; "
+                         "tune a classification task, or compare activations on this task with 'actlab compare'")
     finished = trials(store, "done")
     best = best_trials(store, spec.study.activations)
     ranked = {r["activation"]: r for r in summary.rows}

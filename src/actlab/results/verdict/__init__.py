@@ -16,13 +16,15 @@ from .bootstrap import BestProbability, best_probabilities
 from .effect import bounded_mean_interval, hedges_g_independent, hedges_g_paired
 from .pairs import PairTest, all_pairs, compare_pair
 from .power import detectable_difference, pair_power, power, seeds_needed
-from .racing import Look, halving_stops, race_look, spent
+from .racing import Look, equivalent_groups, halving_stops, race_look, seeds_for_equivalence, spent
 from .samples import Samples, clean
-from .sentence import Verdict, analyse, verdict_sentence
+from .sentence import Verdict, analyse, combine_verdicts, grid_paragraph, verdict_sentence
 
 __all__ = [
     "BestProbability", "Look", "PairTest", "Samples", "Verdict", "all_pairs", "analyse", "best_probabilities",
-    "bounded_mean_interval", "clean", "compare_pair", "detectable_difference", "halving_stops",
-    "hedges_g_independent", "hedges_g_paired", "pair_power", "power", "race_look", "seeds_needed", "spent",
+    "bounded_mean_interval", "clean", "combine_verdicts", "compare_pair", "detectable_difference",
+    "equivalent_groups", "grid_paragraph", "halving_stops",
+    "hedges_g_independent", "hedges_g_paired", "pair_power", "power", "race_look", "seeds_for_equivalence",
+    "seeds_needed", "spent",
     "verdict_sentence",
 ]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
-from .bootstrap import BestProbability, best_probabilities
+from ..stats import summarize
+from .bootstrap import best_probabilities
 from .effect import bounded_mean_interval
-from .pairs import PairTest, all_pairs
+from .pairs import all_pairs
 from .power import pair_power
-from .samples import Samples, clean
+from .samples import clean
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,8 @@ class PairPower:
 class Verdict:
     """The analysed study: runs, per-activation means with bounded intervals, pairs, P(best), power.
 
-    ``means``: ``{label: (mean, ci_low, ci_high)}`` (logit-scale interval,
-    inside ``bounds``). ``pairs`` are oriented better-first. ``power`` has an
+    ``means``: ``{label: (mean, ci_low, ci_high)}`` (inside ``bounds``: see
+    :func:`mean_interval`). ``pairs`` are oriented better-first. ``power`` has an
     entry for every pair not separated, keyed ``(a, b)``; it is computed at
     the Bonferroni level ``alpha / m`` so "seeds needed" matches a test that
     would survive the family-wise correction. ``sentence`` is the verdict.
@@ -46,6 +47,29 @@ class Verdict:
     sentence: str
     scale: float = 100.0
     unit: str = "points"
+    families: tuple = ()  # a study with a grid: ((grid point, its own Verdict), ...); () for one family
+
+
+def mean_interval(values, bounds: tuple = (0.0, 1.0), confidence: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): an interval of the mean that respects the metric's range ``bounds``.
+
+    A metric bounded on both sides (accuracy in [0, 1]) gets the logit-scale
+    interval (:func:`.effect.bounded_mean_interval`). One with an open side
+    (bits per character or an RMSE in [0, inf)) gets the plain t interval,
+    intersected with the range: the true mean lies in the range, so cutting
+    off the impossible part never lowers the coverage. NaN below two values.
+
+    Examples:
+        >>> [round(v, 4) for v in mean_interval([2.1, 2.2, 2.3], bounds=(0.0, float("inf")))]
+        [2.2, 1.9516, 2.4484]
+    """
+    lo, hi = bounds
+    if math.isfinite(lo) and math.isfinite(hi):
+        return bounded_mean_interval(list(values), confidence, bounds=bounds)
+    s = summarize(list(values), confidence)
+    if s.n < 2:
+        return s.mean, math.nan, math.nan
+    return s.mean, max(lo, s.ci_low), min(hi, s.ci_high)
 
 
 def analyse(results: Mapping[str, Mapping[int, float]], status: Optional[Mapping[str, Mapping[int, str]]] = None,
@@ -58,9 +82,10 @@ def analyse(results: Mapping[str, Mapping[int, float]], status: Optional[Mapping
         status: optional ``{label: {seed: "done" | "diverged" | "stopped" | ...}}``.
         alpha: family-wise error rate over all pairs.
         higher_is_better: orientation of the metric (False for a loss).
-        bounds: the metric's range, for the per-activation intervals.
+        bounds: the metric's range, for the per-activation intervals and pair intervals (``inf`` where open).
         resamples, rng_seed: the P(best) bootstrap.
-        scale, unit: how differences are written (100, "points" turns accuracy into percentage points).
+        scale, unit: how differences are written (100, "points" turns accuracy into percentage points; 1,
+            "bits per character" keeps another metric's own units, written to three significant digits).
 
     Returns:
         a :class:`Verdict`.
@@ -72,7 +97,7 @@ def analyse(results: Mapping[str, Mapping[int, float]], status: Optional[Mapping
     """
     samples = clean(results, status)
     values = {k: s.values for k, s in samples.items() if s.values}
-    means = {k: bounded_mean_interval(list(v.values()), bounds=bounds) for k, v in values.items()}
+    means = {k: mean_interval(v.values(), bounds=bounds) for k, v in values.items()}
     pairs = all_pairs(values, alpha=alpha, span=bounds[1] - bounds[0], higher_is_better=higher_is_better)
     best = best_probabilities(values, resamples=resamples, higher_is_better=higher_is_better, rng_seed=rng_seed)
     m = max(1, len(pairs))
@@ -86,9 +111,46 @@ def analyse(results: Mapping[str, Mapping[int, float]], status: Optional[Mapping
                    scale, unit)
 
 
+def combine_verdicts(parts: Sequence[tuple[str, "Verdict"]]) -> Verdict:
+    """One verdict of a study with a grid, from each grid point's own (``parts``: ``[(point, verdict)]``,
+    ``point`` as labels show it, e.g. 'depth=4'; labels unique across points).
+
+    ``samples``, ``means``, ``pairs``, ``best`` and ``power`` are the union (no pair crosses grid points;
+    P(best) sums to 1 within each); ``families`` keeps the parts; the sentence is one paragraph per grid
+    point (:func:`grid_paragraph`), separated by a blank line.
+    """
+    if not parts:
+        raise ValueError("combine_verdicts needs at least one (grid point, verdict); got none")
+    first = parts[0][1]
+
+    def union(name: str) -> dict:
+        return {k: x for _, v in parts for k, x in getattr(v, name).items()}
+
+    return Verdict(union("samples"), union("means"), [r for _, v in parts for r in v.pairs], union("best"),
+                   union("power"), first.alpha, "\n\n".join(grid_paragraph(p, v) for p, v in parts),
+                   first.scale, first.unit, tuple(parts))
+
+
+def grid_paragraph(point: str, v: Verdict) -> str:
+    """One grid point's sentence, headed by it and with its labels' ' [point]' dropped (said once in front).
+
+    Examples:
+        >>> v = analyse({"tanh [depth=4]": {0: .9, 1: .91}, "relu [depth=4]": {0: .5, 1: .52}}, resamples=200)
+        >>> grid_paragraph("depth=4", v).split(":")[0:2]
+        ['At depth=4', ' use tanh']
+    """
+    text = v.sentence.replace(f" [{point}]", "")
+    return f"At {point}: {text[:1].lower()}{text[1:]}"
+
+
 def _join(labels, conjunction: str = "or") -> str:
     labels = list(labels)
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + f" {conjunction} " + labels[-1]
+
+
+def _diff_text(v: Verdict, x: float) -> str:
+    """A difference as the sentence writes it: accuracy points to two decimals, other units to 3 digits."""
+    return f"{v.scale * x:.2f}" if v.unit == "points" else f"{v.scale * x:.3g}"
 
 
 def _p_text(p: float) -> str:
@@ -128,8 +190,8 @@ def verdict_sentence(v: Verdict, higher_is_better: bool = True) -> str:
             parts.append(f"Use {_join(top)}: too few finished runs to compare them (2 or more each are needed).")
         else:
             parts.append(f"Use {_join(top)}: {who} with {n} seeds ({r.design}; difference "
-                         f"{v.scale * r.diff:.2f} {v.unit}, 95% CI [{v.scale * r.ci_low:.2f}, "
-                         f"{v.scale * r.ci_high:.2f}]{take}).")
+                         f"{_diff_text(v, r.diff)} {v.unit}, 95% CI [{_diff_text(v, r.ci_low)}, "
+                         f"{_diff_text(v, r.ci_high)}]{take}).")
     if leader in v.best and len(order) > 1 and v.samples[leader].n >= 2:  # one seed: the bootstrap is degenerate
         b = v.best[leader]
         ranks = f"{b.rank_low}" if b.rank_low == b.rank_high else f"{b.rank_low}-{b.rank_high}"
