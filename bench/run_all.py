@@ -38,7 +38,8 @@ BENCHMARKS = {
                "charlm.md"),
     "checkpoint": ([sys.executable, "bench/bench_checkpoint.py", "--datasets", "mnist", "--models", "cnn,mlp16",
                     "--rounds-full", "3", "--epochs-full", "1"], "checkpoint.md"),
-    "race": ([sys.executable, "bench/bench_race.py", "--train-limit", "3000", "--epochs", "2", "--max-seeds", "5"],
+    "race": ([sys.executable, "bench/bench_race.py", "--train-limit", "3000", "--epochs", "2", "--max-seeds", "5",
+              "--tolerance", "1"],
              "race.md"),
 }
 
