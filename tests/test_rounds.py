@@ -7,21 +7,11 @@ import pytest
 from actlab.compare.executors import InProcessExecutor, ProcessPoolExecutor
 from actlab.compare.runner import execute
 from actlab.compare.sweep import build_study
-from actlab.store import EPOCH_FIELDS, Checkpoints, Store
-
-NUMBERS = tuple(k for k in EPOCH_FIELDS if k != "seconds")
-
-
-def new_store(folder, study):
-    folder.mkdir()
-    store = Store(folder / "results.sqlite")
-    store.ensure_study(study.study_id(), study.config(), "test", "0")
-    store.add_runs(study.runs())
-    return store
+from actlab.store import Checkpoints
+from studies import new_store, numbers
 
 
-def numbers(store):
-    return [(e["activation"], e["seed"], e["epoch"], *(e[k] for k in NUMBERS)) for e in store.epochs()]
+
 
 
 @pytest.mark.parametrize("executor", [InProcessExecutor(), ProcessPoolExecutor(2, threads=1)],

@@ -18,13 +18,13 @@ from actlab.compare.executors import InProcessExecutor, ProcessPoolExecutor
 from actlab.compare.runner import execute
 from actlab.compare.sweep import build_study
 from actlab.compare.training import validate
-from actlab.store import EPOCH_FIELDS, Store
+from actlab.store import Store
+from studies import new_store, numbers
 from actlab.tasks.fit import fit_data, outside_split
 from paths import SHARED_DATA
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
-NUMBERS = tuple(k for k in EPOCH_FIELDS if k != "seconds")
 SLICE = 200_000  # characters of the KJV: 180,000 train, 10,000 validation, 10,000 test
 
 
@@ -47,16 +47,6 @@ def unigram_entropy_bits(text: str) -> float:
     return float(-(p * np.log2(p)).sum())
 
 
-def new_store(folder, study):
-    folder.mkdir()
-    store = Store(folder / "results.sqlite")
-    store.ensure_study(study.study_id(), study.config(), "test", "0")
-    store.add_runs(study.runs())
-    return store
-
-
-def numbers(store):
-    return [(e["activation"], e["seed"], e["epoch"], *(e[k] for k in NUMBERS)) for e in store.epochs()]
 
 
 def layer_rows(store):
