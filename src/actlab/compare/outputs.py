@@ -38,7 +38,7 @@ def _table(header, lines) -> list[str]:
 
 
 def _ranks(r: dict) -> str:
-    """'2 (1-3)': the observed rank and its 95% bootstrap interval."""
+    """'2 (1-3)': the observed rank and its 95% interval (from the P(best) draws)."""
     if r["rank_low"] == "":
         return str(r["rank"])
     if r["rank_low"] == r["rank_high"] == r["rank"]:
@@ -140,8 +140,8 @@ def _protocol(summary: Summary) -> str:
                 "numbers: summary.csv, pairs.csv; methods: docs/statistics.md.")
     return (
         "acc: mean final test accuracy (test accuracy at each run's lowest-validation-loss epoch); 95% CI of "
-        "the mean on the logit scale (inside [0, 1]); P(best) and the 95% rank interval by a bootstrap over "
-        "seeds. vs best: difference to the best in accuracy points and its Holm p; every pair is compared "
+        "the mean on the logit scale (inside [0, 1]); P(best) and the 95% rank interval from a t posterior over "
+        "seeds (paired). vs best: difference to the best in accuracy points and its Holm p; every pair is compared "
         "paired over common seeds (else Welch), Holm-corrected over all pairs at "
         f"alpha={summary.ranking.alpha} ('worse': separated). All numbers: summary.csv, pairs.csv; methods: "
         "docs/statistics.md.")

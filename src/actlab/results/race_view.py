@@ -103,7 +103,8 @@ class RaceView:
             return head + "no look yet (the first round is not finished); rerun the race's command to go on."
         where = (f"look {self.last['look']} of {s.get('max_looks', '?')}, {_STOPPED.get(self.stopped, self.stopped)}, "
                  f"seeds per activation {', '.join(f'{k} {n}' for k, n in self.seeds_used.items())}")
-        return f"{head}{self.choice} {self.last.get('statement') or _rebuild(self)} ({where}.)"
+        body = " ".join(part for part in (self.choice, self.last.get('statement') or _rebuild(self)) if part)
+        return f"{head}{body} ({where}.)"
 
     @property
     def choice(self) -> str:

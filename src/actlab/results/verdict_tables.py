@@ -97,7 +97,7 @@ def verdict_cells(verdict: Optional[Verdict], label: str, best: str) -> dict:
     cells.update(design_vs_best="", separated_from_best="", rank_low="", rank_high="")
     if verdict is None:
         return cells
-    if label in verdict.best and verdict.samples[label].n >= 2:  # one seed: the bootstrap cannot vary
+    if label in verdict.best and verdict.samples[label].n >= 2:  # one seed: no spread, P(best) cannot vary
         b = verdict.best[label]
         cells.update(p_best=b.p_best, rank_low=b.rank_low, rank_high=b.rank_high)
     if label in verdict.means:

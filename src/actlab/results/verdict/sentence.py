@@ -1,7 +1,7 @@
 """The verdict: everything a reader needs to choose an activation, and one plain sentence that says it.
 
 :func:`analyse` runs the whole chain on a study's results (clean the runs,
-test all pairs with Holm's correction, bootstrap P(best) and rank intervals,
+test all pairs with Holm's correction, P(best) and rank intervals (a paired t posterior),
 power for the pairs not separated, per-activation intervals inside the
 metric's range) and :func:`verdict_sentence` turns it into the sentence.
 """
@@ -83,7 +83,7 @@ def analyse(results: Mapping[str, Mapping[int, float]], status: Optional[Mapping
         alpha: family-wise error rate over all pairs.
         higher_is_better: orientation of the metric (False for a loss).
         bounds: the metric's range, for the per-activation intervals and pair intervals (``inf`` where open).
-        resamples, rng_seed: the P(best) bootstrap.
+        resamples, rng_seed: the P(best) draws (a paired t posterior; see :mod:`.bootstrap`).
         scale, unit: how differences are written (100, "points" turns accuracy into percentage points; 1,
             "bits per character" keeps another metric's own units, written to three significant digits).
 
@@ -192,7 +192,7 @@ def verdict_sentence(v: Verdict, higher_is_better: bool = True) -> str:
             parts.append(f"Use {_join(top)}: {who} with {n} seeds ({r.design}; difference "
                          f"{_diff_text(v, r.diff)} {v.unit}, 95% CI [{_diff_text(v, r.ci_low)}, "
                          f"{_diff_text(v, r.ci_high)}]{take}).")
-    if leader in v.best and len(order) > 1 and v.samples[leader].n >= 2:  # one seed: the bootstrap is degenerate
+    if leader in v.best and len(order) > 1 and v.samples[leader].n >= 2:  # one seed: no spread to draw from
         b = v.best[leader]
         ranks = f"{b.rank_low}" if b.rank_low == b.rank_high else f"{b.rank_low}-{b.rank_high}"
         parts.append(f"{leader} is best with probability {b.p_best:.2f}; its rank is {ranks} at 95%.")
