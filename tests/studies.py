@@ -16,3 +16,17 @@ def new_store(folder, study):
 def numbers(store):
     """(activation, seed, epoch, every stored number but the epoch's seconds) per stored epoch."""
     return [(e["activation"], e["seed"], e["epoch"], *(e[k] for k in NUMBERS)) for e in store.epochs()]
+
+
+def at_selected_epoch(folder):
+    """(activation, seed, status, test metric at the run's lowest-validation-loss epoch) for every run of the
+    study in ``folder``, read with plain SQL (not through actlab), ordered by activation and seed."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{folder / 'results.sqlite'}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT r.activation, r.seed, r.status, e.test_acc FROM runs r JOIN epochs e USING (run_id) "
+        "WHERE e.epoch = (SELECT e2.epoch FROM epochs e2 WHERE e2.run_id = r.run_id "
+        "ORDER BY e2.val_loss, e2.epoch LIMIT 1) ORDER BY r.activation, r.seed").fetchall()
+    conn.close()
+    return rows

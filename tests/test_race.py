@@ -14,6 +14,7 @@ import pytest
 from actlab.cli import main
 from actlab.compare import build_study
 from actlab.compare.race import parse_budget, race_state, run_race
+from studies import at_selected_epoch
 
 TWIN = "leaky_relu:negative_slope=0"  # the same function as relu under another name
 # seeds 4, max-seeds 5: two planned looks; sigmoid (on its plateau after 2 short epochs) is settled at look 1.
@@ -29,12 +30,7 @@ def cli(*args, timeout=300):
 
 def final_state(out):
     """(activation, seed, status, test accuracy at the lowest-validation-loss epoch) for every run, and the looks."""
-    conn = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT r.activation, r.seed, r.status, e.test_acc FROM runs r JOIN epochs e USING (run_id) "
-        "WHERE e.epoch = (SELECT e2.epoch FROM epochs e2 WHERE e2.run_id = r.run_id "
-        "ORDER BY e2.val_loss, e2.epoch LIMIT 1) ORDER BY r.activation, r.seed").fetchall()
-    conn.close()
+    rows = at_selected_epoch(out)
     looks = json.loads((out / "race.json").read_text())["looks"]
     return rows, looks
 

@@ -3,7 +3,6 @@ practical equivalence on real training, and the race honours the study's metric 
 import json
 import math
 import shutil
-import sqlite3
 import subprocess
 import sys
 
@@ -15,7 +14,8 @@ import actlab
 from actlab.cli import main
 from actlab.compare.race import race_state, write_race_json
 from actlab.results.metric import metric_of
-from actlab.results.race_view import read_race, units
+from actlab.results.race_view import read_race
+from studies import at_selected_epoch
 
 TWIN = "leaky_relu:negative_slope=0"  # the same function as relu under another name: identical runs
 # test_race.py's small race (seeds 4, at most 5: two planned looks), with a 0.5-point indifference zone.
@@ -26,15 +26,10 @@ RACE = ["compare", "--model", "mlp", "--activations", f"relu,{TWIN},sigmoid", "-
 
 def values_by_sql(out):
     """{activation: {seed: test accuracy at the lowest-validation-loss epoch}} read with plain SQL."""
-    conn = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT r.activation, r.seed, e.test_acc FROM runs r JOIN epochs e USING (run_id) WHERE r.status = 'done' "
-        "AND e.epoch = (SELECT e2.epoch FROM epochs e2 WHERE e2.run_id = r.run_id ORDER BY e2.val_loss, e2.epoch "
-        "LIMIT 1)").fetchall()
-    conn.close()
     out_values = {}
-    for activation, seed, acc in rows:
-        out_values.setdefault(activation, {})[seed] = acc
+    for activation, seed, status, acc in at_selected_epoch(out):
+        if status == "done":
+            out_values.setdefault(activation, {})[seed] = acc
     return out_values
 
 
@@ -134,7 +129,7 @@ def test_a_race_on_bits_per_character_ranks_lower_as_better_and_does_not_clip_to
     write_race_json(tmp_path / "race.json", state, "decided", first=4, max_seeds=6, alpha=0.05, spending="pocock",
                     tolerance=0.1, metric=metric)
     view = read_race(tmp_path)
-    assert units(metric) == (1.0, "bits per character") and view.tolerance_text == "0.1 bits per character"
+    assert (metric.scale, metric.unit) == (1.0, "bits per character") and view.tolerance_text == "0.1 bits per character"
     assert view.decided == [("small", "big"), ("small", "big_twin")]
     assert view.statement.startswith("Decided by the race (family-wise alpha 0.05 over all pairs and looks; "
                                      "tolerance 0.1 bits per character): Use small: the race decided it better "

@@ -264,12 +264,11 @@ def _run_compare(args):
         if race is not None:
             from .compare.race import run_race
             from .results.metric import metric_of
-            from .results.race_view import units
 
             # --tolerance is in the units differences are shown in (accuracy points); the race takes the metric's own
             summary, outcome = run_race(study, args.out, max_seeds=race[0], budget=race[1], workers=workers,
                                         executor=executor, quiet=args.quiet, command=shlex.join(command),
-                                        tolerance=race[2] / units(metric_of(study.config()))[0])
+                                        tolerance=race[2] / metric_of(study.config()).scale)
         else:
             summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
                                 quiet=args.quiet, command=shlex.join(command))

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..results.metric import metric_of
-from ..results.race_view import units
 from ..results.summary import describe, run_results
 from ..results.verdict import race_look
 from ..store import atomic_write
@@ -154,7 +153,7 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
             written); accuracy when None.
     """
     metric = metric_of({}) if metric is None else metric
-    scale, unit = units(metric)
+    scale, unit = metric.scale, metric.unit
     looks, active, previous = [], list(labels), None
     used = {label: 0 for label in labels}
     if since is not None and since.looks:
@@ -260,7 +259,7 @@ def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, fi
     1 - alpha_look / pairs), the one the decisions read.
     """
     metric = metric_of({}) if metric is None else metric
-    scale, unit = units(metric)
+    scale, unit = metric.scale, metric.unit
 
     def pair(r, **names):
         return {**names, "p": r.p, "diff": r.diff, "ci_low": r.ci_low, "ci_high": r.ci_high, "design": r.design,

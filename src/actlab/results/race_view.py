@@ -31,18 +31,6 @@ _STOPPED = {"decided": "decided: every pair is settled", "max_seeds": "stopped a
             "budget": "stopped by its time budget", None: "in progress (or interrupted): rerun its command to go on"}
 
 
-def units(metric) -> tuple[float, str]:
-    """``(scale, unit)`` in which a metric's differences are written: (100, 'points') for a percentage such as
-    accuracy, else (1, the metric's label), e.g. (1, 'bits per character').
-
-    Examples:
-        >>> from actlab.results.metric import metric_of
-        >>> units(metric_of({})), units(metric_of({"metric": "bits_per_char"}))
-        ((100.0, 'points'), (1.0, 'bits per character'))
-    """
-    return (100.0, "points") if metric.percent else (1.0, metric.label)
-
-
 @dataclass(frozen=True)
 class RaceView:
     """The race as race.json records it.
@@ -168,4 +156,4 @@ def lead_with_race(summary, folder):
     return summary
 
 
-__all__ = ["RACE_FILE", "RaceView", "lead_with_race", "read_race", "units"]
+__all__ = ["RACE_FILE", "RaceView", "lead_with_race", "read_race"]
