@@ -82,3 +82,11 @@ def test_suite_refuses_an_unknown_task_before_training_any(tmp_path):
                            str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "char-lmm" in done.stderr and not (tmp_path / "s" / "seed-cnn").exists()
+
+
+@pytest.mark.parametrize("flag, named", [("char-lm=text:x.txt", "char-lm"), ("char-lm", "TASK=SPEC")])
+def test_suite_refuses_a_dataset_for_no_task_of_it_in_one_line(tmp_path, flag, named):
+    done = subprocess.run([sys.executable, "-m", "actlab.cli", "suite", "--tasks", "seed-cnn", "--dataset", flag,
+                           "--out", str(tmp_path / "s")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert named in done.stderr and not (tmp_path / "s").exists()
