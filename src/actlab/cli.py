@@ -137,36 +137,49 @@ def _add_compare(sub):
                                                 "study folder is resumed")
     p.add_argument("--diagnostics", action="store_true", default=None,
                    help="also record per-layer gradient and activation statistics every epoch")
-    p.add_argument("--until-decided", action="store_true",
+    p.add_argument("--until-decided", nargs="?", const="ranking", metavar="ranking|best",
                    help="racing: start with --seeds seeds (default 3) per activation, then add seeds only to "
                         "activations whose place is still open, with the error rate controlled across looks "
-                        "(docs/racing.md); stops when the ranking is decided, at --max-seeds or at --budget")
+                        "(docs/racing.md); stops when the ranking is decided, at --max-seeds or at --budget. "
+                        "'--until-decided best' only looks for the best: an activation stops once another is "
+                        "decided better")
     p.add_argument("--budget", metavar="DURATION",
-                   help="with --until-decided: stop before a round this invocation's time cannot finish, "
-                        "e.g. 90s, 30m, 2h")
+                   help="with --until-decided: this invocation's time, e.g. 90s, 30m, 2h; rounds then train epoch "
+                        "by epoch and a step the time left cannot pay for (from the stored epoch times) is not "
+                        "started")
     p.add_argument("--max-seeds", metavar="N",
                    help="with --until-decided: the most seeds any activation receives (default 10)")
     p.add_argument("--tolerance", metavar="D",
                    help="with --until-decided: decide a pair 'equivalent' when its interval lies inside [-D, D], "
                         "in the metric's units (accuracy points: 0.3 = 0.3 points); off by default")
+    p.add_argument("--spending", metavar="pocock|obf|peto",
+                   help="with --until-decided: how alpha is spent over the looks (default pocock; docs/racing.md)")
+    p.add_argument("--futility", metavar="P",
+                   help="with --until-decided: an open pair with less than this chance to be decided by the last "
+                        "look stops drawing seeds (default 0.1; 0: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print only the ranking")
     p.set_defaults(func=_run_compare)
 
 
 def _race_flags(args):
-    """--until-decided, --budget, --max-seeds, --tolerance checked together: (max_seeds, budget seconds or None,
-    tolerance in the shown units), or None without --until-decided. Racing starts from --seeds (3 when not
-    given)."""
+    """--until-decided [ranking|best], --budget, --max-seeds, --tolerance, --spending, --futility checked together:
+    ``{max_seeds, budget (seconds or None), tolerance (in the shown units), goal, spending, futility (None: the
+    default)}``, or None without --until-decided. Racing starts from --seeds (3 when not given)."""
     import math
 
-    from .compare.race import FIRST_SEEDS, MAX_SEEDS, check_max_seeds, parse_budget
+    from .compare.race import FIRST_SEEDS, GOALS, MAX_SEEDS, check_max_seeds, parse_budget
+    from .results.verdict.racing import spent
 
     if not args.until_decided:
         given = [f for f, v in (("--budget", args.budget), ("--max-seeds", args.max_seeds),
-                                ("--tolerance", args.tolerance)) if v is not None]
+                                ("--tolerance", args.tolerance), ("--spending", args.spending),
+                                ("--futility", args.futility)) if v is not None]
         if given:
             raise UserError(f"{' and '.join(given)} apply to racing; add --until-decided (or drop them)")
         return None
+    if args.until_decided not in GOALS:
+        raise UserError(f"--until-decided {args.until_decided!r} is not a goal; give 'ranking' (the default: settle "
+                        "every pair) or 'best' (only find the best)")
     if args.early_stop:
         raise UserError("--until-decided and --early-stop are alternatives: racing adds seeds where the ranking "
                         "is open, ASHA stops losing configurations early; choose one")
@@ -184,7 +197,21 @@ def _race_flags(args):
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise UserError(f"--tolerance {args.tolerance!r} is not a number >= 0; give the indifference zone in the "
                         "metric's units, e.g. --tolerance 0.3 (accuracy points)")
-    return max_seeds, None if args.budget is None else parse_budget(args.budget), tolerance
+    spending = args.spending or "pocock"
+    try:
+        spent(1.0, 0.05, spending)
+    except ValueError:
+        raise UserError(f"--spending {args.spending!r} is not a spending function; give pocock (the default), obf "
+                        "or peto (docs/racing.md)") from None
+    try:
+        futility = None if args.futility is None else float(args.futility)
+    except ValueError:
+        futility = math.nan
+    if futility is not None and not 0 <= futility < 1:
+        raise UserError(f"--futility {args.futility!r} is not a chance in [0, 1); give e.g. --futility 0.1, or 0 to "
+                        "keep every open pair sampled")
+    return dict(max_seeds=max_seeds, budget=None if args.budget is None else parse_budget(args.budget),
+                tolerance=tolerance, goal=args.until_decided, spending=spending, futility=futility)
 
 
 def _depths(text: str):
@@ -222,7 +249,7 @@ def _run_compare(args):
 
     if args.workers != "auto" and args.workers < 1:
         raise UserError(f"--workers must be at least 1 (got {args.workers})")
-    race = _race_flags(args)  # (max_seeds, budget seconds) with --until-decided, else None
+    race = _race_flags(args)  # the race's settings with --until-decided, else None
     def optional(parse, value):
         return None if value is None else parse(value)
 
@@ -266,9 +293,9 @@ def _run_compare(args):
             from .results.metric import metric_of
 
             # --tolerance is in the units differences are shown in (accuracy points); the race takes the metric's own
-            summary, outcome = run_race(study, args.out, max_seeds=race[0], budget=race[1], workers=workers,
-                                        executor=executor, quiet=args.quiet, command=shlex.join(command),
-                                        tolerance=race[2] / metric_of(study.config()).scale)
+            race["tolerance"] /= metric_of(study.config()).scale
+            summary, outcome = run_race(study, args.out, workers=workers, executor=executor, quiet=args.quiet,
+                                        command=shlex.join(command), **race)
         else:
             summary = run_study(study, args.out, workers=workers, executor=executor, early_stop=early_stop,
                                 quiet=args.quiet, command=shlex.join(command))

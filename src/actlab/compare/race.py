@@ -4,9 +4,9 @@ The race starts with the study's ``seeds`` seeds per activation (look 1),
 then adds one seed at a time, only to the activations whose place is still
 open, and looks again, until every pair is decided, ``max_seeds`` is
 reached, or the time ``budget`` would be exceeded. Each look is
-:func:`actlab.results.verdict.race_look` (Lan-DeMets alpha spending over
-``max_looks = max_seeds - seeds + 1`` planned looks, Bonferroni over the
-pairs; see docs/racing.md), on the number the ranking uses: each run's test
+:func:`actlab.results.verdict.race_look` (alpha spending over
+``max_looks = max_seeds - seeds + 1`` planned looks, Holm over the pairs
+across looks, futility stopping; see docs/racing.md), on the number the ranking uses: each run's test
 metric at its lowest-validation-loss epoch (:func:`actlab.results.summary.run_results`),
 oriented and bounded as the study's metric says (:func:`actlab.results.metric.metric_of`:
 accuracy, higher is better; bits per character, lower is better). With a
@@ -25,6 +25,23 @@ looks for readers (:mod:`actlab.results.race_view` shows them in
 ``max_seeds`` replays the race under the new schedule (as if it had been
 planned so from the start); another ``budget`` only changes when this
 invocation stops. The budget counts from the start of this invocation.
+
+**The budget is kept inside a round.** With a ``budget`` each round trains
+epoch by epoch (``execute(..., until=e)`` for e = 1 .. epochs; a run paused
+at epoch e continues bit for bit from its checkpoint), and before each
+epoch-step its wall time is estimated from the stored seconds per epoch
+(plus this invocation's measured overhead per step: starting the workers),
+keeping back as much time as the invocation took to start (for writing the
+outputs); the race stops before a step that would end past the budget, so it
+overruns by at most one step's estimation error. The first step of a fresh study has
+no stored time to estimate from and is started anyway (the statement says so
+when it overran). Without a budget a round is one ``execute`` call.
+
+**Goals.** ``goal="ranking"`` (``--until-decided``) settles every pair;
+``goal="best"`` (``--until-decided best``) only looks for the best: an
+activation stops receiving seeds once another is decided better than it,
+and the race ends when one contender is left or the contenders are all
+decided equivalent (:func:`~actlab.results.verdict.race_look`).
 
 A study with a grid of two or more points is refused (ValueError, before anything is written): each
 grid point is its own comparison, so race one grid point at a time (``--depth 32``).
@@ -46,11 +63,13 @@ from typing import Callable, Optional
 from ..results.metric import metric_of
 from ..results.summary import describe, run_results
 from ..results.verdict import race_look
+from ..results.verdict.racing import FUTILITY, amount_text
 from ..store import atomic_write
 
 ENDED = ("done", "diverged", "stopped")
 FIRST_SEEDS = 3  # seeds per activation at the first look when --seeds is not given
 MAX_SEEDS = 10  # default --max-seeds
+GOALS = ("ranking", "best")  # --until-decided [ranking|best]
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -119,7 +138,7 @@ def race_values(store) -> tuple[dict, set]:
 
 
 def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, spending: str = "pocock",
-           goal: str = "ranking", tolerance: float = 0.0, metric=None) -> RaceState:
+           goal: str = "ranking", tolerance: float = 0.0, metric=None, **rule) -> RaceState:
     """Every look the stored runs allow, from look 1, and the runs the next look needs (:func:`race_state`
     over the store's values; the metric is the study's own unless given)."""
     values, ended = race_values(store)
@@ -127,12 +146,12 @@ def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, sp
         study = store.study()
         metric = metric_of((study or {}).get("config") or {})
     return race_state(values, ended, labels, first, max_looks, alpha=alpha, spending=spending, goal=goal,
-                      tolerance=tolerance, metric=metric)
+                      tolerance=tolerance, metric=metric, **rule)
 
 
 def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: float = 0.05,
                spending: str = "pocock", goal: str = "ranking", since: Optional[RaceState] = None,
-               tolerance: float = 0.0, metric=None) -> RaceState:
+               tolerance: float = 0.0, metric=None, **rule) -> RaceState:
     """The race's schedule, a pure function of the results: every look they allow, and what the next needs.
 
     Look ``k`` needs seeds ``0 .. first+k-2`` ended for every activation still active after look
@@ -151,6 +170,8 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
         tolerance: the indifference zone in the metric's own units (0.003 = 0.3 accuracy points; 0: off).
         metric: the study's :class:`~actlab.results.metric.Metric` (direction, range, how differences are
             written); accuracy when None.
+        rule: ``method`` and ``futility`` for :func:`~actlab.results.verdict.race_look` (its defaults when
+            not given: Holm's alpha passing, futility 0.1).
     """
     metric = metric_of({}) if metric is None else metric
     scale, unit = metric.scale, metric.unit
@@ -171,7 +192,7 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
         seen = {label: {s: v for s, v in values.get(label, {}).items() if s < n} for label in labels}
         previous = race_look(seen, look=k, max_looks=max_looks, alpha=alpha, spending=spending, goal=goal,
                              previous=previous, higher_is_better=metric.higher_is_better, span=metric.span,
-                             scale=scale, unit=unit, tolerance=tolerance)
+                             scale=scale, unit=unit, tolerance=tolerance, **rule)
         looks.append(previous)
         active = previous.active
         if previous.finished:
@@ -179,9 +200,14 @@ def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: floa
     return RaceState(looks, [], list(labels), used)
 
 
-def round_seconds(store, need, epochs: int, workers: int) -> Optional[float]:
+def round_seconds(store, need, epochs: int, workers: int, *, until: Optional[int] = None) -> Optional[float]:
     """Estimated wall time of a round training ``need`` (from the stored seconds per epoch of each label,
-    else of the study), spread over ``workers``; None when no epoch time is stored yet."""
+    else of the study), spread over ``workers``; None when no epoch time is stored yet.
+
+    ``until``: only as far as that epoch (an epoch-step of a budgeted race: the runs already there cost
+    nothing). The cost of a run is (its epochs left) x (mean stored seconds per epoch of its label); the
+    round's time is the makespan of those runs on ``workers`` lanes (:func:`_makespan`).
+    """
     per_label: dict = {}
     for row in store.epochs():
         if row["seconds"] is not None and math.isfinite(row["seconds"]):
@@ -190,12 +216,26 @@ def round_seconds(store, need, epochs: int, workers: int) -> Optional[float]:
     if not every:
         return None
     stored = {(describe(r), r["seed"]): store.stored_epochs(r["run_id"]) for r in store.runs()}
+    last = epochs if until is None else min(until, epochs)
     costs = []
     for label, seed in need:
         times = per_label.get(label) or every
-        costs.append((epochs - stored.get((label, seed), 0)) * sum(times) / len(times))
-    lanes = max(1, min(workers, len(costs)))
-    return max(sum(costs) / lanes, max(costs, default=0.0))
+        costs.append(max(0, last - stored.get((label, seed), 0)) * sum(times) / len(times))
+    return _makespan(costs, workers)
+
+
+def _makespan(costs, workers: int) -> float:
+    """Wall time of runs with these costs on ``workers`` lanes, each run given to the least loaded lane,
+    longest first (a pool hands out single runs; 5 equal runs on 2 workers take 3 runs' time, not 2.5).
+
+    Examples:
+        >>> _makespan([10.0] * 5, 2), _makespan([4.0, 3.0, 3.0], 2), _makespan([], 2)
+        (30.0, 6.0, 0.0)
+    """
+    lanes = [0.0] * max(1, workers)
+    for cost in sorted(costs, reverse=True):
+        lanes[lanes.index(min(lanes))] += cost
+    return max(lanes)
 
 
 @dataclass
@@ -203,14 +243,19 @@ class RaceOutcome:
     """How a race ended and what it found (the ranking itself is in the study's summary)."""
 
     state: RaceState
-    reason: str  # "decided", "max_seeds", "budget"
+    reason: str  # "decided", "max_seeds", "futile", "budget"
     max_seeds: int
     first: int
     runs_trained: int
     epochs_trained: int
     budget: Optional[float] = None
     elapsed: float = 0.0
-    next_round: Optional[float] = None  # the estimate that stopped a budgeted race
+    next_round: Optional[float] = None  # a budgeted stop: the estimated time of what the next look still needs
+    goal: str = "ranking"
+    epochs_left: int = 0  # a budgeted stop: the epochs the next look's runs still need
+    next_step: Optional[tuple] = None  # a budgeted stop: (epoch, runs, estimated seconds, seconds kept for the
+    # outputs) of the step not started
+    blind: Optional[float] = None  # seconds of a first step started with no stored time, when it overran
 
     @property
     def text(self) -> str:
@@ -219,26 +264,57 @@ class RaceOutcome:
         fixed = len(s.labels) * self.max_seeds
         runs = sum(s.seeds_used.values())
         seeds = ", ".join(f"{label} {n}" for label, n in s.seeds_used.items())
-        why = {"decided": "decided: every pair is settled",
+        why = {"decided": self._decided(),
                "max_seeds": f"stopped at --max-seeds {self.max_seeds}",
-               "budget": (f"stopped by --budget {_duration(self.budget)} ({_duration(self.elapsed)} used"
-                          + (f"; the next round needs about {_duration(self.next_round)})" if self.next_round
-                             else ")"))}[self.reason]
-        lines = [f"racing: {why}; {runs} runs ranked (seeds per activation: {seeds}) against {fixed} for a "
-                 f"fixed {self.max_seeds}-seed study; this invocation trained {self.runs_trained} runs, "
-                 f"{self.epochs_trained} epochs"]
-        if look is None:
-            lines.append("racing: no look yet: the first round is not finished; rerun the same command to "
-                         "continue")
-        else:
+               "futile": (f"stopped early: no open pair is likely to be decided by --max-seeds {self.max_seeds} "
+                          "(low conditional power; the open pairs are named below)"),
+               "budget": f"stopped by --budget {_duration(self.budget)} ({_duration(self.elapsed)} used{self._step()})"
+               }[self.reason]
+        lines = [f"racing{' for the best' if self.goal == 'best' else ''}: {why}; {runs} runs ranked (seeds per "
+                 f"activation: {seeds}) against {fixed} for a fixed {self.max_seeds}-seed study; this invocation "
+                 f"trained {self.runs_trained} runs, {self.epochs_trained} epochs"]
+        if self.blind is not None:
+            lines.append(f"racing: the first epoch of this fresh study had no stored time to estimate from, so it "
+                         f"was started anyway and took {_duration(self.blind)}, past the budget; later steps are "
+                         "estimated from it")
+        if look is not None:
             lines.append(f"racing (look {look.look} of {look.max_looks}; family-wise alpha {look.alpha} over all "
                          f"pairs and looks): {look.statement}")
-            if self.reason == "budget" and s.need:
-                add = sorted({label for label, _ in s.need})
-                lines.append(f"racing: still open after the budget: the next look needs "
-                             f"{len(s.need)} more runs ({', '.join(add)}); rerun the same command, with a "
-                             "larger --budget, to continue")
+        if self.reason == "budget" and s.need:
+            add = sorted({label for label, _ in s.need})
+            what = (f"{len(s.need)} runs ({', '.join(add)}), {self.epochs_left} epochs still to train"
+                    + (f", about {_duration(self.next_round)} at the stored seconds per epoch"
+                       if self.next_round is not None else ""))
+            nxt = 1 if look is None else look.look + 1
+            lines.append(f"racing: still open after the budget: {'no look yet; ' if look is None else ''}look {nxt} "
+                         f"needs {what}; rerun the same command (with a larger --budget) to continue")
+        elif look is None:
+            lines.append("racing: no look yet: the first round is not finished; rerun the same command to "
+                         "continue")
         return "\n".join(lines)
+
+    def _step(self) -> str:
+        if self.next_step is None:
+            return ""
+        epoch, runs, seconds, reserve = self.next_step
+        return (f"; the next step, {runs} run{'s' if runs != 1 else ''} to epoch {epoch}, needs about "
+                f"{_duration(seconds)}" + (f" (plus {_duration(reserve)} kept for the outputs)" if reserve >= 0.5
+                                           else ""))
+
+    def _decided(self) -> str:
+        """Why a decided race is decided: every pair settled (ranking), or who is best (best)."""
+        look = self.state.last
+        if self.goal != "best" or look is None:
+            return "decided: every pair is settled"
+        losers = {worse for _, worse in look.decided}
+        top = [k for k in self.state.labels if k not in losers]
+        if len(top) == 1:
+            return f"decided: {top[0]} is the best (every other activation was decided worse than another)"
+        if not top:
+            return "decided: every activation was decided worse than another (read the pairs below)"
+        zone = amount_text(look.scale * look.tolerance, look.unit)
+        return (f"decided: {', '.join(top)} are the best, within {zone} of each other (every other activation "
+                "was decided worse than another)")
 
 
 def _duration(seconds: Optional[float]) -> str:
@@ -251,12 +327,14 @@ def _duration(seconds: Optional[float]) -> str:
 
 
 def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, first: int, max_seeds: int,
-                    alpha: float, spending: str, tolerance: float = 0.0, metric=None) -> None:
+                    alpha: float, spending: str, tolerance: float = 0.0, metric=None, goal: str = "ranking",
+                    futility: Optional[float] = None) -> None:
     """race.json: one entry per look (seeds, alpha spent, decided, equivalent and open pairs, active
     activations, the statement), and the race's settings (read by :mod:`actlab.results.race_view`).
 
     ``diff``, ``ci_low``, ``ci_high`` are in the metric's own units; the interval is the look's (confidence
-    1 - alpha_look / pairs), the one the decisions read.
+    1 - alpha_look / pairs), the one the decisions read. ``goal``: "ranking" or "best" (what the race decides);
+    ``futility``: the race's futility threshold (None: race_look's default, recorded as its value).
     """
     metric = metric_of({}) if metric is None else metric
     scale, unit = metric.scale, metric.unit
@@ -272,10 +350,12 @@ def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, fi
             "decided": [pair(r, better=a, worse=b) for (a, b), r in look.decided.items()],
             "equivalent": [pair(r, a=a, b=b) for (a, b), r in look.equivalent.items()],
             "open": [pair(r, a=r.a, b=r.b) for r in look.open],
+            "futile": [{"a": a, "b": b, "chance": chance} for (a, b), chance in look.futile.items()],
             "active": list(look.active), "settled": list(look.settled), "finished": look.finished,
             "statement": look.statement})
     info = {"first_seeds": first, "max_seeds": max_seeds, "max_looks": max_seeds - first + 1, "alpha": alpha,
-            "spending": spending, "goal": "ranking", "tolerance": tolerance, "metric": metric.name,
+            "spending": spending, "goal": goal, "futility": FUTILITY if futility is None else futility,
+            "method": state.last.method if state.last else None, "tolerance": tolerance, "metric": metric.name,
             "direction": metric.direction, "scale": scale, "unit": unit, "labels": list(state.labels),
             "seeds_used": dict(state.seeds_used), "looks": looks,
             "next_round": [list(n) for n in state.need], "stopped": outcome_reason}
@@ -285,19 +365,23 @@ def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, fi
 
 def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[float] = None, workers=1,
              executor=None, quiet: bool = False, command: str = "", task=None, alpha: float = 0.05,
-             spending: str = "pocock", tolerance: float = 0.0, clock: Callable[[], float] = time.monotonic):
+             spending: str = "pocock", tolerance: float = 0.0, goal: str = "ranking",
+             futility: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
     """Race ``study`` into ``out_dir``: its ``seeds`` first, then one seed per look where the ranking is open.
 
     Args:
         study: the :class:`~actlab.compare.sweep.Study`; ``study.seeds`` seeds per activation at look 1.
         out_dir: the study folder (resumed when it holds this study).
         max_seeds: the most seeds any activation receives (fixes the spending schedule).
-        budget: seconds this invocation may take; a round the remaining time clearly cannot finish
-            (estimated from the stored epoch times) is not started.
+        budget: seconds this invocation may take; rounds then train epoch by epoch, and an epoch-step the
+            remaining time cannot pay for (estimated from the stored epoch times) is not started.
         workers, executor, quiet, command, task: as for :func:`~actlab.compare.runner.run_study`.
         alpha, spending: family-wise error rate over all pairs and looks; the Lan-DeMets spending function.
         tolerance: the indifference zone D in the metric's own units (0.003 for 0.3 accuracy points; the
             CLI's ``--tolerance`` is in points); 0 (default): no pair is decided equivalent.
+        goal: ``"ranking"`` (settle every pair) or ``"best"`` (stop once the best is known).
+        futility: the conditional power below which an open pair stops drawing seeds
+            (:func:`~actlab.results.verdict.race_look`; None: its default; 0: off).
 
     Returns:
         ``(summary, outcome)``: the study's :class:`~actlab.compare.outputs.Summary` and a :class:`RaceOutcome`.
@@ -310,6 +394,8 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
     start = clock()
     first = study.seeds
     max_looks = check_max_seeds(max_seeds, first)
+    if goal not in GOALS:
+        raise ValueError(f"goal must be 'ranking' or 'best' (got {goal!r})")
     if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
         raise ValueError(f"tolerance must be a finite number >= 0 in the metric's units (got {tolerance!r})")
     metric = metric_of(study.config())
@@ -325,37 +411,133 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
     workers = resolve_workers(workers, len(study.runs()))
     out = Path(out_dir)
     runs_trained = epochs_trained = 0
+    settings = dict(first=first, max_seeds=max_seeds, alpha=alpha, spending=spending, tolerance=tolerance,
+                    metric=metric, goal=goal, futility=futility)
+    rule = {} if futility is None else {"futility": futility}
     with open_study(out, study, study.study_id(), study.config(), command, executor, workers,
                     quiet=quiet) as (store, executor, splits):
         store.add_runs(study.runs())
         write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
-        reason, estimate = None, None
+        backend = backend_name(executor)
+        clocked = _Clocked(budget, start, clock, workers) if budget is not None else None
+        reason, trained_ids = None, set()
         while True:
-            state = replay(store, labels, first, max_looks, alpha=alpha, spending=spending, tolerance=tolerance,
-                           metric=metric)
-            write_race_json(out / "race.json", state, None, first=first, max_seeds=max_seeds, alpha=alpha,
-                            spending=spending, tolerance=tolerance, metric=metric)
+            state = replay(store, labels, first, max_looks, alpha=alpha, spending=spending, goal=goal,
+                           tolerance=tolerance, metric=metric, **rule)
+            write_race_json(out / "race.json", state, None, **settings)
             if not state.need:
-                last = state.last
-                reason = "decided" if last is not None and not last.open else "max_seeds"
+                reason = _end_reason(state.last)
                 break
-            if budget is not None:
-                estimate = round_seconds(store, state.need, study.epochs, workers)
-                if clock() - start + (estimate or 0.0) > budget and (state.looks or estimate is not None):
-                    reason = "budget"
-                    break
-            _add_seed_runs(store, study, state.need)
             before = _epoch_count(store)
-            runs_trained += scaleout.execute(study, store, executor, task=task, quiet=quiet,
-                                             backend=backend_name(executor))
+            if clocked is None:  # no budget: the round is one call of the executor
+                _add_seed_runs(store, study, state.need)
+                runs_trained += scaleout.execute(study, store, executor, task=task, quiet=quiet, backend=backend)
+            else:
+                finished = clocked.round(study, store, state.need, lambda e: scaleout.execute(
+                    study, store, executor, task=task, quiet=quiet, backend=backend, until=e), trained_ids)
             epochs_trained += _epoch_count(store) - before
-        write_race_json(out / "race.json", state, reason, first=first, max_seeds=max_seeds, alpha=alpha,
-                        spending=spending, tolerance=tolerance, metric=metric)
+            if clocked is not None and not finished:
+                reason = "budget"
+                break
+        write_race_json(out / "race.json", state, reason, **settings)
         summary = write_outputs(store, out)
         scaleout.write_stopped_csv(store, out / "stopped.csv")
-    outcome = RaceOutcome(state, reason, max_seeds, first, runs_trained, epochs_trained, budget,
-                          clock() - start, estimate if reason == "budget" else None)
+        left, rest = 0, None
+        if reason == "budget":  # what the next look still needs: its epochs, and their time with each step's overhead
+            left = _epochs_left(store, state.need, study.epochs)
+            rest = round_seconds(store, state.need, study.epochs, workers)
+            if rest is not None:
+                rest += clocked.overhead * (study.epochs - clocked.stopped_at[0] + 1)
+    if clocked is not None:
+        runs_trained = len(trained_ids)
+    budgeted = clocked is not None and reason == "budget"
+    outcome = RaceOutcome(state, reason, max_seeds, first, runs_trained, epochs_trained, budget, clock() - start,
+                          rest, goal, left, clocked.stopped_at if budgeted else None,
+                          clocked.blind if clocked is not None and clocked.blind_overran else None)
     return summary, outcome
+
+
+class _Clocked:
+    """A budgeted race's rounds, trained epoch by epoch, each step started only if its estimate fits.
+
+    The estimate of a step (every run of the round not yet at epoch e trained to e) is
+    :func:`round_seconds` with ``until=e`` plus the overhead the previous step of this invocation showed
+    (its wall time minus the stored seconds of the epochs it trained, over the same lanes: starting worker
+    processes, loading data). The first step of a fresh study has no stored time: it is started, and its
+    wall time is kept in ``blind`` (``blind_overran`` when the budget was passed by then). Each check also
+    keeps back ``reserve``, the time this invocation took before its first step (checking the data, opening
+    the store): about what writing the outputs after the last step takes; it is also the overhead assumed
+    for the first step of an invocation (starting workers means loading the data again), before one is timed.
+    """
+
+    def __init__(self, budget: float, start: float, clock: Callable[[], float], workers: int):
+        self.budget, self.start, self.clock, self.workers = budget, start, clock, workers
+        self.overhead = 0.0
+        self.reserve: Optional[float] = None
+        self.stopped_at: Optional[tuple] = None  # (epoch, runs, estimated seconds, reserve) of the step not started
+        self.blind: Optional[float] = None
+        self.blind_overran = False
+
+    def round(self, study, store, need, train_to: Callable[[int], int], trained_ids: set) -> bool:
+        """Train the runs of ``need`` step by step to the last epoch; False when the budget stopped it."""
+        added = False
+        if self.reserve is None:  # also the first guess at a step's overhead, before any step was timed
+            self.reserve = self.overhead = self.clock() - self.start
+        for e in range(1, study.epochs + 1):
+            progress = _progress(store)
+            todo = [n for n in need if not progress.get(n, (0, False))[1] and progress.get(n, (0, False))[0] < e]
+            if not todo:
+                continue
+            compute = round_seconds(store, todo, study.epochs, self.workers, until=e)
+            if compute is not None:
+                estimate = compute + self.overhead
+                if self.clock() - self.start + estimate + self.reserve > self.budget:
+                    self.stopped_at = (e, len(todo), estimate, self.reserve)
+                    return False
+            if not added:
+                _add_seed_runs(store, study, need)
+                added = True
+            wanted = set(todo)
+            trained_ids |= {r["run_id"] for r in store.runs() if (describe(r), r["seed"]) in wanted}
+            t0 = self.clock()
+            train_to(e)
+            took = self.clock() - t0
+            done = _step_cost(store, todo, e, self.workers)
+            self.overhead = max(0.0, took - done)
+            if compute is None:
+                self.blind = took
+                self.blind_overran = self.clock() - self.start > self.budget
+        return True
+
+
+def _end_reason(last) -> str:
+    """Why a race with nothing left to train ended: "decided" (nothing open), "max_seeds" (the last planned
+    look), or "futile" (an earlier look stopped sampling: every open pair was judged out of reach)."""
+    if last is not None and not last.open:
+        return "decided"
+    return "futile" if last is not None and last.look < last.max_looks else "max_seeds"
+
+
+def _progress(store) -> dict:
+    """``{(label, seed): (stored epochs, ended)}`` for every run in the store."""
+    return {(describe(r), r["seed"]): (store.stored_epochs(r["run_id"]), r["status"] in ENDED)
+            for r in store.runs()}
+
+
+def _step_cost(store, todo, epoch: int, workers: int) -> float:
+    """The stored seconds of epoch ``epoch`` of the runs ``todo``, spread over the lanes as
+    :func:`round_seconds` spreads an estimate (so the difference to the wall time is the step's overhead)."""
+    wanted = set(todo)
+    costs = [row["seconds"] for row in store.epochs()
+             if row["epoch"] == epoch and (describe(row), row["seed"]) in wanted
+             and row["seconds"] is not None and math.isfinite(row["seconds"])]
+    return _makespan(costs, workers)
+
+
+def _epochs_left(store, need, epochs: int) -> int:
+    """Epochs the runs of ``need`` still need to end (a run not in the store needs all of them)."""
+    progress = _progress(store)
+    return sum(epochs - progress.get(n, (0, False))[0] for n in need)
 
 
 def _add_seed_runs(store, study, need) -> None:
@@ -370,5 +552,5 @@ def _epoch_count(store) -> int:
     return len(store.epochs())
 
 
-__all__ = ["FIRST_SEEDS", "MAX_SEEDS", "RaceOutcome", "RaceState", "check_max_seeds", "parse_budget",
+__all__ = ["FIRST_SEEDS", "GOALS", "MAX_SEEDS", "RaceOutcome", "RaceState", "check_max_seeds", "parse_budget",
            "race_state", "race_values", "replay", "round_seconds", "run_race", "write_race_json"]

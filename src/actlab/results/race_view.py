@@ -28,7 +28,8 @@ from .verdict.racing import amount_text
 
 RACE_FILE = "race.json"
 _STOPPED = {"decided": "decided: every pair is settled", "max_seeds": "stopped at its last planned look",
-            "budget": "stopped by its time budget", None: "in progress (or interrupted): rerun its command to go on"}
+            "budget": "stopped by its time budget", None: "in progress (or interrupted): rerun its command to go on",
+            "futile": "stopped early: nothing open was within reach of its planned seeds"}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class RaceView:
 
     Attributes:
         path: the race.json file.
-        settings: alpha, spending, first_seeds, max_seeds, max_looks, tolerance (metric units), scale, unit.
+        settings: alpha, spending, first_seeds, max_seeds, max_looks, tolerance (metric units), scale, unit,
+            goal ("ranking" or "best"), futility, method ("holm" or "bonferroni"; absent in older files).
         looks: one dict per look (``look``, ``seeds``, ``decided``, ``equivalent``, ``open``, ``active``,
             ``statement``), oldest first.
         stopped: "decided", "max_seeds", "budget", or None while the race runs (or was interrupted).
@@ -89,7 +91,9 @@ class RaceView:
                 + (f"; tolerance {self.tolerance_text}" if self.tolerance_text else "") + "): ")
         if self.last is None:
             return head + "no look yet (the first round is not finished); rerun the race's command to go on."
-        where = (f"look {self.last['look']} of {s.get('max_looks', '?')}, {_STOPPED.get(self.stopped, self.stopped)}, "
+        stopped = ("decided: the best is known" if self.stopped == "decided" and s.get("goal") == "best"
+                   else _STOPPED.get(self.stopped, self.stopped))
+        where = (f"look {self.last['look']} of {s.get('max_looks', '?')}, {stopped}, "
                  f"seeds per activation {', '.join(f'{k} {n}' for k, n in self.seeds_used.items())}")
         body = " ".join(part for part in (self.choice, self.last.get('statement') or _rebuild(self)) if part)
         return f"{head}{body} ({where}.)"
@@ -102,6 +106,8 @@ class RaceView:
         top = [k for k in labels if k not in beaten]
         if not top or len(labels) < 2:
             return ""
+        if len(top) == 1 and self.settings.get("goal") == "best":  # A > B, B > C decided; A vs C never tested
+            return f"Use {top[0]}: the race decided every other activation worse than another one."
         if len(top) == 1:
             return f"Use {top[0]}: the race decided it better than every other activation."
         return (f"Use {_names(top, 'or')}: the race decided no activation better than "
@@ -124,7 +130,8 @@ def read_race(folder) -> Optional[RaceView]:
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
         return RaceView(path, problem=f"{type(e).__name__}: {e}")
     settings = {k: info.get(k) for k in ("alpha", "spending", "first_seeds", "max_seeds", "max_looks", "tolerance",
-                                         "metric", "direction", "scale", "unit", "labels")}
+                                         "metric", "direction", "scale", "unit", "labels", "goal", "futility",
+                                         "method")}
     settings = {k: v for k, v in settings.items() if v is not None}
     return RaceView(path, settings, looks, info.get("stopped"), dict(info.get("seeds_used") or {}))
 
