@@ -37,9 +37,9 @@ from actlab.store import Store  # noqa: E402
 RULES = [  # (name, spending, method, futility, goal)
     ("before this session: Pocock, Bonferroni", "pocock", "bonferroni", 0.0, "ranking"),
     ("Pocock, Holm", "pocock", "holm", 0.0, "ranking"),
-    ("Pocock, Holm, futility 0.1", "pocock", "holm", 0.1, "ranking"),
+    ("Pocock, Holm, futility 0.1 (default)", "pocock", "holm", 0.1, "ranking"),
     ("Haybittle-Peto, Holm", "peto", "holm", 0.0, "ranking"),
-    ("Haybittle-Peto, Holm, futility 0.1 (default)", "peto", "holm", 0.1, "ranking"),
+    ("Haybittle-Peto, Holm, futility 0.1", "peto", "holm", 0.1, "ranking"),
     ("Haybittle-Peto, Holm, futility 0.1, best", "peto", "holm", 0.1, "best"),
     ("Pocock, Holm, futility 0.1, best", "pocock", "holm", 0.1, "best"),
     ("O'Brien-Fleming, Holm, futility 0.1", "obf", "holm", 0.1, "ranking"),

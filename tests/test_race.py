@@ -55,6 +55,7 @@ def uninterrupted(tmp_path_factory):
 
 def test_racing_adds_seeds_only_to_open_activations_and_never_separates_relu_from_its_twin(uninterrupted):
     out, text = uninterrupted
+    text = " ".join(text.split())  # the race's statement is printed once, wrapped, in the Verdict
     seeds = seeds_of(out)
     assert seeds["sigmoid"] == {0, 1, 2, 3}  # settled at look 1: no fifth seed
     assert seeds["relu"] == seeds[TWIN] == {0, 1, 2, 3, 4}  # their pair stayed open: one more seed each
@@ -65,6 +66,7 @@ def test_racing_adds_seeds_only_to_open_activations_and_never_separates_relu_fro
     assert {(d["better"], d["worse"]) for d in looks[0]["decided"]} == {("relu", "sigmoid"), (TWIN, "sigmoid")}
     assert "stopped at --max-seeds 5" in text and "sigmoid is worse than" in text
     assert f"Open: relu vs {TWIN}" in text or f"Open: {TWIN} vs relu" in text
+    assert text.count(f"Open: relu vs {TWIN}") + text.count(f"Open: {TWIN} vs relu") == 1  # printed once
 
 
 def test_futility_gives_up_on_relu_and_its_twin_at_the_first_look(uninterrupted):
@@ -81,7 +83,7 @@ def test_futility_gives_up_on_relu_and_its_twin_at_the_first_look(uninterrupted)
     assert state.seeds_used == {"relu": 4, TWIN: 4, "sigmoid": 4} and not state.need
     assert set(state.last.futile) in ({("relu", TWIN)}, {(TWIN, "relu")})
     assert state.last.futile[next(iter(state.last.futile))] == 0.0
-    assert "no more seeds for it in this race" in state.last.statement
+    assert "Open and given up" in state.last.statement and "chance 0%" not in state.last.statement
     assert "no open pair is within reach" in state.last.statement
     assert off.seeds_used == {"relu": 5, TWIN: 5, "sigmoid": 4}  # what the race above trained
 

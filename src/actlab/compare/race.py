@@ -63,7 +63,7 @@ from typing import Callable, Optional
 from ..results.metric import metric_of
 from ..results.summary import describe, run_results
 from ..results.verdict import race_look
-from ..results.verdict.racing import FUTILITY, amount_text
+from ..results.verdict.racing import FUTILITY, SPENDING, amount_text
 from ..store import atomic_write
 
 ENDED = ("done", "diverged", "stopped")
@@ -137,7 +137,7 @@ def race_values(store) -> tuple[dict, set]:
     return values, ended
 
 
-def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, spending: str = "pocock",
+def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, spending: str = SPENDING,
            goal: str = "ranking", tolerance: float = 0.0, metric=None, **rule) -> RaceState:
     """Every look the stored runs allow, from look 1, and the runs the next look needs (:func:`race_state`
     over the store's values; the metric is the study's own unless given)."""
@@ -150,7 +150,7 @@ def replay(store, labels, first: int, max_looks: int, *, alpha: float = 0.05, sp
 
 
 def race_state(values, ended, labels, first: int, max_looks: int, *, alpha: float = 0.05,
-               spending: str = "pocock", goal: str = "ranking", since: Optional[RaceState] = None,
+               spending: str = SPENDING, goal: str = "ranking", since: Optional[RaceState] = None,
                tolerance: float = 0.0, metric=None, **rule) -> RaceState:
     """The race's schedule, a pure function of the results: every look they allow, and what the next needs.
 
@@ -274,9 +274,9 @@ class RaceOutcome:
                  f"activation: {seeds}) against {fixed} for a fixed {self.max_seeds}-seed study; this invocation "
                  f"trained {self.runs_trained} runs, {self.epochs_trained} epochs"]
         if self.blind is not None:
-            lines.append(f"racing: the first epoch of this fresh study had no stored time to estimate from, so it "
-                         f"was started anyway and took {_duration(self.blind)}, past the budget; later steps are "
-                         "estimated from it")
+            lines.append(f"racing: the first step of this fresh study (a probe: epoch 1 of one activation per "
+                         f"worker) had no stored time to estimate from, so it was started anyway and took "
+                         f"{_duration(self.blind)}, past the budget; later steps are estimated from it")
         if look is not None:
             lines.append(f"racing (look {look.look} of {look.max_looks}; family-wise alpha {look.alpha} over all "
                          f"pairs and looks): {look.statement}")
@@ -365,7 +365,7 @@ def write_race_json(path, state: RaceState, outcome_reason: Optional[str], *, fi
 
 def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[float] = None, workers=1,
              executor=None, quiet: bool = False, command: str = "", task=None, alpha: float = 0.05,
-             spending: str = "pocock", tolerance: float = 0.0, goal: str = "ranking",
+             spending: str = SPENDING, tolerance: float = 0.0, goal: str = "ranking",
              futility: Optional[float] = None, clock: Callable[[], float] = time.monotonic):
     """Race ``study`` into ``out_dir``: its ``seeds`` first, then one seed per look where the ranking is open.
 
@@ -416,7 +416,8 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
     rule = {} if futility is None else {"futility": futility}
     with open_study(out, study, study.study_id(), study.config(), command, executor, workers,
                     quiet=quiet) as (store, executor, splits):
-        store.add_runs(study.runs())
+        if budget is None or any(r["seconds"] is not None for r in store.epochs()):
+            store.add_runs(study.runs())  # a fresh budgeted race registers its first runs step by step (probe)
         write_config_json(out / "config.json", study, store, splits, workers, backend_name(executor))
         backend = backend_name(executor)
         clocked = _Clocked(budget, start, clock, workers) if budget is not None else None
@@ -463,8 +464,9 @@ class _Clocked:
     The estimate of a step (every run of the round not yet at epoch e trained to e) is
     :func:`round_seconds` with ``until=e`` plus the overhead the previous step of this invocation showed
     (its wall time minus the stored seconds of the epochs it trained, over the same lanes: starting worker
-    processes, loading data). The first step of a fresh study has no stored time: it is started, and its
-    wall time is kept in ``blind`` (``blind_overran`` when the budget was passed by then). Each check also
+    processes, loading data). A fresh study has no stored time: its first step is a probe (epoch 1 of the
+    first activation per worker only, registered alone), started blind, its wall time kept in ``blind``
+    (``blind_overran`` when the budget was passed by then); the rest of the round is then estimated. Each check also
     keeps back ``reserve``, the time this invocation took before its first step (checking the data, opening
     the store): about what writing the outputs after the last step takes; it is also the overhead assumed
     for the first step of an invocation (starting workers means loading the data again), before one is timed.
@@ -480,33 +482,38 @@ class _Clocked:
 
     def round(self, study, store, need, train_to: Callable[[int], int], trained_ids: set) -> bool:
         """Train the runs of ``need`` step by step to the last epoch; False when the budget stopped it."""
-        added = False
         if self.reserve is None:  # also the first guess at a step's overhead, before any step was timed
             self.reserve = self.overhead = self.clock() - self.start
         for e in range(1, study.epochs + 1):
-            progress = _progress(store)
-            todo = [n for n in need if not progress.get(n, (0, False))[1] and progress.get(n, (0, False))[0] < e]
-            if not todo:
-                continue
-            compute = round_seconds(store, todo, study.epochs, self.workers, until=e)
-            if compute is not None:
-                estimate = compute + self.overhead
-                if self.clock() - self.start + estimate + self.reserve > self.budget:
-                    self.stopped_at = (e, len(todo), estimate, self.reserve)
-                    return False
-            if not added:
-                _add_seed_runs(store, study, need)
-                added = True
-            wanted = set(todo)
-            trained_ids |= {r["run_id"] for r in store.runs() if (describe(r), r["seed"]) in wanted}
-            t0 = self.clock()
-            train_to(e)
-            took = self.clock() - t0
-            done = _step_cost(store, todo, e, self.workers)
-            self.overhead = max(0.0, took - done)
-            if compute is None:
-                self.blind = took
-                self.blind_overran = self.clock() - self.start > self.budget
+            while True:
+                progress = _progress(store)
+                todo = [n for n in need
+                        if not progress.get(n, (0, False))[1] and progress.get(n, (0, False))[0] < e]
+                if not todo:
+                    break
+                compute = round_seconds(store, todo, study.epochs, self.workers, until=e)
+                step = todo
+                if compute is None:  # nothing stored to estimate from: first a probe, one activation per worker
+                    labels = list(dict.fromkeys(label for label, _ in todo))[:self.workers]
+                    step = [n for n in todo if n[0] in labels]
+                else:
+                    estimate = compute + self.overhead
+                    if self.clock() - self.start + estimate + self.reserve > self.budget:
+                        self.stopped_at = (e, len(todo), estimate, self.reserve)
+                        return False
+                _add_seed_runs(store, study, step)
+                wanted = set(step)
+                trained_ids |= {r["run_id"] for r in store.runs() if (describe(r), r["seed"]) in wanted}
+                t0 = self.clock()
+                train_to(e)
+                took = self.clock() - t0
+                done = _step_cost(store, step, e, self.workers)
+                self.overhead = max(0.0, took - done)
+                if compute is None:
+                    self.blind = took
+                    self.blind_overran = self.clock() - self.start > self.budget
+                if step is todo:
+                    break
         return True
 
 

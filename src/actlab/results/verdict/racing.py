@@ -88,6 +88,7 @@ from scipy import stats as st
 from .pairs import NONE, compare_pair
 from .power import pair_power
 
+SPENDING = "pocock"  # the default spending function: spends early, so clear losers stop drawing seeds soon
 PETO_SHARE = 0.1  # "peto": the share of alpha spread evenly over the interim looks (the rest at the last)
 FUTILITY = 0.1  # an open pair with less chance than this to be decided by the last look stops drawing seeds
 
@@ -164,7 +165,7 @@ class Look:
 
 
 def race_look(values: Mapping[str, Mapping[int, float]], *, look: int, max_looks: int, alpha: float = 0.05,
-              spending: str = "pocock", goal: str = "ranking", previous: Optional[Look] = None,
+              spending: str = SPENDING, goal: str = "ranking", previous: Optional[Look] = None,
               higher_is_better: bool = True, scale: float = 100.0, unit: str = "points",
               tolerance: float = 0.0, span: float = 1.0, method: Optional[str] = None,
               futility: float = FUTILITY) -> Look:
@@ -175,7 +176,7 @@ def race_look(values: Mapping[str, Mapping[int, float]], *, look: int, max_looks
         look: this look's number, 1 to ``max_looks``.
         max_looks: the most looks the race may take (fixes the spending schedule in advance).
         alpha: family-wise error rate over all pairs and all looks.
-        spending: ``"pocock"`` or ``"obf"`` (see the module docstring).
+        spending: ``"pocock"`` (default), ``"peto"`` or ``"obf"`` (see the module docstring).
         goal: ``"ranking"`` (settle every pair) or ``"best"`` (only find the best).
         previous: the previous look's result (None at look 1).
         higher_is_better: orientation of the metric.
@@ -412,9 +413,17 @@ def _statement(decided, open_pairs, still, look, max_looks, finished, alpha, sca
         parts.append("Nothing is open: the race is decided." if decided or equivalent else "No pairs to compare.")
         return " ".join(parts)
     level = alpha / max(1, len(open_pairs))
+    given_up = []
     for r in open_pairs:
         _, need = pair_power(r, alpha=level)
         n_now = max(r.n_a, r.n_b)
+        size = f"{scale * abs(r.diff):.2f}" if unit == "points" else f"{scale * abs(r.diff):.3g}"
+        chance = futile.get((r.a, r.b))
+        if chance is not None:  # given up: out of reach of the planned seeds at its observed difference
+            given_up.append(f"{r.a} vs {r.b} ({r.a} better by {size} {unit} with {n_now} seeds, chance "
+                            f"{_percent(chance)}; " + (f"about {need} seeds each would separate it" if need else
+                                                        "no difference observed") + ")")
+            continue
         need_text = (f"about {need} seeds each would separate a difference this size at 80% power"
                      if need else "no number of seeds would separate them (no difference observed)")
         if tolerance > 0:
@@ -423,14 +432,11 @@ def _statement(decided, open_pairs, still, look, max_looks, finished, alpha, sca
             if same and same > n_now:
                 need_text += (f"; about {same} seeds each would show them within "
                               f"{amount_text(scale * tolerance, unit)} if the difference and spread stay as observed")
-        size = f"{scale * abs(r.diff):.2f}" if unit == "points" else f"{scale * abs(r.diff):.3g}"
         # pairs are oriented better-first (in the metric's direction), so the size is what a gains over b
-        chance = futile.get((r.a, r.b))
-        if chance is not None:  # given up: out of reach of the planned seeds at its observed difference
-            need_text += (f"; no more seeds for it in this race: about {_percent(chance)} chance that the last "
-                          f"planned look (look {max_looks}, at the race's stricter level) would decide it if the "
-                          "difference and spread stay as observed")
         parts.append(f"Open: {r.a} vs {r.b} ({r.a} better by {size} {unit} with {n_now} seeds; {need_text}).")
+    if given_up:
+        parts.append(f"Open and given up (no more seeds: the chance that look {max_looks}, at the race's level, "
+                     f"would decide them if their difference and spread stay as observed): {'; '.join(given_up)}.")
     if finished and look == max_looks:
         parts.append(f"Stopped at the last planned look ({look} of {max_looks}); the open pairs stay open.")
     elif finished:
