@@ -90,10 +90,11 @@ NOTES = {
         "shipped: bench/prototypes/fused_guard/README.md."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
-        "pairs at every look, no futility stopping). The same runs under today's rule (Haybittle-Peto "
-        "spending, Holm across looks, futility 0.1) and the alternatives: bench/results/race-replay-subset.md "
-        "(`bench/bench_race_replay.py /tmp/bench-race-tol --max-seeds 5`): racing uses 28 of 30 runs (93%) "
-        "and its decided pairs now equal the fixed protocol's Holm-separated pairs (13 of 15)."),
+        "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
+        "Holm across looks, futility 0.1) and the alternatives: bench/results/race-replay-subset.md "
+        "(`bench/bench_race_replay.py /tmp/bench-race-tol --max-seeds 5`): the default uses 26 of 30 runs (87%) "
+        "and decides 11 of the fixed protocol's 13 separated pairs; with `--spending peto` 28 runs (93%) and "
+        "all 13."),
     "race-replay": (
         "CPU training is deterministic, so the race `actlab compare --until-decided` runs is exactly the "
         "race `actlab.compare.race.replay` computes on a folder that holds every seed: the runs each rule "
