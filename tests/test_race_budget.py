@@ -163,3 +163,15 @@ def test_run_race_refuses_a_bad_budget_or_goal_before_writing(tmp_path):
     with pytest.raises(ValueError, match="goal must be 'ranking' or 'best'"):
         run_race(build_study(**STUDY), tmp_path / "x", goal="all")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_budgeted_race_that_finishes_counts_one_attempt_per_run(tmp_path):
+    # Epoch-steps are separate calls of the executor; a run this invocation paused at epoch 1 continues at
+    # epoch 2 from its checkpoint, which is not a new attempt (the store's attempts column stays 1).
+    out = tmp_path / "study"
+    outcome, _ = timed_race(out, budget=3600.0)
+    assert outcome.reason in ("decided", "max_seeds", "futile")
+    conn = sqlite3.connect(f"file:{out / 'results.sqlite'}?mode=ro", uri=True)
+    attempts = {(a, s): n for a, s, n in conn.execute("SELECT activation, seed, attempts FROM runs")}
+    conn.close()
+    assert attempts and set(attempts.values()) == {1}, attempts

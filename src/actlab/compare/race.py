@@ -434,8 +434,9 @@ def run_race(study, out_dir, *, max_seeds: int = MAX_SEEDS, budget: Optional[flo
                 _add_seed_runs(store, study, state.need)
                 runs_trained += scaleout.execute(study, store, executor, task=task, quiet=quiet, backend=backend)
             else:
-                finished = clocked.round(study, store, state.need, lambda e: scaleout.execute(
-                    study, store, executor, task=task, quiet=quiet, backend=backend, until=e), trained_ids)
+                finished = clocked.round(study, store, state.need, lambda e, paused: scaleout.execute(
+                    study, store, executor, task=task, quiet=quiet, backend=backend, until=e, paused=paused),
+                    trained_ids)
             epochs_trained += _epoch_count(store) - before
             if clocked is not None and not finished:
                 reason = "budget"
@@ -480,7 +481,7 @@ class _Clocked:
         self.blind: Optional[float] = None
         self.blind_overran = False
 
-    def round(self, study, store, need, train_to: Callable[[int], int], trained_ids: set) -> bool:
+    def round(self, study, store, need, train_to: Callable[[int, frozenset], int], trained_ids: set) -> bool:
         """Train the runs of ``need`` step by step to the last epoch; False when the budget stopped it."""
         if self.reserve is None:  # also the first guess at a step's overhead, before any step was timed
             self.reserve = self.overhead = self.clock() - self.start
@@ -502,10 +503,14 @@ class _Clocked:
                         self.stopped_at = (e, len(todo), estimate, self.reserve)
                         return False
                 _add_seed_runs(store, study, step)
+                # runs this invocation paused at an earlier step continue: no new attempt in the store (a run
+                # left 'running' by an earlier invocation, paused or killed, is restarted as a new attempt)
+                paused = frozenset(r["run_id"] for r in store.runs()
+                                   if r["run_id"] in trained_ids and r["status"] == "running")
                 wanted = set(step)
                 trained_ids |= {r["run_id"] for r in store.runs() if (describe(r), r["seed"]) in wanted}
                 t0 = self.clock()
-                train_to(e)
+                train_to(e, paused)
                 took = self.clock() - t0
                 done = _step_cost(store, step, e, self.workers)
                 self.overhead = max(0.0, took - done)

@@ -65,9 +65,13 @@ def plan(store: Store, diagnostics: bool, data: DataSpec, checkpoints: Optional[
 
 
 def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Task] = None,
-            quiet: bool = False, backend: str = "", early_stop=None, until: Optional[int] = None) -> int:
+            quiet: bool = False, backend: str = "", early_stop=None, until: Optional[int] = None,
+            paused: frozenset = frozenset()) -> int:
     """Train every unfinished run of ``study`` into ``store``, no further than epoch ``until`` (None: to the
     end); returns how many runs were (re)started.
+
+    ``paused``: run ids the caller itself paused at an epoch in an earlier call of the same invocation (a
+    budgeted race's epoch-steps): they continue from their checkpoint without counting a new attempt.
 
     ``early_stop``: None, or an :class:`~actlab.compare.asha.Asha` rule. Synchronous (the default rule):
     rounds to each rung epoch, each rung decided over all its configurations at once
@@ -75,7 +79,7 @@ def execute(study: Study, store: Store, executor: Executor, *, task: Optional[Ta
     (:class:`~actlab.compare.asha.AshaExecutor`).
     """
     if early_stop is None:
-        return len(_round(study, store, executor, task, quiet, backend, until, set()))
+        return len(_round(study, store, executor, task, quiet, backend, until, set(paused)))
     if not quiet:
         print(f"actlab: {early_stop.describe(r['epochs'] for r in store.runs())}", file=sys.stderr)
     if early_stop.asynchronous:

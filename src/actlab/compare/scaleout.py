@@ -23,14 +23,15 @@ from .stopped import (STOPPED_COLUMNS, format_stopped, record_stopped, stopped_r
 
 
 def execute(study, store, executor, *, early_stop=None, task=None, quiet: bool = False, backend: str = "",
-            until=None) -> int:
+            until=None, paused: frozenset = frozenset()) -> int:
     """Train every unfinished run of ``study`` into ``store`` (see :func:`actlab.compare.runner.execute`):
     ``early_stop`` an :class:`~actlab.compare.asha.Asha` rule or None, ``until`` the epoch this call trains
-    to at most (None: to the end). Returns how many runs were (re)started."""
+    to at most (None: to the end), ``paused`` runs this invocation paused earlier (no new attempt). Returns how
+    many runs were (re)started."""
     from .runner import execute as run_loop
 
     return run_loop(study, store, executor, early_stop=early_stop, task=task, quiet=quiet, backend=backend,
-                    until=until)
+                    until=until, paused=paused)
 
 
 __all__ = ["MissingExtra", "RunsRestarted", "RunsStopped", "STOPPED_COLUMNS", "execute", "finishes_run",
