@@ -309,9 +309,8 @@ def _run_compare(args):
         # The race's decisions hold their error rate over every look; the table below tests the final seeds
         # once, as if they had been planned, so after a race it describes, and the race decides.
         # The look's statement is not repeated here: the Verdict under the table leads with it.
-        lines = [ln for ln in outcome.text.splitlines() if not ln.startswith("racing (look ")]
         print("Verdict of the race (family-wise error controlled over all pairs and looks): it leads the "
-              "Verdict under the table.\n" + "\n".join(lines)
+              "Verdict under the table.\n" + "\n".join(outcome.lines(statement=False))
               + "\n\nThe table, and the verdict's \"Described, not decided\" part, test the final seeds once, "
                 "ignoring the race's earlier looks: read them as a description; where they separate a pair the "
                 "race left open, the race's decision is the one with the stated error rate.\n")

@@ -260,6 +260,11 @@ class RaceOutcome:
     @property
     def text(self) -> str:
         """Plain lines: why the race stopped, the seeds it spent, what is decided, what is open."""
+        return "\n".join(self.lines())
+
+    def lines(self, statement: bool = True) -> list[str]:
+        """:attr:`text`'s lines; ``statement=False`` leaves out the last look's statement (for a printout
+        whose verdict already leads with it)."""
         s, look = self.state, self.state.last
         fixed = len(s.labels) * self.max_seeds
         runs = sum(s.seeds_used.values())
@@ -277,7 +282,7 @@ class RaceOutcome:
             lines.append(f"racing: the first step of this fresh study (a probe: epoch 1 of one activation per "
                          f"worker) had no stored time to estimate from, so it was started anyway and took "
                          f"{_duration(self.blind)}, past the budget; later steps are estimated from it")
-        if look is not None:
+        if look is not None and statement:
             lines.append(f"racing (look {look.look} of {look.max_looks}; family-wise alpha {look.alpha} over all "
                          f"pairs and looks): {look.statement}")
         if self.reason == "budget" and s.need:
@@ -291,7 +296,7 @@ class RaceOutcome:
         elif look is None:
             lines.append("racing: no look yet: the first round is not finished; rerun the same command to "
                          "continue")
-        return "\n".join(lines)
+        return lines
 
     def _step(self) -> str:
         if self.next_step is None:

@@ -42,7 +42,7 @@ class RaceView:
             goal ("ranking" or "best"), futility, method ("holm" or "bonferroni"; absent in older files).
         looks: one dict per look (``look``, ``seeds``, ``decided``, ``equivalent``, ``open``, ``active``,
             ``statement``), oldest first.
-        stopped: "decided", "max_seeds", "budget", or None while the race runs (or was interrupted).
+        stopped: "decided", "max_seeds", "futile", "budget", or None while the race runs (or was interrupted).
         seeds_used: ``{label: seeds its looks used}``.
         problem: why race.json could not be read ('' when it could).
     """

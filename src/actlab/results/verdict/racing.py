@@ -205,6 +205,8 @@ def race_look(values: Mapping[str, Mapping[int, float]], *, look: int, max_looks
         raise ValueError(f"method must be 'holm' or 'bonferroni' (got {method!r})")
     if method == "holm" and tolerance > 0:
         raise ValueError("method 'holm' (alpha passing) is not valid with a tolerance: use method='bonferroni'")
+    if not (isinstance(futility, (int, float)) and 0 <= futility < 1):
+        raise ValueError(f"futility must be a conditional power in [0, 1) (got {futility!r})")
     labels = [k for k in values if values[k]]
     m = previous.pairs_total if previous else len(labels) * (len(labels) - 1) // 2
     active = list(previous.active) if previous else labels
@@ -247,8 +249,6 @@ def race_look(values: Mapping[str, Mapping[int, float]], *, look: int, max_looks
             open_pairs.append(r)
         else:
             equivalent[(r.a, r.b)] = r
-    if not (isinstance(futility, (int, float)) and 0 <= futility < 1):
-        raise ValueError(f"futility must be a conditional power in [0, 1) (got {futility!r})")
     last_level = (alpha_look if look == max_looks else alpha - spent((max_looks - 1) / max_looks, alpha, spending))
     last_level /= max(1, m - len(decided)) if method == "holm" else max(m, 1)
     futile = {}
