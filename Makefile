@@ -8,9 +8,15 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.actlab-installed
 
-.PHONY: venv demo test bench stubs clean
+.PHONY: venv kernels demo test bench stubs clean
 
 venv: $(STAMP)
+
+# actlab's fused CPU kernels (src/actlab/catalog/fused.cpp): compiled once per machine, torch and
+# source into ~/.cache/actlab/fused (about 25 s; no work when already built). Without a C++
+# compiler this prints why and the modules keep their Python guard (the same values, slower).
+kernels: venv
+	$(VENV)/bin/actlab kernels build --optional
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +24,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,tune,ray]"
 	touch $(STAMP)
 
-demo: venv
+demo: kernels
 	$(VENV)/bin/actlab compare --out runs/demo
 
-test: venv
+test: kernels
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The typing stubs (src/actlab/modules.pyi, functional.pyi) from the catalog definitions;
@@ -29,7 +35,7 @@ test: venv
 stubs: venv
 	$(PY) tools/make_stubs.py
 
-bench: venv
+bench: kernels
 	$(PY) bench/run_all.py
 
 clean:

@@ -9,8 +9,11 @@ over a large float32 tensor for:
 * analytic - the autograd.Function that saves only x and differentiates analytically;
 * composite- the definition's formula differentiated by plain autograd;
 * actlab_inference / native_inference - modules on the native path: the module and
-             the bare op forward-only under ``torch.no_grad`` (for guarded ones the guard's
-             cost in inference, for the others the noise floor of that ratio);
+             the bare op forward-only under ``torch.no_grad`` (for exact-limit ones the cost
+             of exact limits in inference, for the others the noise floor of that ratio);
+* guard / guard_inference - for modules that run actlab's fused kernel (path "fused",
+             catalog/fused.py), the same module on its Python guard, as it runs where the
+             kernels are not built.
 * floor    - the memory-bandwidth floor of any elementwise activation:
              ``x.clone()`` (forward: read x, write y) plus ``g * x`` (backward:
              read the incoming gradient and one saved tensor, write the input
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -38,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a scrip
 from common import command_line, interleaved_times, machine_info, machine_line, medians, num_threads, today  # noqa: E402
 
 import actlab  # noqa: E402
+from actlab.catalog import fused  # noqa: E402
 from actlab.catalog.cost import forward_backward, input_for, saved_bytes_per_element  # noqa: E402
 
 # Settings besides the defaults that exercise another path (analytic vs native).
@@ -95,15 +100,28 @@ def bench_one(spec_string: str, numel: int, repeats: int, clock) -> dict:
     steps = {name: forward_backward(fn, x, params) for name, fn in fns.items()}
     steps["floor"] = floor_step(x)
     guarded = module.path == "native" and module.spec.native_range is not None
+    kernel = module._kernel is not None and fused.applies(x)
     # Inference too: there the guard may skip its check (actlab.catalog.module.native_trusted); unguarded
     # native rows give the noise floor of that ratio.
     if module.path == "native" and "native" in fns and not module.spec.stochastic:
         steps["actlab_inference"] = inference_step(fns["actlab"], x)
         steps["native_inference"] = inference_step(fns["native"], x)
-    per_element = {k: v / x.numel() for k, v in medians(interleaved_times(steps, repeats=repeats, clock=clock)).items()}
+    if kernel:  # the same module on its Python guard, as where the kernels are not built
+        guard = actlab.get(spec_string).eval()
+        guard._kernel = None
+        steps["guard"] = forward_backward(guard, x, [])
+        steps["guard_inference"] = inference_step(guard, x)
+    times = interleaved_times(steps, repeats=repeats, clock=clock)
+    per_element = {k: v / x.numel() for k, v in medians(times).items()}
+    # Ratios side by side: the median over rounds of each round's ratio (steadier than a ratio of medians).
+    paired = {f"{a}/{b}": statistics.median(ta / tb for ta, tb in zip(times[a], times[b]))
+              for a, b in (("actlab", "native"), ("actlab_inference", "native_inference"),
+                           ("guard", "native"), ("guard_inference", "native_inference"))
+              if a in times and b in times}
     probe = input_for(spec_string, MEMORY_PROBE).requires_grad_(True)
     saved = {name: saved_bytes_per_element(fn, probe) for name, fn in fns.items()}
-    return {"spec": spec_string, "path": module.path, "ns": {k: v * 1e9 for k, v in per_element.items()},
+    return {"spec": spec_string, "path": "fused" if kernel else module.path,
+            "ns": {k: v * 1e9 for k, v in per_element.items()}, "paired": paired,
             "saved": saved, "guarded": guarded}
 
 
@@ -156,23 +174,32 @@ def summary(rows) -> list[str]:
     slower = [f"{r['spec']} ({r['ns']['composite'] / r['ns']['analytic']:.2f})" for r in analytic
               if r["ns"]["analytic"] > r["ns"]["composite"]]
     kept_composite = [r["spec"] for r in rows if r["path"] == "composite" and "analytic" in r["ns"]]
-    guarded = [(r["spec"], r["ns"]["actlab"] / r["ns"]["native"]) for r in rows if r.get("guarded")]
+    guarded = [(r["spec"], r["paired"]["actlab/native"]) for r in rows if r.get("guarded")]
     guard_over = [f"{s} ({g:.2f})" for s, g in guarded if g > GUARD_TARGET]
-    inference = [(r["spec"], r["ns"]["actlab_inference"] / r["ns"]["native_inference"])
-                 for r in rows if "actlab_inference" in r["ns"] and r.get("guarded")]
+    inference = [(r["spec"], r["paired"]["actlab_inference/native_inference"])
+                 for r in rows if "actlab_inference/native_inference" in r["paired"] and r.get("guarded")]
     inference_over = [f"{s} ({g:.2f})" for s, g in inference if g > GUARD_TARGET]
-    unguarded = [f"{r['spec']} {r['ns']['actlab_inference'] / r['ns']['native_inference']:.2f}"
-                 for r in rows if "actlab_inference" in r["ns"] and not r.get("guarded")]
+    unguarded = [f"{r['spec']} {r['paired']['actlab_inference/native_inference']:.2f}"
+                 for r in rows if "actlab_inference/native_inference" in r["paired"] and not r.get("guarded")]
+    python_guard = [(r["spec"], r["paired"]["guard/native"], r["paired"]["guard_inference/native_inference"])
+                    for r in rows if "guard/native" in r["paired"]]
+    paths = sorted({r["path"] for r in rows if r.get("guarded")})
     return [
-        f"- Exact-limit guard (the native op only on finite, in-range input; otherwise the definition's "
-        f"formula), target at most {GUARD_TARGET:.2f}x the bare op. Forward+backward: "
-        + ", ".join(f"{s} {g:.2f}" for s, g in guarded) + ". "
+        f"- Exact limits (path {' / '.join(paths) or '-'}: "
+        + ("actlab's fused kernel, the limits inside the op's one pass; " if "fused" in paths else "")
+        + ("the Python guard: the native op only on finite, in-range input, otherwise the definition's formula; "
+           if "native" in paths else "")
+        + f"{fused.status()}), target at most {GUARD_TARGET:.2f}x the bare op, median of the per-round "
+        "ratios. Forward+backward: " + ", ".join(f"{s} {g:.2f}" for s, g in guarded) + ". "
         + ("All within target." if not guard_over else f"Over target: {', '.join(guard_over)}."),
-        *(["- The same guard in inference (forward only, under no_grad; no check where the run-time probe "
-           "finds the op's forward exact): " + ", ".join(f"{s} {g:.2f}" for s, g in inference) + ". "
+        *(["- The same in inference (forward only, under no_grad): "
+           + ", ".join(f"{s} {g:.2f}" for s, g in inference) + ". "
            + ("All within target." if not inference_over else f"Over target: {', '.join(inference_over)}.")
            + (f" Unguarded native ops, the noise floor of this ratio: {', '.join(unguarded)}." if unguarded else "")]
           if inference else []),
+        *(["- For comparison, the Python guard that runs where the kernels are not built (one read of x, "
+           "skipped where a run-time probe finds the op right at +-inf and NaN), forward+backward / inference: "
+           + ", ".join(f"{s} {g:.2f} / {i:.2f}" for s, g, i in python_guard) + "."] if python_guard else []),
         f"- Target: actlab no slower than {NATIVE_TARGET}x native where native exists. "
         + ("Met for every activation with a native op." if not over else f"Over target: {', '.join(over)}."),
         f"- Floor (clone + multiply) median over all groups: {floors[len(floors) // 2]:.2f} ns/elem.",

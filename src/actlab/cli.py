@@ -598,8 +598,26 @@ def _run_suite(args):
     page = write_suite_page(args.out, folders, activations, command=command)
     print(f"wrote {page} (and each task's report.html under {args.out})")
 
+def _add_kernels(sub):
+    p = sub.add_parser("kernels", help="actlab's fused CPU kernels: whether they are in use, and build them",
+                       description="The exact-limit activations (GELU, SiLU, Mish, ELU, the clips and shrinks...) run "
+                                   "actlab's compiled kernels on float32/float64 CPU tensors when built for this "
+                                   "machine (make does it), and their Python guard otherwise: the same values, 10-30%% "
+                                   "slower in training. 'status' says which and why; 'build' compiles them (g++, ~25 s).")
+    p.add_argument("action", nargs="?", choices=("status", "build"), default="status")
+    p.add_argument("--optional", action="store_true", help="build: exit 0 when no compiler can build them")
+    p.add_argument("-v", "--verbose", action="store_true", help="build: print the compiler's command")
+    p.set_defaults(func=_run_kernels)
 
-COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory, _add_tasks, _add_suite]
+
+def _run_kernels(args):
+    from .catalog import fused
+
+    return fused.main(["build", *(["--optional"] if args.optional else []), *(["-v"] if args.verbose else [])]
+                      if args.action == "build" else ["status"])
+
+
+COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory, _add_tasks, _add_suite, _add_kernels]
 
 
 def build_parser() -> argparse.ArgumentParser:

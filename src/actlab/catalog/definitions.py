@@ -306,7 +306,7 @@ RELU6 = Activation(
     description="ReLU capped at 6, which keeps activations in a range that "
     "low-precision arithmetic represents well. Above 6 the gradient is zero "
     "again, so a unit can saturate on that side too.",
-    forward=lambda x: torch.clamp(x, 0, 6), native=F.relu6, native_range=1.0,
+    forward=lambda x: torch.clamp(x, 0, 6), native=F.relu6, native_range=1.0, fused=(),
     derivative=lambda x: _keep_nan(x, _mask((x > 0) & (x < 6), x)),
     reference=lambda x: min(max(mp.mpf(0), x), mp.mpf(6)),
     bounds=(0.0, 6.0), smoothness="C0", kinks=(0.0, 6.0),
@@ -437,7 +437,7 @@ ELU = Activation(
     "activation towards zero, and the negative side saturates softly, which "
     "damps noise. Differentiable at 0 only when alpha = 1.",
     forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x)),
-    native=lambda x, alpha: F.elu(x, alpha), native_range=1.0,
+    native=lambda x, alpha: F.elu(x, alpha), native_range=1.0, fused=("alpha",),
     derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(x)),
     reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x),
     bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
@@ -457,7 +457,7 @@ CELU = Activation(
     "the origin for every alpha: continuously differentiable, and scale-similar "
     "in alpha.",
     forward=lambda x, alpha: torch.where(x > 0, x, alpha * torch.expm1(x / alpha)),
-    native=lambda x, alpha: F.celu(x, alpha), native_range=1.0,
+    native=lambda x, alpha: F.celu(x, alpha), native_range=1.0, fused=("alpha",),
     derivative=lambda x, alpha: torch.where(x > 0, torch.ones_like(x), torch.exp(x / alpha)),
     reference=lambda x, alpha: x if x > 0 else alpha * mp.expm1(x / alpha),
     bounds=(-1.0, inf), smoothness="C1", kinks=(0.0,),
@@ -481,7 +481,7 @@ SELU = Activation(
     "point layer after layer without batch normalisation. Use AlphaDropout, "
     "not ordinary dropout, to keep that property.",
     forward=lambda x: SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x)),
-    native=F.selu, native_range=1.0,
+    native=F.selu, native_range=1.0, fused=(),
     derivative=lambda x: SELU_SCALE * torch.where(x > 0, torch.ones_like(x), SELU_ALPHA * torch.exp(x)),
     reference=lambda x: mp.mpf("1.0507009873554804934193349852946") * (
         x if x > 0 else mp.mpf("1.6732632423543772848170429916717") * mp.expm1(x)),
@@ -518,7 +518,7 @@ GELU = Activation(
     "x = -0.75, and the default in Transformers. The erf argument is x divided "
     "by sqrt(2) (seed 003 misprints it).",
     forward=_gelu,
-    native=F.gelu, native_range=0.25,
+    native=F.gelu, native_range=0.25, fused=(),
     derivative=_gelu_d,
     # Beyond |x| = 1e6, Phi(x) is within exp(-5e11) of 0 or 1 (mpmath's ncdf
     # cannot take arguments near 1e308).
@@ -562,7 +562,7 @@ GELU_TANH = Activation(
     "differs from the exact form by less than 5e-4 everywhere.",
     forward=_gelu_tanh,
     # PyTorch's gradient squares x (in float32 for the half types): NaN beyond sqrt(max) (1.8e19 in float32).
-    native=lambda x: F.gelu(x, approximate="tanh"), native_range=_half_sqrt_max,
+    native=lambda x: F.gelu(x, approximate="tanh"), native_range=_half_sqrt_max, fused=(),
     derivative=_gelu_tanh_d,
     # x (1 + tanh u)/2 written as x sigmoid(2u), which does not cancel at 50 digits.
     reference=lambda x: x * _mp_sig(2 * mp.sqrt(2 / mp.pi) * (x + mp.mpf("0.044715") * x ** 3)),
@@ -614,7 +614,7 @@ SILU = Activation(
     "SiLU; Swish lets beta be fixed or learned. Smooth, non-monotonic with a "
     "minimum of about -0.278 at x = -1.278 (beta = 1), unbounded above.",
     forward=_silu, derivative=_silu_d,
-    native=lambda x, beta: F.silu(x), native_range=1.0,
+    native=lambda x, beta: F.silu(x), native_range=1.0, fused=(),
     native_when=lambda p: p["beta"] == 1.0,
     reference=lambda x, beta: x * _mp_sig(beta * x),
     monotonic=False, bounds=(-0.2785, inf),
@@ -635,7 +635,7 @@ HARDSWISH = Activation(
     "hard sigmoid: nearly the same shape, no exponentials. Introduced for "
     "MobileNetV3.",
     # (x + 3)/6 is exact near -3, and x * gate does not overflow where x * (x + 3) would.
-    forward=lambda x: _no_neg_inf(x) * torch.clamp((x + 3) / 6, 0, 1), native=F.hardswish, native_range=0.125,
+    forward=lambda x: _no_neg_inf(x) * torch.clamp((x + 3) / 6, 0, 1), native=F.hardswish, native_range=0.125, fused=(),
     derivative=lambda x: _keep_nan(x, torch.where(
         x <= -3, torch.zeros_like(x), torch.where(x >= 3, torch.ones_like(x), (2 * x + 3) / 6))),
     reference=lambda x: x * min(max(mp.mpf(0), x + 3), mp.mpf(6)) / 6,
@@ -664,7 +664,7 @@ MISH = Activation(
     dformula=r"f'(x) = \tanh(s) + x\,\operatorname{sech}^2(s)\,\sigma(x),\ s = \operatorname{softplus}(x)",
     description="Self-gating by tanh of softplus: smooth, non-monotonic with a "
     "minimum of about -0.309 near x = -1.19, unbounded above and bounded below.",
-    forward=lambda x: _no_neg_inf(x) * torch.tanh(_softplus(x, 1.0, None)), native=F.mish, native_range=1.0,
+    forward=lambda x: _no_neg_inf(x) * torch.tanh(_softplus(x, 1.0, None)), native=F.mish, native_range=1.0, fused=(),
     derivative=_mish_d,
     reference=lambda x: x * mp.tanh(_mp_softplus(x)),
     monotonic=False, bounds=(-0.3088, inf),
@@ -740,6 +740,7 @@ HARDTANH = Activation(
                      if p["min_val"] >= p["max_val"] else None),
     forward=lambda x, min_val, max_val: torch.clamp(x, min_val, max_val),
     native=lambda x, min_val, max_val: F.hardtanh(x, min_val, max_val), native_range=1.0,
+    fused=("min_val", "max_val"),
     derivative=lambda x, min_val, max_val: _keep_nan(x, _mask((x > min_val) & (x < max_val), x)),
     reference=lambda x, min_val, max_val: min(max(x, mp.mpf(min_val)), mp.mpf(max_val)),
     bounds=(-1.0, 1.0), smoothness="C0", kinks=lambda p: (p["min_val"], p["max_val"]),
@@ -771,7 +772,7 @@ SOFTSHRINK = Activation(
     "map of the L1 norm): zero inside [-lambda, lambda], shifted identity outside.",
     forward=lambda x, lambd: _keep_nan(x, torch.where(x > lambd, x - lambd, torch.where(
         x < -lambd, x + lambd, torch.zeros_like(x)))),
-    native=lambda x, lambd: F.softshrink(x, lambd), native_range=1.0,
+    native=lambda x, lambd: F.softshrink(x, lambd), native_range=1.0, fused=("lambd",),
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x - lambd if x > lambd else (x + lambd if x < -lambd else mp.mpf(0)),
     smoothness="C0", kinks=lambda p: (-p["lambd"], p["lambd"]),
@@ -788,7 +789,7 @@ HARDSHRINK = Activation(
     description="Hard thresholding: inputs inside [-lambda, lambda] become zero, "
     "others pass unchanged. Discontinuous at the band edges.",
     forward=lambda x, lambd: _keep_nan(x, torch.where(x.abs() > lambd, x, torch.zeros_like(x))),
-    native=lambda x, lambd: F.hardshrink(x, lambd), native_range=1.0,
+    native=lambda x, lambd: F.hardshrink(x, lambd), native_range=1.0, fused=("lambd",),
     derivative=lambda x, lambd: _keep_nan(x, _mask(x.abs() > lambd, x)),
     reference=lambda x, lambd: x if abs(x) > lambd else mp.mpf(0),
     monotonic=True, smoothness="discontinuous", kinks=lambda p: (-p["lambd"], p["lambd"]),

@@ -24,6 +24,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import nn
 
+from . import fused
 from .spec import LEARNABLE, Activation
 
 
@@ -280,6 +281,9 @@ class ActivationModule(nn.Module):
                 self._fixed[p.name] = value
         self._native = spec.native is not None and spec.native_when(resolved)
         self._native_faults: dict = {}  # (dtype, device) -> native_faults(...), filled on first use
+        # The compiled kernel's parameters (catalog/fused.py), where the definition has a kernel.
+        self._kernel = (fused.kernel_params(spec, resolved)
+                        if self._native and spec.fused is not None and not self._learned else None)
         self.path = self._choose_path()
 
     def _choose_path(self) -> str:
@@ -302,6 +306,8 @@ class ActivationModule(nn.Module):
         if self.spec.stochastic and self.training:
             return self.spec.native(x, training=True, **kw)
         if self.path == "native":
+            if self._kernel is not None and fused.applies(x):
+                return fused.ops().apply(x, self.spec.name, self._kernel)
             if native_trusted(self.spec, kw, x, self._native_faults):
                 return self.spec.native(x, **kw)
             return self._function.apply(x, *kw.values())

@@ -131,6 +131,12 @@ class Activation:
     # counts when autograd will differentiate the call). None: the op is
     # trusted everywhere.
     native_range: Optional[Union[float, Callable]] = None
+    # The parameters (in order) that actlab's compiled kernel of this activation
+    # takes (catalog/fused.cpp, a kernel of the same name), or None where there
+    # is none. Where the kernels are built, a module on the native path runs its
+    # kernel on float32/float64 CPU tensors instead of PyTorch's op and the
+    # guard: the same exact limits in one pass (catalog/fused.py).
+    fused: Optional[tuple[str, ...]] = None
     pros: tuple[str, ...] = ()
     cons: tuple[str, ...] = ()
     references: tuple[str, ...] = ()

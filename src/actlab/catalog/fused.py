@@ -1,0 +1,185 @@
+"""actlab's fused CPU kernels for the exact-limit activations: build, load, call.
+
+Twelve catalog activations call a PyTorch op that is wrong at an infinity or a
+NaN on some CPUs, or overflows (GELU, GELU-tanh, SiLU, Mish, Hard-Swish, ELU,
+CELU, SELU, hardtanh, ReLU6, the shrinks). Their modules guard it in Python
+with one extra read of x (:func:`actlab.catalog.module.native_is_exact_on`),
+10-30% of the op's time in training. ``fused.cpp`` does the same work inside
+the op's own pass: forward and backward each read and write what PyTorch's
+kernel does, and put the exact limit in the lanes that need it.
+
+The kernels are compiled once per machine, by ``make`` (which runs ``actlab kernels
+build``), into a cache folder keyed by the source, the
+torch version and the CPU's vector width; a module loads them at its first
+call. Nothing is compiled at run time: without a build (no C++ compiler, a
+different CPU, ``ACTLAB_FUSED=0``) the modules keep the Python guard, with the
+same values and gradients, only slower. ``actlab kernels`` says which is in
+use and why.
+
+Used for float32 and float64 tensors on the CPU, outside ``torch.compile``
+and ``torch.func`` transforms; everything else keeps the guard.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+SOURCE = Path(__file__).with_name("fused.cpp")
+DTYPES = (torch.float32, torch.float64)
+
+# ATen's Vectorized<T> picks its width from CPU_CAPABILITY_*; the flags are the ones PyTorch builds that
+# width with. A CPU that is not x86 (ARM) gets ATen's generic Vectorized, which the compiler vectorises.
+_ISA_FLAGS = {
+    "AVX512": ["-DCPU_CAPABILITY=AVX512", "-DCPU_CAPABILITY_AVX512",
+               "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
+    "AVX2": ["-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-mavx2", "-mfma", "-mf16c"],
+}
+
+_state: dict = {}
+
+
+def capability() -> str:
+    """This process's CPU kernel width as PyTorch sees it ("AVX512", "AVX2", "DEFAULT", ...)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def _flags(cap: str) -> list[str]:
+    return ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-fno-fast-math", "-ffp-contract=off",
+            f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
+            *_ISA_FLAGS.get(cap, ["-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"])]
+
+
+def cache_root() -> Path:
+    """Where builds are kept: $ACTLAB_FUSED_DIR, else $XDG_CACHE_HOME/actlab/fused (~/.cache/actlab/fused)."""
+    if os.environ.get("ACTLAB_FUSED_DIR"):
+        return Path(os.environ["ACTLAB_FUSED_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "actlab" / "fused"
+
+
+def build_key(cap: Optional[str] = None) -> str:
+    """The build's identity: source, torch version, CPU width and flags. A change in any rebuilds."""
+    cap = cap or capability()
+    h = hashlib.sha256(SOURCE.read_bytes())
+    h.update(json.dumps([torch.__version__, cap, _flags(cap), sys.platform]).encode())
+    return f"torch{torch.__version__.replace('+', '_')}-{cap.lower()}-{h.hexdigest()[:12]}"
+
+
+def library_path(cap: Optional[str] = None) -> Path:
+    return cache_root() / build_key(cap) / "libactlab_fused.so"
+
+
+def compiler() -> Optional[str]:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+
+
+def build(verbose: bool = False) -> Path:
+    """Compile fused.cpp for this CPU into :func:`library_path`; returns it (already built: no work).
+
+    Raises:
+        RuntimeError: no C++ compiler, or the compiler failed (its output is in the message).
+    """
+    out = library_path()
+    if out.exists():
+        return out
+    cxx = compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler found (looked for $CXX, g++, c++); install g++ "
+                           "(Debian: apt-get install g++) and run `actlab kernels build`")
+    from torch.utils.cpp_extension import include_paths, library_paths
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    lib = library_paths()[0]
+    cmd = [cxx, *_flags(capability()), *[f"-I{p}" for p in include_paths()],
+           str(SOURCE), "-o", str(tmp), f"-L{lib}", "-lc10", "-ltorch_cpu", "-ltorch", f"-Wl,-rpath,{lib}"]
+    if verbose:
+        print(" ".join(cmd), file=sys.stderr)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"compiling {SOURCE.name} failed ({cxx}, exit {done.returncode}):\n"
+                           + (done.stderr or done.stdout)[-4000:])
+    os.replace(tmp, out)  # atomic: a parallel build or a reader never sees half a library
+    (out.parent / "build.json").write_text(json.dumps(
+        {"torch": torch.__version__, "capability": capability(), "compiler": cxx, "flags": _flags(capability()),
+         "python": sysconfig.get_platform()}, indent=1))
+    return out
+
+
+def ops():
+    """``torch.ops.actlab_fused`` when the kernels are built for this CPU and torch, else None.
+
+    Loaded once per process, at the first call. ``ACTLAB_FUSED=0`` turns them off.
+    """
+    if "ops" not in _state:
+        _state["ops"], _state["why"] = _load()
+    return _state["ops"]
+
+
+def _load():
+    if os.environ.get("ACTLAB_FUSED", "1") == "0":
+        return None, "turned off (ACTLAB_FUSED=0)"
+    path = library_path()
+    if not path.exists():
+        return None, (f"not built for this CPU ({capability()}) and torch {torch.__version__}: "
+                      f"run `actlab kernels build` (make does) to build {path}")
+    try:
+        torch.ops.load_library(str(path))
+    except (OSError, RuntimeError) as e:  # a library for another torch or libc: keep the guard, say why
+        return None, f"could not load {path}: {e}"
+    return torch.ops.actlab_fused, f"loaded {path}"
+
+
+def status() -> str:
+    """One line: whether the fused kernels are in use here, and why."""
+    ops()
+    return ("fused kernels in use: " if _state["ops"] is not None else "fused kernels NOT in use: ") + _state["why"]
+
+
+def applies(x: torch.Tensor) -> bool:
+    """Does a module with a kernel run it on x (dtype, device, built here, no transform in the way)?
+
+    Not under ``torch.compile`` or a ``torch.func`` transform (vmap, grad, jvp), nor inside
+    ``torch.autograd.forward_ad.dual_level`` (the kernels define no forward-mode derivative):
+    the module's analytic Function serves those.
+    """
+    return (x.dtype in DTYPES and x.device.type == "cpu" and ops() is not None
+            and torch.autograd.forward_ad._current_level < 0 and not torch.compiler.is_compiling()
+            and torch._C._functorch.peek_interpreter_stack() is None)
+
+
+def kernel_params(spec, params: dict) -> list[float]:
+    """The kernel's parameter list for a module's resolved ``params`` (the definition's ``fused`` names)."""
+    return [float(params[name]) for name in spec.fused]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build"]:
+        try:
+            path = build(verbose="-v" in argv)
+        except RuntimeError as e:
+            print(f"actlab: fused kernels not built: {e}\nThe modules keep their Python guard "
+                  "(the same values, 10-30% slower in training).", file=sys.stderr)
+            return 0 if "--optional" in argv else 1
+        print(f"actlab: fused kernels built for {capability()}: {path}")
+        return 0
+    if argv in ([], ["status"]):
+        print(status())
+        return 0
+    print("usage: actlab kernels [status | build [-v] [--optional]]  "
+          "(or python -m actlab.catalog.fused ...)", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
