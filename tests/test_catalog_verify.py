@@ -753,7 +753,10 @@ def test_pytorch_equivalences():
         same(actlab.get("silu", beta=1.0)(x), F.silu(x))
         same(actlab.get("silu", beta=1.702)(x), actlab.get("gelu_sigmoid")(x))
         same(actlab.get("gelu")(x), F.gelu(x))
-        same(actlab.get("gelu_tanh")(x), F.gelu(x, approximate="tanh"))
+        # The same function; PyTorch's 1 + tanh u cancels in the left tail, where actlab's x sigmoid(2u)
+        # (the definition, and its fused kernel) keeps relative precision: equal to a few eps absolute.
+        torch.testing.assert_close(actlab.get("gelu_tanh")(x), F.gelu(x, approximate="tanh"),
+                                   rtol=2 * EPS64, atol=4 * EPS64)
         same(actlab.get("relu6")(x), actlab.get("hardtanh", min_val=0, max_val=6)(x))
         same(actlab.get("relu6")(x), F.hardtanh(x, 0.0, 6.0))
         lr6 = actlab.get("leaky_relu6", negative_slope=0.2)(x)

@@ -5,6 +5,9 @@ AVX2, AVX512 on x86-64) and lets ATEN_CPU_CAPABILITY force a lower one. Native
 ops differ between them at the edges (on AVX-512 `F.gelu` is NaN at +inf), so
 the limit, overflow and NaN-gradient checks run once per capability this
 machine can execute, each in a fresh process (the choice is made at start-up).
+actlab's fused kernels (catalog/fused.py) are built for each capability first,
+so the checks see them, and the guarded path beside them (the verify tests run
+both where a kernel applies).
 """
 import os
 import subprocess
@@ -28,6 +31,9 @@ def test_edge_cases_hold_under_each_cpu_capability(capability):
     probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert probe.stdout.strip().lower() == capability, probe.stdout + probe.stderr
+    build = subprocess.run([sys.executable, "-c", "from actlab.catalog import fused; fused.build(); print(fused.status())"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0 and build.stdout.startswith("fused kernels in use"), build.stdout + build.stderr
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
          str(ROOT / "tests" / "test_catalog_verify.py"),
