@@ -15,7 +15,14 @@ Reported per rule (spending function, alpha passing, futility, goal):
   goal "ranking": the race's decided pairs equal the fixed protocol's Holm-separated pairs; goal "best": the
   race's contenders (activations never found worse than another) equal the fixed protocol's (activations
   not Holm-separated below another);
-- what the race left open (pairs, with the seeds they would need).
+- what the race left open (pairs, with the seeds they would need);
+- a lower bound for ANY race on these runs (an oracle): each pair the fixed protocol separates is decided at
+  the first seed count at which its paired t-test on seeds 0..n-1 falls below a level, each activation
+  draws the most seeds any of its pairs needs (at least ``--first``), and the rest only ``--first``. At
+  level 0.05 the oracle pays nothing for testing many pairs or for looking repeatedly, so its family error
+  is far above 5%: a rule with 5% family error needs at least its runs. At 0.05 / (number of separated
+  pairs), the most lenient level at which a Bonferroni-Holm step over all pairs decides the last of them,
+  it is the bound for Holm-type rules at a single look, before any cost of repeated looks.
 
     .venv/bin/python bench/bench_race_replay.py /tmp/full10 --max-seeds 10 --workers 2 --out bench/results/race-replay.md
 """
@@ -33,6 +40,18 @@ from actlab.compare.race import race_values, replay  # noqa: E402
 from actlab.results.summary import describe  # noqa: E402
 from actlab.results.verdict import all_pairs, analyse  # noqa: E402
 from actlab.store import Store  # noqa: E402
+from scipy import stats  # noqa: E402
+
+def oracle_runs(values: dict, separated, labels, first: int, max_seeds: int, level: float) -> tuple[int, dict]:
+    """(runs, seeds per activation) of the oracle race described in the module docstring."""
+    need = {label: first for label in labels}
+    for a, b in separated:
+        n = next((n for n in range(2, max_seeds + 1)
+                  if stats.ttest_1samp([values[a][s] - values[b][s] for s in range(n)], 0).pvalue < level),
+                 max_seeds)
+        need[a], need[b] = max(need[a], n), max(need[b], n)
+    return sum(need.values()), need
+
 
 RULES = [  # (name, spending, method, futility, goal)
     ("before this session: Pocock, Bonferroni", "pocock", "bonferroni", 0.0, "ranking"),
@@ -114,6 +133,15 @@ def main() -> None:
                      f"{len(last.open)} | {how} |")
         details.append(f"- **{name}**: seeds per activation {dict(state.seeds_used)}; look {last.look} of "
                        f"{last.max_looks}. {last.statement}")
+    oracle = []
+    for level, why in ((0.05, "no correction for pairs or looks: its family error is far above 5%"),
+                       (0.05 / max(1, len(fixed_sep)), f"0.05/{len(fixed_sep)}: the most lenient level at which a "
+                        "Bonferroni-Holm step over all pairs decides the last of them; one look")):
+        runs, need = oracle_runs(values, fixed_sep, labels, args.first, args.max_seeds, level)
+        oracle.append(f"- at level {level:.4g} ({why}): {runs} runs ({runs / fixed_runs:.0%} of the fixed protocol's); "
+                      f"seeds {need}")
+    lines += ["", "A lower bound for any race on these runs (an oracle that knows at which seed count each separated "
+              "pair first crosses the level; see the module docstring):", "", *oracle]
     lines += ["", f"Fixed protocol's Holm-separated pairs: {sorted(fixed_sep)}.", "",
               f"Fixed protocol's verdict: {analyse(fixed_values).sentence}", "", "Each rule's last look:", "",
               *details]

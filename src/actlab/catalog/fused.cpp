@@ -199,9 +199,10 @@ Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
 
 // GELU (erf): x/2 (1 + erf(x/sqrt 2)), f' = Phi(x) + x phi(x), PyTorch's formulas, with x as a factor
 // clamped to +-max: at -inf the gate is exactly 0 (and phi at +-inf), so the value is the limit, not
-// inf * 0. erf in float32: a vector whose lanes are all >= -3 uses a rational approximation without
-// exp (the coefficients Eigen and XLA use for float erf, argument clamped to +-4: within 1e-7 of erf);
-// the others ATen's erf, which holds 1 + erf better in the far left tail. float64: ATen's (Sleef's).
+// inf * 0. erf in float32: a rational approximation without exp for x >= -3 (the coefficients Eigen and
+// XLA use for float erf, argument clamped to +-4: within 1e-7 of erf), ATen's erf below -3, which holds
+// 1 + erf better in the far left tail; chosen per lane, so an element's value never depends on its
+// neighbours (ATen's erf is computed only for vectors with such a lane). float64: ATen's (Sleef's).
 template <typename T>
 Vec<T> erf_of(const Vec<T>& z, const Vec<T>& x) {
   return z.erf();
@@ -209,7 +210,6 @@ Vec<T> erf_of(const Vec<T>& z, const Vec<T>& x) {
 template <>
 Vec<float> erf_of<float>(const Vec<float>& z, const Vec<float>& x) {
   using V = Vec<float>;
-  if ((x < V(-3.f)).zero_mask() != (1 << V::size()) - 1) return z.erf();
   V c = at::vec::clamp(z, V(-4.f), V(4.f));
   V c2 = c * c;
   V p(-2.72614225801306e-10f);
@@ -224,7 +224,10 @@ Vec<float> erf_of<float>(const Vec<float>& z, const Vec<float>& x) {
   q = at::vec::fmadd(q, c2, V(-1.68282697438203e-03f));
   q = at::vec::fmadd(q, c2, V(-7.37332916720468e-03f));
   q = at::vec::fmadd(q, c2, V(-1.42647390514189e-02f));
-  return c * p / q;
+  V r = c * p / q;
+  V tail = x < V(-3.f);
+  if (tail.zero_mask() == (1 << V::size()) - 1) return r;  // no lane below -3
+  return where(tail, z.erf(), r);
 }
 
 template <typename T>
@@ -338,18 +341,30 @@ void check_input(const Tensor& x, const char* name) {
               ": takes float32 or float64, got ", x.scalar_type(), "; the module uses its Python guard for others");
 }
 
-double param(c10::ArrayRef<double> p, size_t i, const char* name, size_t n) {
-  TORCH_CHECK(p.size() == n, "actlab_fused.", name, ": expected ", n, " parameter(s), got ", p.size());
-  return p[i];
+// How many parameters each kernel takes (the definitions' `fused` names, in order).
+size_t param_count(const std::string& name) {
+  if (name == "elu" || name == "celu" || name == "softshrink" || name == "hardshrink") return 1;
+  if (name == "hardtanh") return 2;
+  if (name == "selu" || name == "relu6" || name == "gelu" || name == "gelu_tanh" || name == "silu" ||
+      name == "mish" || name == "hardswish")
+    return 0;
+  TORCH_CHECK(false, "actlab_fused: no kernel named '", name, "'; the kernels: elu, celu, selu, hardtanh, relu6, ",
+              "softshrink, hardshrink, gelu, gelu_tanh, silu, mish, hardswish");
+}
+
+void check_params(const std::string& name, c10::ArrayRef<double> p) {
+  const size_t n = param_count(name);
+  TORCH_CHECK(p.size() == n, "actlab_fused.", name, ": expected ", n, " parameter(s), got ", p.size(),
+              " (the module passes its definition's `fused` parameters)");
 }
 
 template <typename T>
 Tensor forward_t(const std::string& name, const Tensor& x, c10::ArrayRef<double> p) {
   if (name == "elu" || name == "celu" || name == "selu") return elu_forward<T>(x, elu_coef(name, p));
-  if (name == "hardtanh") return clip_forward<T>(x, param(p, 0, "hardtanh", 2), p[1]);
+  if (name == "hardtanh") return clip_forward<T>(x, p[0], p[1]);
   if (name == "relu6") return clip_forward<T>(x, 0.0, 6.0);
-  if (name == "softshrink") return shrink_forward<T>(x, param(p, 0, "softshrink", 1), true);
-  if (name == "hardshrink") return shrink_forward<T>(x, param(p, 0, "hardshrink", 1), false);
+  if (name == "softshrink") return shrink_forward<T>(x, p[0], true);
+  if (name == "hardshrink") return shrink_forward<T>(x, p[0], false);
   if (name == "gelu") return gelu_forward<T>(x);
   if (name == "gelu_tanh") return gelu_tanh_forward<T>(x);
   if (name == "silu") return silu_forward<T>(x);
@@ -361,9 +376,9 @@ Tensor forward_t(const std::string& name, const Tensor& x, c10::ArrayRef<double>
 template <typename T>
 Tensor backward_t(const std::string& name, const Tensor& g, const Tensor& x, c10::ArrayRef<double> p) {
   if (name == "elu" || name == "celu" || name == "selu") return elu_backward<T>(g, x, elu_coef(name, p));
-  if (name == "hardtanh") return clip_backward<T>(g, x, param(p, 0, "hardtanh", 2), p[1]);
+  if (name == "hardtanh") return clip_backward<T>(g, x, p[0], p[1]);
   if (name == "relu6") return clip_backward<T>(g, x, 0.0, 6.0);
-  if (name == "softshrink" || name == "hardshrink") return shrink_backward<T>(g, x, param(p, 0, "shrink", 1));
+  if (name == "softshrink" || name == "hardshrink") return shrink_backward<T>(g, x, p[0]);
   if (name == "gelu") return gelu_backward<T>(g, x);
   if (name == "gelu_tanh") return gelu_tanh_backward<T>(g, x);
   if (name == "silu") return silu_backward<T>(g, x);
@@ -373,11 +388,13 @@ Tensor backward_t(const std::string& name, const Tensor& g, const Tensor& x, c10
 }
 
 Tensor fused_forward(const std::string& name, const Tensor& x, c10::ArrayRef<double> p) {
+  check_params(name, p);
   check_input(x, name.c_str());
   return x.scalar_type() == at::kFloat ? forward_t<float>(name, x, p) : forward_t<double>(name, x, p);
 }
 
 Tensor fused_backward(const std::string& name, const Tensor& g, const Tensor& x, c10::ArrayRef<double> p) {
+  check_params(name, p);
   check_input(x, name.c_str());
   Tensor gx = g.scalar_type() == x.scalar_type() ? g : g.to(x.scalar_type());
   return x.scalar_type() == at::kFloat ? backward_t<float>(name, gx, x, p) : backward_t<double>(name, gx, x, p);
@@ -401,8 +418,12 @@ Tensor native_forward(const std::string& name, const Tensor& x, c10::ArrayRef<do
   TORCH_CHECK(false, "actlab_fused: no kernel named '", name, "'");
 }
 
+// Where PyTorch's double backward is exact. GELU's and GELU-tanh's square x (NaN beyond sqrt(max)),
+// Mish's exponentiate it (NaN beyond 88 in float32, 709 in float64); beyond 1e10 (GELU) and 80 (Mish) f'
+// is 0 or 1 to the last bit, or a negligible tail, and f'' is taken as 0, as mpmath's is there.
 Tensor native_exact(const std::string& name, const Tensor& x) {
-  if (name == "gelu_tanh") return x.abs() <= 1e10;
+  if (name == "gelu_tanh" || name == "gelu") return x.abs() <= 1e10;
+  if (name == "mish") return x.abs() <= 80;
   return at::isfinite(x);
 }
 

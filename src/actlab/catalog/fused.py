@@ -109,6 +109,7 @@ def build(verbose: bool = False) -> Path:
         raise RuntimeError(f"compiling {SOURCE.name} failed ({cxx}, exit {done.returncode}):\n"
                            + (done.stderr or done.stdout)[-4000:])
     os.replace(tmp, out)  # atomic: a parallel build or a reader never sees half a library
+    _state.clear()  # an earlier "not built" in this process no longer holds
     (out.parent / "build.json").write_text(json.dumps(
         {"torch": torch.__version__, "capability": capability(), "compiler": cxx, "flags": _flags(capability()),
          "python": sysconfig.get_platform()}, indent=1))
@@ -163,6 +164,7 @@ def kernel_params(spec, params: dict) -> list[float]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    """``actlab kernels [status | build [-v] [--optional]]`` (the CLI parses; this does the work)."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["build"]:
         try:
@@ -176,10 +178,5 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv in ([], ["status"]):
         print(status())
         return 0
-    print("usage: actlab kernels [status | build [-v] [--optional]]  "
-          "(or python -m actlab.catalog.fused ...)", file=sys.stderr)
+    print("usage: actlab kernels [status | build [-v] [--optional]]", file=sys.stderr)
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,565 @@
+"""actlab's fused CPU kernels (catalog/fused.cpp, catalog/fused.py) against mpmath.
+
+tests/test_catalog_verify.py already checks the modules' values at +-inf and NaN and a NaN's
+gradient at lengths up to 67, in every dtype. This file covers what those miss, for every
+kernel (the definitions with ``fused``) in float32 and float64:
+
+1. finite extremes (+-max, +-max/2, ..., the smallest subnormal): no overflow, the right value;
+2. long tensors across ``at::parallel_for``'s chunks and the kernels' 2048-element blocks: the
+   limits at the first, last and boundary positions, no dependence on position, length or the
+   number of threads (bit for bit);
+3. strided, transposed and channels_last input, and a gradient with other strides;
+4. second derivatives under ``create_graph`` (the smooth ones), with +-inf and NaN mixed in;
+5. the fallback: ``ACTLAB_FUSED=0``, and float16/bfloat16 tensors, still give the limits;
+6. the other CPU widths (``ATEN_CPU_CAPABILITY=avx2`` and ``default``), each its own build;
+7. the command line and the op's errors.
+
+Every expected value comes from the definitions' mpmath ``reference`` at 50 digits (limits from
+the reference at |x| = 1e400, derivatives from ``mp.diff``) or from a closed form, never from
+the kernels. The kernels are built once per machine into the default cache (the first run
+compiles them, ~25 s per CPU width); a machine with a C++ compiler where the build fails is a
+failure, one without a compiler a skip (CI counts skips as failures).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import subprocess
+import sys
+
+import mpmath as mp
+import pytest
+import torch
+
+import actlab
+from actlab.catalog import DEFINITIONS, fused
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+# The activations with a kernel: their definitions name its parameters (``fused``).
+NAMES = tuple(name for name, spec in DEFINITIONS.items() if spec.fused is not None)
+DTYPES = (torch.float32, torch.float64)
+SMOOTH = ("gelu", "gelu_tanh", "silu", "mish")
+
+# f'(k) at a kink is the catalog's convention (PyTorch's backward; definitions.py's docstring):
+# the one-sided derivative from this side (-1: from the left, +1: from the right).
+KINK_SIDE = {
+    "relu6": {0.0: -1, 6.0: 1},  # ReLU6'(0) = 0, ReLU6'(6) = 0
+    "hardtanh": {-1.0: -1, 1.0: 1},  # 0 at both clip values
+    "hardswish": {-3.0: -1, 3.0: 1},  # f'(-3) = 0, f'(3) = 1
+    "elu": {0.0: -1}, "celu": {0.0: -1}, "selu": {0.0: -1},  # the exponential piece: alpha (scale alpha)
+    "softshrink": {-0.5: 1, 0.5: -1}, "hardshrink": {-0.5: 1, 0.5: -1},  # 0: the band's side
+}
+
+
+@pytest.fixture(scope="module")
+def ops():
+    """torch.ops.actlab_fused, built for this CPU once (cached per machine)."""
+    if fused.compiler() is None:
+        pytest.skip("no C++ compiler ($CXX, g++, c++): the fused kernels cannot be built here")
+    try:
+        fused.build()
+    except RuntimeError as e:
+        pytest.fail(f"fused.build() failed with a compiler present: {e}\n{fused.status()}")
+    if fused.ops() is None and "not built" in fused.status():
+        # This process asked before the build existed (an earlier test used a module); fused.py keeps
+        # that answer for the process, so forget it and load the library just built.
+        fused._state.clear()
+    if fused.ops() is None:
+        pytest.fail(f"built, but not loaded: {fused.status()}")
+    return fused.ops()
+
+
+def _module(name, key=()):
+    """The module for name with the parameters in key (sorted (name, value) pairs; () = defaults)."""
+    return actlab.get(name, **dict(key)).eval()
+
+
+def _key(params: dict) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+# Every parameter setting the catalog tests (its defaults and declared settings) that runs a kernel.
+CASES = [(name, _key(p)) for name in NAMES for p in DEFINITIONS[name].param_settings()
+         if _module(name, _key(p))._kernel is not None]
+CASE_IDS = [name + "".join(f":{k}={v}" for k, v in key if v != DEFINITIONS[name].param(k).default)
+            for name, key in CASES]
+
+
+# ---------------------------------------------------------------------------
+# mpmath expectations
+# ---------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _reference(name, key=()):
+    spec, mod = DEFINITIONS[name], _module(name, key)
+    assert set(KINK_SIDE.get(name, {})) == set(spec.kinks_at(mod.params)), f"{name}: update KINK_SIDE"
+    return functools.partial(spec.reference, **spec.formula_params(mod.params))
+
+
+@functools.lru_cache(maxsize=None)
+def expected(name: str, t: float, key: tuple = ()) -> tuple[float, float]:
+    """(f(t), f'(t)) from the mpmath reference at 50 digits; +-inf and NaN give the limits and NaN.
+
+    f' is a central difference with a step relative to t (it never crosses a kink), or at a kink the
+    one-sided difference KINK_SIDE names. At +-inf: the reference at +-1e400, where nothing is
+    within float64's range of its limit.
+    """
+    if math.isnan(t):
+        return math.nan, math.nan
+    ref = _reference(name, key)
+    side = KINK_SIDE.get(name, {}).get(t, 0)
+    with mp.workdps(50):
+        x = mp.mpf(10) ** 400 * (1 if t > 0 else -1) if math.isinf(t) else mp.mpf(t)
+        h = (abs(x) if x != 0 else mp.mpf(1)) * mp.mpf(10) ** -20
+        # float() rounds correctly, to the signed infinity beyond float64's range.
+        return float(ref(x)), float(mp.diff(ref, x, h=h, direction=side))
+
+
+@functools.lru_cache(maxsize=None)
+def second_derivative(name: str, t: float) -> float:
+    with mp.workdps(50):
+        x = mp.mpf(t)
+        return float(mp.diff(_reference(name), x, 2, h=max(abs(x), 1) * mp.mpf(10) ** -15))
+
+
+def _mismatches(x, got, want, dtype, rtol, atol, what) -> list[str]:
+    """Where got is not want: NaN for NaN, the signed infinity beyond the dtype's largest (rounding
+    to inf), else finite within rtol * |want| + atol."""
+    fi = torch.finfo(dtype)
+    over = fi.max * (1 + fi.eps / 2)
+    bad = []
+    for t, g, w in zip(x, got, want):
+        if math.isnan(w):
+            ok = math.isnan(g)
+        elif abs(w) > over:
+            ok = g == math.copysign(math.inf, w)
+        else:
+            ok = math.isfinite(g) and abs(g - w) <= rtol * abs(w) + atol
+        if not ok:
+            bad.append(f"{what}({t!r}) in {dtype}: got {g!r}, want {w!r}")
+    return bad
+
+
+def _forward_backward(fn, x):
+    """fn(x) and d/dx sum(fn(x)), for a leaf copy of x."""
+    leaf = x.detach().clone().requires_grad_(True)
+    y = fn(leaf)
+    y.sum().backward()
+    return y.detach(), leaf.grad
+
+
+# ---------------------------------------------------------------------------
+# 1. finite extremes
+# ---------------------------------------------------------------------------
+def _finite_extremes(dtype) -> list[float]:
+    fi = torch.finfo(dtype)
+    subnormal = fi.smallest_normal * fi.eps
+    mags = [fi.max, fi.max / 2, fi.max / 7, 1e30, 2 * math.sqrt(fi.max), 1e10, subnormal]
+    # The dtype's own numbers (1e30 and max/7 round in float32), so mpmath sees what the kernel sees.
+    return torch.tensor([s * m for m in mags for s in (1.0, -1.0)], dtype=dtype).double().tolist()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_finite_extremes_do_not_overflow_and_match_mpmath(ops, case, dtype):
+    """Values and gradients at +-max, +-max/2, +-max/7, +-1e30, +-2 sqrt(max), +-1e10 and the smallest
+    subnormal, through the module and through torch.ops.actlab_fused.apply directly, are mpmath's
+    (to 8 ulps, and 2 subnormals where the answer underflows); finite wherever mpmath's is."""
+    pts = _finite_extremes(dtype)
+    x = torch.tensor(pts, dtype=dtype)
+    name, key = case
+    mod = _module(name, key)
+    params = mod._kernel
+    assert fused.applies(x)
+    want_f, want_d = zip(*(expected(name, t, key) for t in pts))
+    fi = torch.finfo(dtype)
+    tol = dict(rtol=8 * fi.eps, atol=2 * fi.smallest_normal * fi.eps)
+    bad = []
+    for how, fn in (("module", mod), ("apply", lambda t: ops.apply(t, name, params))):
+        y, g = _forward_backward(fn, x)
+        bad += _mismatches(pts, y.double().tolist(), want_f, dtype, what=f"{name} [{how}]", **tol)
+        bad += _mismatches(pts, g.double().tolist(), want_d, dtype, what=f"{name}' [{how}]", **tol)
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------
+# 2. long tensors: chunks, blocks, threads
+# ---------------------------------------------------------------------------
+CHUNKED = 3 * 32768 + 5  # at::internal::GRAIN_SIZE is 32768: more than one chunk with 2 threads
+BLOCKED = 2048 * 5 + 3  # one chunk; the kernels' blocks are 2048 elements, the last one 3
+
+
+def _special_positions(n) -> list[int]:
+    half = -(-n // 2)  # where at::parallel_for splits n between 2 threads
+    cand = [0, 1, n - 2, n - 1, 2047, 2048, 4095, 4096, n - 4, n - 3,
+            32767, 32768, 65535, 65536, half - 1, half, half + 1]
+    return sorted({p for p in cand if 0 <= p < n})
+
+
+def _long_input(n, dtype):
+    """Normal values, sd 2 (both sides of every kink; about one in 15 below -3, where an op may change
+    method), with NaN, +inf and -inf in turn at the special positions."""
+    gen = torch.Generator().manual_seed(n)
+    x = (torch.randn(n, generator=gen, dtype=torch.float64) * 2).to(dtype)
+    pos = _special_positions(n)
+    for k, p in enumerate(pos):
+        x[p] = (math.nan, math.inf, -math.inf)[k % 3]
+    return x, pos
+
+
+def _first_difference(a, b, label) -> str:
+    same = (a == b) | (torch.isnan(a) & torch.isnan(b))
+    if bool(same.all()):
+        return ""
+    i = int((~same).nonzero()[0])
+    return f"{label}: {int((~same).sum())} elements differ, first at {i}: {a[i].item()!r} vs {b[i].item()!r}"
+
+
+@pytest.mark.parametrize("n", [CHUNKED, BLOCKED])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_long_tensor_limits_and_position_independence(ops, name, dtype, n):
+    """Length 3*32768+5 (chunks) and 2048*5+3 (blocks), NaN/+-inf at the first, last and boundary
+    positions: the limits there (NaN's gradient NaN); every value and gradient the same, bit for bit,
+    with 1 and 2 threads, in a window of the same values computed alone, and one element further
+    along (x[1:] in a fresh tensor: each element in another vector lane)."""
+    mod = _module(name)
+    x, pos = _long_input(n, dtype)
+    assert mod._kernel is not None and fused.applies(x)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        y2, g2 = _forward_backward(mod, x)
+        torch.set_num_threads(1)
+        y1, g1 = _forward_backward(mod, x)
+    finally:
+        torch.set_num_threads(before)
+    xs = x[pos].double().tolist()
+    want_f, want_d = zip(*(expected(name, t) for t in xs))
+    eps = float(torch.finfo(dtype).eps)
+    bad = _mismatches(xs, y1[pos].double().tolist(), want_f, dtype, 4 * eps, 0.0, f"{name} at {pos}")
+    bad += _mismatches(xs, g1[pos].double().tolist(), want_d, dtype, 4 * eps, 0.0, f"{name}' at {pos}")
+    bad += [d for d in (_first_difference(y1, y2, "value, 1 vs 2 threads"),
+                        _first_difference(g1, g2, "gradient, 1 vs 2 threads")) if d]
+    for p in pos:
+        lo, hi = max(0, p - 20), min(n, p + 21)
+        yw, gw = _forward_backward(mod, x[lo:hi].clone())
+        bad += [d for d in (_first_difference(yw, y1[lo:hi], f"value, window [{lo}:{hi}] alone"),
+                            _first_difference(gw, g1[lo:hi], f"gradient, window [{lo}:{hi}] alone")) if d]
+    ys, gs = _forward_backward(mod, x[1:].clone())
+    bad += [d for d in (_first_difference(ys, y1[1:], "value, shifted one lane"),
+                        _first_difference(gs, g1[1:], "gradient, shifted one lane")) if d]
+    assert not bad, f"{name} in {dtype}, length {n}, {len(bad)} findings:\n" + "\n".join(bad[:8])
+
+
+# ---------------------------------------------------------------------------
+# 3. layouts
+# ---------------------------------------------------------------------------
+def _layouts(dtype):
+    gen = torch.Generator().manual_seed(7)
+    base = (torch.randn(6, 8, 5, 7, generator=gen, dtype=torch.float64) * 2).to(dtype)
+    base.view(-1)[::37] = math.nan
+    base.view(-1)[5::41] = math.inf
+    base.view(-1)[9::43] = -math.inf
+    return {
+        "transposed": base.reshape(48, 35).t(),
+        "strided x[::2]": base.reshape(-1)[::2],
+        "channels_last": base.contiguous(memory_format=torch.channels_last),
+        "2-D slice": base.reshape(48, 35)[3:40:3, 1::2],
+    }
+
+
+def _strided_like(w):
+    """w's values in a tensor whose last dimension has stride 3 (not dense: strides unlike any x's)."""
+    holder = torch.zeros(*w.shape[:-1], 3 * w.shape[-1], dtype=w.dtype)
+    view = holder[..., ::3]
+    view.copy_(w)
+    return view
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_layouts_match_the_contiguous_copy(ops, name, dtype):
+    """Transposed, strided, channels_last and sliced input, and a gradient whose strides differ from
+    x's: the output keeps x's shape, and values and gradients equal (bit for bit) those of the
+    contiguous copy with a contiguous gradient."""
+    mod = _module(name)
+    bad = []
+    for label, x in _layouts(dtype).items():
+        assert not x.is_contiguous(), label  # so that the kernel's own stride handling is what runs
+        assert mod._kernel is not None and fused.applies(x)
+        gen = torch.Generator().manual_seed(11)
+        w = torch.rand(x.shape, generator=gen, dtype=torch.float64).to(dtype)  # the loss's weights
+        w_odd = _strided_like(w)
+        assert w_odd.stride() != x.stride()
+        results = []
+        for xi, wi in ((x, w_odd), (x.contiguous(), w.contiguous())):
+            leaf = xi.detach().requires_grad_(True)  # detach keeps the strides
+            assert leaf.stride() == xi.stride()
+            y = mod(leaf)
+            assert y.shape == x.shape, (label, y.shape, x.shape)
+            y.backward(wi)
+            assert leaf.grad.shape == x.shape, (label, leaf.grad.shape)
+            results.append((y.detach(), leaf.grad))
+        (y, g), (yc, gc) = results
+        bad += [d for d in (_first_difference(y.reshape(-1), yc.reshape(-1), f"{label} value"),
+                            _first_difference(g.reshape(-1), gc.reshape(-1), f"{label} gradient")) if d]
+    assert not bad, f"{name} in {dtype}:\n" + "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------
+# 4. second derivatives (create_graph)
+# ---------------------------------------------------------------------------
+MODERATE = [-6.0, -2.5, -0.7, 0.0, 0.3, 1.2, 4.0, 9.0]
+LARGE = [s * m for m in (30.0, 1e3, 1e12, 1e20, 1e30, 1e160, 1e300) for s in (1.0, -1.0)]
+
+
+def _first_and_second(name, x):
+    leaf = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(_module(name)(leaf).sum(), leaf, create_graph=True)
+    g.sum().backward()
+    return g.detach(), leaf.grad
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_second_derivative_matches_mpmath(ops, name):
+    """float64, create_graph: f' and f'' at finite points are mpmath's (f'' to 1e-9 relative,
+    1e-14 absolute: the second difference's own accuracy)."""
+    x = torch.tensor(MODERATE, dtype=torch.float64)
+    assert fused.applies(x)
+    g, gg = _first_and_second(name, x)
+    bad = _mismatches(MODERATE, g.tolist(), [expected(name, t)[1] for t in MODERATE], torch.float64,
+                      16 * 2.2e-16, 2.2e-16, f"{name}'")
+    bad += _mismatches(MODERATE, gg.tolist(), [second_derivative(name, t) for t in MODERATE], torch.float64,
+                       1e-9, 1e-14, f"{name}''")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("name", SMOOTH)
+def test_second_derivative_at_large_finite_inputs(ops, name, dtype):
+    """create_graph, |x| from 30 to the dtype's largest power of ten listed: f' is mpmath's and f''
+    is finite and mpmath's (0, to 1e-14 in float64 and a few float32 ulps of 1: every one of these
+    flattens out). No finite input may overflow."""
+    pts = [t for t in LARGE if abs(t) < torch.finfo(dtype).max]
+    x = torch.tensor(pts, dtype=dtype)
+    pts = x.double().tolist()  # what the kernel sees
+    eps = float(torch.finfo(dtype).eps)
+    g, gg = _first_and_second(name, x)
+    bad = _mismatches(pts, g.double().tolist(), [expected(name, t)[1] for t in pts], dtype,
+                      16 * eps, eps, f"{name}'")
+    bad += _mismatches(pts, gg.double().tolist(), [second_derivative(name, t) for t in pts], dtype,
+                       1e-9, 1e-14 if dtype == torch.float64 else 4 * eps, f"{name}''")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("name", SMOOTH)
+def test_second_derivative_with_infinities_and_nan_mixed_in(ops, name):
+    """+inf, -inf and NaN in the same tensor under create_graph: f' there is the limit (NaN at NaN),
+    and the finite points' f' and f'' are exactly those of the tensor without them."""
+    mixed = [MODERATE[0], math.inf, MODERATE[1], math.nan, MODERATE[2], -math.inf, *MODERATE[3:]]
+    finite = [i for i, t in enumerate(mixed) if math.isfinite(t)]
+    g, gg = _first_and_second(name, torch.tensor(mixed, dtype=torch.float64))
+    g0, gg0 = _first_and_second(name, torch.tensor(MODERATE, dtype=torch.float64))
+    edge = [i for i in range(len(mixed)) if i not in finite]
+    bad = _mismatches([mixed[i] for i in edge], g[edge].tolist(), [expected(name, mixed[i])[1] for i in edge],
+                      torch.float64, 4 * 2.2e-16, 0.0, f"{name}' (create_graph)")
+    bad += [d for d in (_first_difference(g[finite], g0, "f' at the finite points"),
+                        _first_difference(gg[finite], gg0, "f'' at the finite points")) if d]
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------
+# 5. the fallback
+# ---------------------------------------------------------------------------
+def _child_env(**changes) -> dict:
+    """This process's environment (so the default kernel cache) without ACTLAB_FUSED, plus changes."""
+    env = {k: v for k, v in os.environ.items() if k != "ACTLAB_FUSED"}
+    env.update(changes)
+    return env
+
+
+def _python(*args: str, **env):
+    """`python args` in a child with :func:`_child_env` (env), its output captured."""
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=_child_env(**env),
+                          timeout=600)
+
+
+EDGE_CHILD = r"""
+import json, math, sys, torch, actlab
+from actlab.catalog import DEFINITIONS, fused
+if sys.argv[1] == "build":
+    fused.build()  # before the first status(): a process keeps its first answer
+out = {"status": fused.status(), "capability": fused.capability(), "applies": [], "results": {}}
+pts = json.loads(sys.argv[2])
+for dtype in (torch.float32, torch.float64):
+    x0 = torch.tensor(pts, dtype=torch.float64).to(dtype)
+    out["applies"].append(fused.applies(x0))
+    for name in [n for n, spec in DEFINITIONS.items() if spec.fused is not None]:
+        x = x0.clone().requires_grad_(True)
+        y = actlab.get(name)(x)
+        y.sum().backward()
+        out["results"][f"{name} {dtype}"] = [t.detach().double().tolist() for t in (x, y, x.grad)]
+print(json.dumps(out))
+"""
+
+
+def _check_child_results(out: dict, tol_ulps=16) -> list[str]:
+    bad = []
+    for key, (xs, ys, gs) in out["results"].items():
+        name, dtype = key.split(" ")
+        dtype = getattr(torch, dtype.split(".")[1])
+        eps = float(torch.finfo(dtype).eps)
+        want_f, want_d = zip(*(expected(name, t) for t in xs))
+        # And 4 eps absolute: the ops' formulas subtract O(1) terms (1 + erf(x) in GELU), whose
+        # rounding is a few ulps of 1, not of the result (PyTorch's own float32 GELU at -3 on AVX2 is
+        # 4.5 eps off mpmath, 1300 ulps of the result; the kernel 1.5 eps).
+        bad += _mismatches(xs, ys, want_f, dtype, tol_ulps * eps, 4 * eps, name)
+        bad += _mismatches(xs, gs, want_d, dtype, tol_ulps * eps, 4 * eps, name + "'")
+    return bad
+
+
+def test_turned_off_in_a_subprocess_the_modules_keep_the_limits():
+    """ACTLAB_FUSED=0: status says NOT in use, and every module still gives mpmath's limits at +-inf
+    (values and gradients) and NaN (a NaN gradient) through its Python guard."""
+    pts = [-math.inf, math.inf, math.nan, 1.0]
+    done = _python("-c", EDGE_CHILD, "no-build", json.dumps(pts), ACTLAB_FUSED="0")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["status"].startswith("fused kernels NOT in use") and "ACTLAB_FUSED=0" in out["status"], out["status"]
+    assert out["applies"] == [False, False]
+    assert out["results"]["gelu torch.float64"][1][0] == 0.0  # gelu(-inf): closed form
+    assert math.isnan(out["results"]["gelu torch.float64"][2][2])  # a NaN's gradient
+    bad = _check_child_results(out)
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_does_not_use_the_kernel_and_keeps_the_limits(ops, dtype):
+    """float16 and bfloat16 CPU tensors take the modules' guard (fused.applies is False), with the
+    limits rounded to the dtype and NaN's gradient NaN, at length 67 (PyTorch's vector body)."""
+    x0 = torch.tensor([-math.inf, math.inf, math.nan], dtype=dtype).repeat_interleave(67)
+    assert not fused.applies(x0)
+    assert fused.applies(x0.float())  # the kernels are in use here: the dtype alone decides
+    pts = x0.double().tolist()
+    bad = []
+    for name in NAMES:
+        y, g = _forward_backward(_module(name), x0)
+        rounded = [[float(torch.tensor(v, dtype=dtype)) for v in pair] for pair in (expected(name, t) for t in pts)]
+        want_f, want_d = zip(*rounded)
+        eps = float(torch.finfo(dtype).eps)
+        bad += _mismatches(pts, y.double().tolist(), want_f, dtype, eps, 0.0, name)
+        bad += _mismatches(pts, g.double().tolist(), want_d, dtype, eps, 0.0, name + "'")
+    assert not bad, "\n".join(bad[:20])
+
+
+# ---------------------------------------------------------------------------
+# 6. the other CPU widths
+# ---------------------------------------------------------------------------
+CAPABILITY_POINTS = [-math.inf, math.inf, math.nan, 0.0, 1.0, -1.0, 3.0, -3.0, 1e38]
+
+
+def test_other_cpu_widths_build_and_match_mpmath(ops):
+    """ATEN_CPU_CAPABILITY=avx2 and =default: each child builds its own library (cached like this
+    CPU's), says it uses it, and every kernel's values and gradients at [-inf, inf, nan, 0, +-1, +-3,
+    1e38] in float32 and float64 are mpmath's (16 ulps, and 4 eps absolute where the ops' formulas cancel)."""
+    procs = {}  # both at once: the two builds take ~25 s each
+    for env_value, cap in (("avx2", "AVX2"), ("default", "DEFAULT")):
+        procs[cap] = subprocess.Popen(
+            [sys.executable, "-c", EDGE_CHILD, "build", json.dumps(CAPABILITY_POINTS)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=_child_env(ATEN_CPU_CAPABILITY=env_value))
+    try:
+        done = {cap: proc.communicate(timeout=600) for cap, proc in procs.items()}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:  # timed out: end it rather than leave a compiler running
+                proc.kill()
+                proc.wait()
+    bad = []
+    for cap, proc in procs.items():
+        stdout, stderr = done[cap]
+        assert proc.returncode == 0, f"{cap}: exit {proc.returncode}\n{stderr[-3000:]}"
+        out = json.loads(stdout.splitlines()[-1])
+        assert out["capability"] == cap, out["capability"]
+        assert out["status"].startswith("fused kernels in use") and f"-{cap.lower()}-" in out["status"], out["status"]
+        assert out["applies"] == [True, True], cap
+        bad += [f"[{cap}] {b}" for b in _check_child_results(out)]
+    assert not bad, "\n".join(bad)
+
+
+# ---------------------------------------------------------------------------
+# 7. the command line and the op's errors
+# ---------------------------------------------------------------------------
+def _fused_cli(*args, **env):
+    return _python("-m", "actlab.cli", "kernels", *args, **env)
+
+
+def test_cli_status_says_in_use(ops):
+    done = _fused_cli("status")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fused kernels in use"), done.stdout
+
+
+def test_cli_build_with_a_failing_compiler(tmp_path):
+    """CXX=/bin/false into an empty cache: 'not built', the compiler's failure, exit 1; 0 with --optional."""
+    env = {"CXX": "/bin/false", "ACTLAB_FUSED_DIR": str(tmp_path / "cache")}
+    done = _fused_cli("build", **env)
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "fused kernels not built" in done.stderr, done.stderr
+    assert "/bin/false" in done.stderr and "exit 1" in done.stderr, done.stderr
+    optional = _fused_cli("build", "--optional", **env)
+    assert optional.returncode == 0, (optional.stdout, optional.stderr)
+    assert "fused kernels not built" in optional.stderr
+    assert not list((tmp_path / "cache").rglob("*.so")), "a failed build left a library behind"
+
+
+def test_cli_unknown_verb_exits_2_with_usage():
+    done = _fused_cli("frobnicate")
+    assert done.returncode == 2
+    usage = [line for line in done.stderr.splitlines() if line.startswith("usage:")]
+    assert usage and "actlab kernels" in usage[0], done.stderr
+    assert "invalid choice: 'frobnicate'" in done.stderr and "status" in done.stderr and "build" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_op_refuses_an_unknown_kernel_and_other_dtypes(ops):
+    with pytest.raises(RuntimeError, match="no kernel named 'relu'"):
+        ops.apply(torch.zeros(3), "relu", [])
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        ops.apply(torch.arange(3), "gelu", [])
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        ops.backward(torch.ones(3, dtype=torch.float16), torch.zeros(3, dtype=torch.float16), "gelu", [])
+
+
+PARAM_CHILD = r"""
+import sys, torch
+from actlab.catalog import fused
+ops = fused.ops()
+try:
+    ops.apply(torch.tensor([-1.0, 1.0]), sys.argv[1], [])
+    print("accepted")
+except RuntimeError as e:
+    print("refused:", str(e).splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if DEFINITIONS[n].fused])
+def test_op_refuses_a_missing_parameter(ops, name):
+    """A kernel with parameters called without them says how many it expects (run in a child: an
+    unchecked read of a missing parameter can crash the process)."""
+    done = _python("-c", PARAM_CHILD, name)
+    assert done.returncode == 0, f"{name} with no parameters: exit {done.returncode} {done.stderr[-500:]}"
+    n = len(DEFINITIONS[name].fused)
+    assert done.stdout.startswith("refused:") and name in done.stdout and f"expected {n}" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("name", ["selu", "relu6", "gelu", "elu"])
+def test_op_refuses_extra_parameters(ops, name):
+    """One parameter too many is refused too (a silently ignored one would hide a caller's mistake)."""
+    n = len(DEFINITIONS[name].fused)
+    with pytest.raises(RuntimeError, match=f"expected {n} parameter"):
+        ops.apply(torch.zeros(3), name, [1.0] * (n + 1))
