@@ -43,6 +43,7 @@ from common import command_line, interleaved_times, machine_info, machine_line, 
 
 import actlab  # noqa: E402
 from actlab.catalog import fused  # noqa: E402
+from actlab.compare.engine import steady_allocator  # noqa: E402
 from actlab.catalog.cost import forward_backward, input_for, saved_bytes_per_element  # noqa: E402
 
 # Settings besides the defaults that exercise another path (analytic vs native).
@@ -111,7 +112,7 @@ def bench_one(spec_string: str, numel: int, repeats: int, clock) -> dict:
         guard._kernel = None
         steps["guard"] = forward_backward(guard, x, [])
         steps["guard_inference"] = inference_step(guard, x)
-    times = interleaved_times(steps, repeats=repeats, clock=clock)
+    times = interleaved_times(steps, repeats=repeats, clock=clock, shuffle=True)
     per_element = {k: v / x.numel() for k, v in medians(times).items()}
     # Ratios side by side: the median over rounds of each round's ratio (steadier than a ratio of medians).
     paired = {f"{a}/{b}": statistics.median(ta / tb for ta, tb in zip(times[a], times[b]))
@@ -233,6 +234,9 @@ def main(argv=None) -> int:
     if args.clock == "cpu" and args.threads != 1:
         ap.error("--clock cpu counts only the calling thread's CPU time, so it needs --threads 1")
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    # As in training: 16 MiB buffers from the heap, kept, rather than freshly mapped (4,096 page faults each,
+    # about the cost of a cheap op's pass) in an order that differs between candidates.
+    steady = steady_allocator()
     specs = args.only if args.only else [*actlab.names(), *EXTRA]
     with num_threads(args.threads):
         info = machine_info()
@@ -246,8 +250,11 @@ def main(argv=None) -> int:
         f"Date: {today()}  ",
         f"Machine: {machine_line(info)}  ",
         f"Input: {args.numel} float32 elements (softmax: rows of 10), forward + backward, "
-        f"median of {args.repeats} interleaved rounds after one warmup round; clock: "
-        + ("this thread's CPU time.  " if args.clock == "cpu" else "wall time.  "),
+        f"median of {args.repeats} rounds in a shuffled order after one warmup round; clock: "
+        + ("this thread's CPU time" if args.clock == "cpu" else "wall time")
+        + ("; allocator: glibc's mmap threshold fixed at 32 MiB, so every 16 MiB buffer comes from the heap "
+           "and no call pays 4,096 fresh page faults (actlab.compare.engine.steady_allocator, as in training)."
+           if steady else "; allocator: the C library's default.") + "  ",
         f"Rerun: `{command_line()}`  ",
         ("Taken on a busy machine, hence `--threads 1 --clock cpu` (time lost to other processes is not "
          "counted); on a quiet machine drop both flags for wall time at torch's default thread count."

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import time
 import warnings
@@ -38,23 +39,27 @@ _CACHE_VERSION = 1
 
 
 def interleaved_times(fns: Mapping[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
-                      clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+                      clock: Callable[[], float] = time.perf_counter, shuffle: bool = False) -> dict[str, list[float]]:
     """Seconds per call of each function, measured round-robin.
 
     Each of the ``warmup + repeats`` rounds calls every function once; round r
     starts at position r of the list so that no function always runs first
     (right after the previous round's slowest, or after a cache flush).
-    Warmup rounds are discarded. ``clock`` is wall time by default; pass
-    ``time.thread_time`` to count only this thread's CPU time (see
-    :func:`clock_for`). Returns ``{key: [seconds, ...]}``.
+    With ``shuffle`` each round's order is a fresh permutation instead (seeded,
+    so reruns repeat it): a rotation keeps every function behind the same
+    predecessor, whose freed buffers and dirty cache lines can bias a fast
+    op's time by 10% or more. Warmup rounds are discarded. ``clock`` is wall
+    time by default; pass ``time.thread_time`` to count only this thread's CPU
+    time (see :func:`clock_for`). Returns ``{key: [seconds, ...]}``.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1 (got {repeats})")
     keys = list(fns)
     out: dict[str, list[float]] = {k: [] for k in keys}
+    order = random.Random(0)
     for r in range(warmup + repeats):
         shift = r % len(keys) if keys else 0
-        for k in keys[shift:] + keys[:shift]:
+        for k in (order.sample(keys, len(keys)) if shuffle else keys[shift:] + keys[:shift]):
             start = clock()
             fns[k]()
             elapsed = clock() - start
