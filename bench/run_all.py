@@ -32,7 +32,7 @@ BENCHMARKS = {
                  "training.md"),
     "diagnose": ([sys.executable, "bench/bench_diagnose.py", "--rounds", "15"], "diagnose.md"),
     "verdict": ([sys.executable, "bench/bench_verdict.py", "--out", "bench/results/verdict.md"], "verdict.md"),
-    "guard": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats", "15",
+    "guard": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats", "41",
                "--only", *GUARDED, "relu", "--markdown", "bench/results/guard.md"], "guard.md"),
     "charlm": ([sys.executable, "bench/bench_charlm.py", "--rounds", "5", "--steps", "15", "--threads", "1"],
                "charlm.md"),
@@ -52,7 +52,7 @@ TITLES = {
     "training": "Training throughput: compare engine vs a typical PyTorch loop (issue: compare)",
     "diagnose": "Overhead of actlab.diagnose (issue: gradients)",
     "verdict": "Time to a verdict: backends and early stopping (issue: scale-out)",
-    "guard": "Exact limits on every CPU: the cost of guarding PyTorch's ops (issue: catalog, complete)",
+    "guard": "Exact limits on every CPU: the cost of actlab's fused kernels and of the guard (issue: catalog, complete)",
     "charlm": "char-lm: tokens per second against a plain nanoGPT-style loop (issue: tasks)",
     "checkpoint": "Per-epoch checkpoints: their cost as a share of an epoch (issue: study core)",
     "race": "Racing: time to a verdict against the fixed protocol (issue: verdicts)",
@@ -66,8 +66,8 @@ NOTES = {
         "synchronous successive halving (the asynchronous rule is `asha:async`). The early-stopping rows "
         "describe the asynchronous rule until this benchmark is rerun."),
     "activations": (
-        "This table was measured before the exact-limit guard existed (2026-11-22); for the twelve guarded "
-        "activations the guard's cost is measured in its own section below. "
+        "This table was measured before the exact-limit guard and kernels existed (2026-11-22); for the twelve "
+        "exact-limit activations the cost is measured in its own section below. "
         "How to read the *actlab / native* column: every activation whose *actlab path* is `native` calls "
         "exactly the PyTorch op it is compared with (`actlab.get(name).path`), so their true ratio is 1.00; "
         "what the column shows beyond that is measurement noise. On these shared machines the ratio between "
@@ -75,19 +75,18 @@ NOTES = {
         "(whose backward allocates fresh 16 MB buffers), while the other native rows stay within a few "
         "percent. A row marked *over target* with path `native` is such a case, not a slower implementation."),
     "guard": (
-        "Modules call PyTorch's op unchecked where a run-time probe (once per process, op, parameters, dtype "
-        "and device, at -inf, +inf and NaN, gradients at two lengths) finds it right; that covers inference "
-        "for ELU, CELU, SELU, hardtanh, ReLU6 and the shrinks. Otherwise they call it only after one read of x "
-        "(a sum, or a min/max where the op overflows below the dtype's maximum) shows every element finite "
-        "and in range, and else use the definition's formula. *actlab / native* is the cost in training; the "
-        "inference line gives forward only. The 1.05x target is met by Mish (and GELU-tanh in some runs), and "
-        "in inference by the seven ops above; NOT for the rest in training. One read costs 0.1-0.25 ns per "
-        "element whatever the reduction, against 0.7-2 ns for the ops' whole pass, so no eager guard reaches "
-        "5% for them, and Inductor's fused kernels (g++) were slower than PyTorch's own. `relu` is unguarded "
-        "and shows the noise floor. A hand-written fused kernel (ATen's Vectorized, a C++ autograd Function, "
-        "built at first use) reached 1.00-1.01x for hardshrink and 0.95-0.96x for ELU in training at 2**20 and "
-        "2**22 float32 elements, 1 thread, but 1.08-1.10x for hardshrink at 2**12-2**16; a prototype, not "
-        "shipped: bench/prototypes/fused_guard/README.md."),
+        "Since 2026-11-30 the twelve ops run actlab's fused CPU kernels (src/actlab/catalog/fused.cpp, built "
+        "by `make`): one pass forward and one backward with the exact limits inside the formula (path "
+        "`fused`). *actlab / native* is their cost in training; the lines below give it with quartiles over "
+        "the rounds, in inference, and for the Python guard that still runs where the kernels are not built "
+        "(one read of x, skipped where a run-time probe finds the op right at +-inf and NaN). Rounds run in "
+        "a shuffled order with the training allocator: in a fixed rotation each candidate always followed "
+        "the same one, which biased cheap ops by 10-15% (unguarded ReLU, the same op on both sides, read "
+        "1.15 then; 1.00 now). GELU and GELU-tanh are faster than PyTorch's ops (better formulas, also more "
+        "accurate: docs/precision.md); SiLU misses the 5% target by about one instruction per vector (the "
+        "clamp that keeps -inf * 0 out), and the shrinks and Hard-Swish sit at 1.04-1.10 from run to run, "
+        "beyond the noise that ReLU's row shows. The raw kernels (no autograd) are within 2-3% of PyTorch's "
+        "raw ops for the cheap ones. The earlier prototype: bench/prototypes/fused_guard/README.md."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
         "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
