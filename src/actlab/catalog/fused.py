@@ -8,16 +8,16 @@ with one extra read of x (:func:`actlab.catalog.module.native_is_exact_on`),
 the op's own pass: forward and backward each read and write what PyTorch's
 kernel does, and put the exact limit in the lanes that need it.
 
-The kernels are compiled once per machine, by ``make`` (which runs ``actlab kernels
-build``), into a cache folder keyed by the source, the
-torch version and the CPU's vector width; a module loads them at its first
-call. Nothing is compiled at run time: without a build (no C++ compiler, a
+The kernels are compiled once per machine, by ``make`` (which runs ``actlab
+kernels build``), into a cache folder keyed by the source, the torch version
+and the CPU's vector width; a module loads them at its first call. Nothing is compiled at run time: without a build (no C++ compiler, a
 different CPU, ``ACTLAB_FUSED=0``) the modules keep the Python guard, with the
 same values and gradients, only slower. ``actlab kernels`` says which is in
 use and why.
 
-Used for float32 and float64 tensors on the CPU, outside ``torch.compile``
-and ``torch.func`` transforms; everything else keeps the guard.
+Used for float32 and float64 tensors on the CPU, outside ``torch.compile``,
+``torch.func`` transforms and forward-mode AD; everything else keeps the
+guard. docs/precision.md explains how the kernels are exact and what they cost.
 """
 from __future__ import annotations
 
