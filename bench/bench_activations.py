@@ -94,9 +94,9 @@ def inference_step(fn, x: torch.Tensor):
     return step
 
 
-def bench_one(spec_string: str, numel: int, repeats: int, clock) -> dict:
+def bench_one(spec_string: str, numel: int, repeats: int, clock, dtype=torch.float32) -> dict:
     module, fns = candidates(spec_string)
-    x = input_for(spec_string, numel)
+    x = input_for(spec_string, numel, dtype=dtype)
     params = list(module.parameters())
     steps = {name: forward_backward(fn, x, params) for name, fn in fns.items()}
     steps["floor"] = floor_step(x)
@@ -237,6 +237,8 @@ def main(argv=None) -> int:
                          "processes on a busy machine (needs --threads 1)")
     ap.add_argument("--only", nargs="*", default=None, help="spec strings to run instead of the whole catalog")
     ap.add_argument("--markdown", default=None, help="write the results as Markdown to this file")
+    ap.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default="float32",
+                    help="the input's dtype (default float32)")
     args = ap.parse_args(argv)
     if args.repeats < 5:
         ap.error(f"--repeats must be at least 5 for a meaningful median (got {args.repeats})")
@@ -251,14 +253,14 @@ def main(argv=None) -> int:
         info = machine_info()
         rows = []
         for s in specs:
-            rows.append(bench_one(s, args.numel, args.repeats, clock))
+            rows.append(bench_one(s, args.numel, args.repeats, clock, getattr(torch, args.dtype)))
             print(table([rows[-1]])[-1], flush=True)
     lines = [
         "# Activation speed and memory",
         "",
         f"Date: {today()}  ",
         f"Machine: {machine_line(info)}  ",
-        f"Input: {args.numel} float32 elements (softmax: rows of 10), forward + backward, "
+        f"Input: {args.numel} {args.dtype} elements (softmax: rows of 10), forward + backward, "
         f"median of {args.repeats} rounds in a shuffled order after one warmup round; clock: "
         + ("this thread's CPU time" if args.clock == "cpu" else "wall time")
         + ("; allocator: glibc's mmap threshold fixed at 32 MiB, so every 16 MiB buffer comes from the heap "

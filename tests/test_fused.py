@@ -10,7 +10,7 @@ kernel (the definitions with ``fused``) in float32 and float64:
    number of threads (bit for bit);
 3. strided, transposed and channels_last input, and a gradient with other strides;
 4. second derivatives under ``create_graph`` (the smooth ones), with +-inf and NaN mixed in;
-5. the fallback: ``ACTLAB_FUSED=0``, and float16/bfloat16 tensors, still give the limits;
+5. the fallback (``ACTLAB_FUSED=0``) and float16/bfloat16 tensors on the kernel and the guard give the limits;
 6. the other CPU widths (``ATEN_CPU_CAPABILITY=avx2`` and ``default``), each its own build;
 7. the command line and the op's errors.
 
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 # The activations with a kernel: their definitions name its parameters (``fused``).
 NAMES = tuple(name for name, spec in DEFINITIONS.items() if spec.fused is not None)
 DTYPES = (torch.float32, torch.float64)
+ALL_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)  # the half types computed in float32
 SMOOTH = ("gelu", "gelu_tanh", "silu", "mish")
 
 # f'(k) at a kink is the catalog's convention (PyTorch's backward; definitions.py's docstring):
@@ -161,7 +162,7 @@ def _finite_extremes(dtype) -> list[float]:
     return torch.tensor([s * m for m in mags for s in (1.0, -1.0)], dtype=dtype).double().tolist()
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_finite_extremes_do_not_overflow_and_match_mpmath(ops, case, dtype):
     """Values and gradients at +-max, +-max/2, +-max/7, +-1e30, +-2 sqrt(max), +-1e10 and the smallest
@@ -218,7 +219,7 @@ def _first_difference(a, b, label) -> str:
 
 
 @pytest.mark.parametrize("n", [CHUNKED, BLOCKED])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("name", NAMES)
 def test_long_tensor_limits_and_position_independence(ops, name, dtype, n):
     """Length 3*32768+5 (chunks) and 2048*5+3 (blocks), NaN/+-inf at the first, last and boundary
@@ -279,7 +280,7 @@ def _strided_like(w):
     return view
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("name", NAMES)
 def test_layouts_match_the_contiguous_copy(ops, name, dtype):
     """Transposed, strided, channels_last and sliced input, and a gradient whose strides differ from
@@ -437,22 +438,25 @@ def test_turned_off_in_a_subprocess_the_modules_keep_the_limits():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-def test_half_precision_does_not_use_the_kernel_and_keeps_the_limits(ops, dtype):
-    """float16 and bfloat16 CPU tensors take the modules' guard (fused.applies is False), with the
-    limits rounded to the dtype and NaN's gradient NaN, at length 67 (PyTorch's vector body)."""
+def test_half_precision_keeps_the_limits_on_the_kernel_and_on_the_guard(ops, dtype, monkeypatch):
+    """float16 and bfloat16 CPU tensors run the kernels (computed in float32, rounded once), and the
+    guard where the kernels are off: both give the limits rounded to the dtype and NaN's gradient
+    NaN, at length 67 (PyTorch's vector body)."""
     x0 = torch.tensor([-math.inf, math.inf, math.nan], dtype=dtype).repeat_interleave(67)
-    assert not fused.applies(x0)
-    assert fused.applies(x0.float())  # the kernels are in use here: the dtype alone decides
+    assert fused.applies(x0)
     pts = x0.double().tolist()
-    bad = []
-    for name in NAMES:
-        y, g = _forward_backward(_module(name), x0)
-        rounded = [[float(torch.tensor(v, dtype=dtype)) for v in pair] for pair in (expected(name, t) for t in pts)]
-        want_f, want_d = zip(*rounded)
-        eps = float(torch.finfo(dtype).eps)
-        bad += _mismatches(pts, y.double().tolist(), want_f, dtype, eps, 0.0, name)
-        bad += _mismatches(pts, g.double().tolist(), want_d, dtype, eps, 0.0, name + "'")
-    assert not bad, "\n".join(bad[:20])
+    for path in ("kernel", "guard"):
+        if path == "guard":
+            monkeypatch.setattr(fused, "applies", lambda t: False)
+        bad = []
+        for name in NAMES:
+            y, g = _forward_backward(_module(name), x0)
+            rounded = [[float(torch.tensor(v, dtype=dtype)) for v in pair] for pair in (expected(name, t) for t in pts)]
+            want_f, want_d = zip(*rounded)
+            eps = float(torch.finfo(dtype).eps)
+            bad += _mismatches(pts, y.double().tolist(), want_f, dtype, eps, 0.0, name)
+            bad += _mismatches(pts, g.double().tolist(), want_d, dtype, eps, 0.0, name + "'")
+        assert not bad, path + ":\n" + "\n".join(bad[:20])
 
 
 # ---------------------------------------------------------------------------
@@ -529,10 +533,10 @@ def test_cli_unknown_verb_exits_2_with_usage():
 def test_op_refuses_an_unknown_kernel_and_other_dtypes(ops):
     with pytest.raises(RuntimeError, match="no kernel named 'relu'"):
         ops.apply(torch.zeros(3), "relu", [])
-    with pytest.raises(RuntimeError, match="float32 or float64"):
+    with pytest.raises(RuntimeError, match="float32, float64, bfloat16 or float16"):
         ops.apply(torch.arange(3), "gelu", [])
-    with pytest.raises(RuntimeError, match="float32 or float64"):
-        ops.backward(torch.ones(3, dtype=torch.float16), torch.zeros(3, dtype=torch.float16), "gelu", [])
+    with pytest.raises(RuntimeError, match="float32, float64, bfloat16 or float16"):
+        ops.backward(torch.ones(3, dtype=torch.complex64), torch.zeros(3, dtype=torch.complex64), "gelu", [])
 
 
 PARAM_CHILD = r"""

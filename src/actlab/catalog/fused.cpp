@@ -25,7 +25,7 @@
 //
 // Built for the CPU's vector width at `make` (actlab kernels build); catalog/fused.py
 // loads it when present and says why when not.
-// float32 and float64; other dtypes and devices keep the Python guard.
+// float32 and float64, and float16/bfloat16 computed in float32; CUDA keeps the Python guard.
 // No -ffast-math: it would let the compiler assume there is no NaN or inf.
 
 #include <ATen/ATen.h>
@@ -37,6 +37,7 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <type_traits>
 #include <limits>
 #include <vector>
 
@@ -52,16 +53,29 @@ using Vec = at::vec::Vectorized<T>;
 // Blocks of BLOCK elements (L1-sized), each split by each_vector.
 constexpr int64_t BLOCK = 2048;
 
+// step(i, count, full): `full` is std::true_type for a whole vector (plain loads and stores; a masked
+// load with a run-time count costs the cheap ops 3-4%), std::false_type for the tail (count lanes).
 template <typename T, typename F>
 void each_vector(int64_t begin, int64_t end, const F& step) {
   const int64_t S = Vec<T>::size();
   int64_t i = begin;
   for (; i + 2 * S <= end; i += 2 * S) {  // two independent vectors per step, as ATen's loops
-    step(i, S);
-    step(i + S, S);
+    step(i, S, std::true_type{});
+    step(i + S, S, std::true_type{});
   }
-  for (; i + S <= end; i += S) step(i, S);
-  if (i < end) step(i, end - i);
+  for (; i + S <= end; i += S) step(i, S, std::true_type{});
+  if (i < end) step(i, end - i, std::false_type{});
+}
+
+template <typename T, typename Full>
+Vec<T> load(const T* p, int64_t count, Full) {
+  if constexpr (Full::value) return Vec<T>::loadu(p);
+  else return Vec<T>::loadu(p, count);
+}
+template <typename T, typename Full>
+void store(const Vec<T>& v, T* p, int64_t count, Full) {
+  if constexpr (Full::value) v.store(p);
+  else v.store(p, count);
 }
 
 template <typename F>
@@ -75,22 +89,70 @@ Tensor dense(const Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
 }
 
-// y = f(x): one formula, exact everywhere (the clamps below keep inf * 0 out of it).
+// float16 and bfloat16: two float vectors per load, computed in float32 (as PyTorch's kernels for these
+// types do), rounded once on the store.
+template <typename R, typename F>
+Tensor map_x_reduced(const Tensor& x_, const F& f) {
+  Tensor x = dense(x_);
+  Tensor y = at::empty_like(x);
+  const R* xp = x.const_data_ptr<R>();
+  R* yp = y.mutable_data_ptr<R>();
+  each_block(x.numel(), [&](int64_t b, int64_t e) {
+    const int64_t S = Vec<R>::size();
+    for (int64_t i = b; i < e; i += S) {
+      const int64_t c = std::min(S, e - i);
+      auto [lo, hi] = at::vec::convert_to_float<R>(Vec<R>::loadu(xp + i, c));
+      at::vec::convert_from_float<R>(f(lo), f(hi)).store(yp + i, c);
+    }
+  });
+  return y;
+}
+
+// y = f(x): one formula, exact everywhere (the clamps below keep inf * 0 out of it). T is the type the
+// formula computes in: float also serves float16 and bfloat16 tensors.
 template <typename T, typename F>
 Tensor map_x(const Tensor& x_, const F& f) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (x_.scalar_type() == at::kBFloat16) return map_x_reduced<c10::BFloat16>(x_, f);
+    if (x_.scalar_type() == at::kHalf) return map_x_reduced<c10::Half>(x_, f);
+  }
   Tensor x = dense(x_);
   Tensor y = at::empty_like(x);
   const T* xp = x.const_data_ptr<T>();
   T* yp = y.mutable_data_ptr<T>();
   each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<T>(b, e, [&](int64_t i, int64_t c) { f(Vec<T>::loadu(xp + i, c)).store(yp + i, c); });
+    each_vector<T>(b, e, [&](int64_t i, int64_t c, auto full) { store(f(load(xp + i, c, full)), yp + i, c, full); });
   });
   return y;
+}
+
+template <typename R, typename F>
+Tensor map_grad_x_reduced(const Tensor& g_, const Tensor& x_, const F& df) {
+  Tensor x = dense(x_);
+  Tensor g = g_.strides() == x.strides() ? g_ : at::empty_like(x).copy_(g_);
+  Tensor out = at::empty_like(x);
+  const R* xp = x.const_data_ptr<R>();
+  const R* gp = g.const_data_ptr<R>();
+  R* op = out.mutable_data_ptr<R>();
+  each_block(x.numel(), [&](int64_t b, int64_t e) {
+    const int64_t S = Vec<R>::size();
+    for (int64_t i = b; i < e; i += S) {
+      const int64_t c = std::min(S, e - i);
+      auto [x0, x1] = at::vec::convert_to_float<R>(Vec<R>::loadu(xp + i, c));
+      auto [g0, g1] = at::vec::convert_to_float<R>(Vec<R>::loadu(gp + i, c));
+      at::vec::convert_from_float<R>(g0 * df(x0), g1 * df(x1)).store(op + i, c);
+    }
+  });
+  return out;
 }
 
 // grad * f'(x), the same way.
 template <typename T, typename F>
 Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (x_.scalar_type() == at::kBFloat16) return map_grad_x_reduced<c10::BFloat16>(g_, x_, df);
+    if (x_.scalar_type() == at::kHalf) return map_grad_x_reduced<c10::Half>(g_, x_, df);
+  }
   Tensor x = dense(x_);
   Tensor g = g_.strides() == x.strides() ? g_ : at::empty_like(x).copy_(g_);
   Tensor out = at::empty_like(x);
@@ -98,8 +160,8 @@ Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
   const T* gp = g.const_data_ptr<T>();
   T* op = out.mutable_data_ptr<T>();
   each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<T>(b, e, [&](int64_t i, int64_t c) {
-      (Vec<T>::loadu(gp + i, c) * df(Vec<T>::loadu(xp + i, c))).store(op + i, c);
+    each_vector<T>(b, e, [&](int64_t i, int64_t c, auto full) {
+      store(load(gp + i, c, full) * df(load(xp + i, c, full)), op + i, c, full);
     });
   });
   return out;
@@ -292,7 +354,7 @@ Tensor silu_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> one(1);
   return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
     Vec<T> s = one / (one + v.neg().exp());
-    return s * (one + finite(v) * (one - s));
+    return s * at::vec::fmadd(finite(v), one - s, one);  // one fused multiply-add pays for one of the clamp's two
   });
 }
 
@@ -338,8 +400,9 @@ Tensor hardswish_backward(const Tensor& g, const Tensor& x) {
 void check_input(const Tensor& x, const char* name) {
   TORCH_CHECK(x.device().is_cpu(), "actlab_fused.", name, ": takes CPU tensors, got one on ", x.device(),
               "; the module uses its Python guard elsewhere");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, "actlab_fused.", name,
-              ": takes float32 or float64, got ", x.scalar_type(), "; the module uses its Python guard for others");
+  const auto t = x.scalar_type();
+  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kBFloat16 || t == at::kHalf, "actlab_fused.", name,
+              ": takes float32, float64, bfloat16 or float16, got ", t, "; the module uses its Python guard for others");
 }
 
 // How many parameters each kernel takes (the definitions' `fused` names, in order).
@@ -391,14 +454,14 @@ Tensor backward_t(const std::string& name, const Tensor& g, const Tensor& x, c10
 Tensor fused_forward(const std::string& name, const Tensor& x, c10::ArrayRef<double> p) {
   check_params(name, p);
   check_input(x, name.c_str());
-  return x.scalar_type() == at::kFloat ? forward_t<float>(name, x, p) : forward_t<double>(name, x, p);
+  return x.scalar_type() == at::kDouble ? forward_t<double>(name, x, p) : forward_t<float>(name, x, p);
 }
 
 Tensor fused_backward(const std::string& name, const Tensor& g, const Tensor& x, c10::ArrayRef<double> p) {
   check_params(name, p);
   check_input(x, name.c_str());
   Tensor gx = g.scalar_type() == x.scalar_type() ? g : g.to(x.scalar_type());
-  return x.scalar_type() == at::kFloat ? backward_t<float>(name, gx, x, p) : backward_t<double>(name, gx, x, p);
+  return x.scalar_type() == at::kDouble ? backward_t<double>(name, gx, x, p) : backward_t<float>(name, gx, x, p);
 }
 
 // PyTorch's own op, whose gradient autograd can differentiate again; used only under create_graph, where
@@ -461,6 +524,9 @@ struct Fused : public torch::autograd::Function<Fused> {
 Tensor apply(const Tensor& x, c10::string_view name, c10::ArrayRef<double> p) {
   return Fused::apply(x, std::string(name), p.vec());
 }
+Tensor forward_op(const Tensor& x, c10::string_view name, c10::ArrayRef<double> p) {
+  return fused_forward(std::string(name), x, p);
+}
 Tensor backward_op(const Tensor& g, const Tensor& x, c10::string_view name, c10::ArrayRef<double> p) {
   return fused_backward(std::string(name), g, x, p);
 }
@@ -471,6 +537,7 @@ int64_t lanes() { return Vec<float>::size(); }
 
 TORCH_LIBRARY(actlab_fused, m) {
   m.def("apply(Tensor x, str name, float[] p) -> Tensor", &apply);
+  m.def("forward(Tensor x, str name, float[] p) -> Tensor", &forward_op);  // the kernels alone, no autograd
   m.def("backward(Tensor grad, Tensor x, str name, float[] p) -> Tensor", &backward_op);
   m.def("lanes() -> int", &lanes);
 }

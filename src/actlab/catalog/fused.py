@@ -15,7 +15,8 @@ different CPU, ``ACTLAB_FUSED=0``) the modules keep the Python guard, with the
 same values and gradients, only slower. ``actlab kernels`` says which is in
 use and why.
 
-Used for float32 and float64 tensors on the CPU, outside ``torch.compile``,
+Used for float32, float64, bfloat16 and float16 tensors on the CPU (the half types computed
+in float32, as PyTorch's kernels do), outside ``torch.compile``,
 ``torch.func`` transforms and forward-mode AD; everything else keeps the
 guard. docs/precision.md explains how the kernels are exact and what they cost.
 """
@@ -34,7 +35,7 @@ from typing import Optional
 import torch
 
 SOURCE = Path(__file__).with_name("fused.cpp")
-DTYPES = (torch.float32, torch.float64)
+DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
 # ATen's Vectorized<T> picks its width from CPU_CAPABILITY_*; the flags are the ones PyTorch builds that
 # width with. A CPU that is not x86 (ARM) gets ATen's generic Vectorized, which the compiler vectorises.
