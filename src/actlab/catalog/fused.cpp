@@ -98,12 +98,10 @@ Tensor map_x_reduced(const Tensor& x_, const F& f) {
   const R* xp = x.const_data_ptr<R>();
   R* yp = y.mutable_data_ptr<R>();
   each_block(x.numel(), [&](int64_t b, int64_t e) {
-    const int64_t S = Vec<R>::size();
-    for (int64_t i = b; i < e; i += S) {
-      const int64_t c = std::min(S, e - i);
-      auto [lo, hi] = at::vec::convert_to_float<R>(Vec<R>::loadu(xp + i, c));
-      at::vec::convert_from_float<R>(f(lo), f(hi)).store(yp + i, c);
-    }
+    each_vector<R>(b, e, [&](int64_t i, int64_t c, auto full) {
+      auto [lo, hi] = at::vec::convert_to_float<R>(load(xp + i, c, full));
+      store(at::vec::convert_from_float<R>(f(lo), f(hi)), yp + i, c, full);
+    });
   });
   return y;
 }
@@ -135,13 +133,11 @@ Tensor map_grad_x_reduced(const Tensor& g_, const Tensor& x_, const F& df) {
   const R* gp = g.const_data_ptr<R>();
   R* op = out.mutable_data_ptr<R>();
   each_block(x.numel(), [&](int64_t b, int64_t e) {
-    const int64_t S = Vec<R>::size();
-    for (int64_t i = b; i < e; i += S) {
-      const int64_t c = std::min(S, e - i);
-      auto [x0, x1] = at::vec::convert_to_float<R>(Vec<R>::loadu(xp + i, c));
-      auto [g0, g1] = at::vec::convert_to_float<R>(Vec<R>::loadu(gp + i, c));
-      at::vec::convert_from_float<R>(g0 * df(x0), g1 * df(x1)).store(op + i, c);
-    }
+    each_vector<R>(b, e, [&](int64_t i, int64_t c, auto full) {
+      auto [x0, x1] = at::vec::convert_to_float<R>(load(xp + i, c, full));
+      auto [g0, g1] = at::vec::convert_to_float<R>(load(gp + i, c, full));
+      store(at::vec::convert_from_float<R>(g0 * df(x0), g1 * df(x1)), op + i, c, full);
+    });
   });
   return out;
 }
