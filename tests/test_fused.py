@@ -521,6 +521,18 @@ def test_cli_build_with_a_failing_compiler(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.so")), "a failed build left a library behind"
 
 
+def test_cli_build_into_an_unwritable_cache_says_why(tmp_path):
+    """A cache folder that cannot be created (a file stands in its way): one message, exit 1, and 0 with
+    --optional; no traceback."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env = {"ACTLAB_FUSED_DIR": str(blocker / "cache")}
+    done = _fused_cli("build", **env)
+    assert done.returncode == 1 and "fused kernels not built" in done.stderr, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert _fused_cli("build", "--optional", **env).returncode == 0
+
+
 def test_cli_unknown_verb_exits_2_with_usage():
     done = _fused_cli("frobnicate")
     assert done.returncode == 2

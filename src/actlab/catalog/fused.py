@@ -170,7 +170,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if argv[:1] == ["build"]:
         try:
             path = build(verbose="-v" in argv)
-        except RuntimeError as e:
+        except (RuntimeError, OSError) as e:  # no compiler, a failed compile, an unwritable cache folder
             print(f"actlab: fused kernels not built: {e}\nThe modules keep their Python guard "
                   "(the same values, 10-30% slower in training).", file=sys.stderr)
             return 0 if "--optional" in argv else 1
