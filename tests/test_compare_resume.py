@@ -69,7 +69,7 @@ def test_kill_minus_nine_then_resume(tmp_path):
         # Step until at least one run is finished and another has partial epochs, then kill.
         while True:
             done, partial, total = lock.state()
-            if done >= 2 and partial >= 1:
+            if done >= 1 and partial >= 1:  # as the comment says: under load, done >= 2 could be stepped over
                 break
             assert total < RUNS * EPOCHS, "the study finished before it could be interrupted"
             lock.release()
