@@ -154,7 +154,7 @@ def applies(x: torch.Tensor) -> bool:
     ``torch.autograd.forward_ad.dual_level`` (the kernels define no forward-mode derivative):
     the module's analytic Function serves those.
     """
-    return (x.dtype in DTYPES and x.device.type == "cpu" and ops() is not None
+    return (x.dtype in DTYPES and x.device.type == "cpu" and x.layout == torch.strided and ops() is not None
             and torch.autograd.forward_ad._current_level < 0 and not torch.compiler.is_compiling()
             and torch._C._functorch.peek_interpreter_stack() is None)
 
