@@ -32,7 +32,7 @@ BENCHMARKS = {
                  "training.md"),
     "diagnose": ([sys.executable, "bench/bench_diagnose.py", "--rounds", "15"], "diagnose.md"),
     "verdict": ([sys.executable, "bench/bench_verdict.py", "--out", "bench/results/verdict.md"], "verdict.md"),
-    "guard": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats", "41",
+    "guard": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats", "81",
                "--only", *GUARDED, "relu", "--markdown", "bench/results/guard.md"], "guard.md"),
     "guard-bf16": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
                     "21", "--dtype", "bfloat16", "--only", *GUARDED, "relu", "--markdown", "bench/results/guard-bf16.md"],
@@ -87,11 +87,12 @@ NOTES = {
         "a shuffled order with the training allocator: in a fixed rotation each candidate always followed "
         "the same one, which biased cheap ops by 10-15% (unguarded ReLU, the same op on both sides, read "
         "1.15 then; 1.00 now). GELU and GELU-tanh are faster than PyTorch's ops (better formulas, also more "
-        "accurate: docs/precision.md); Mish and the ELUs are within 5%; the cheap ops (hardtanh, ReLU6, the "
-        "shrinks, Hard-Swish, SiLU) read 0.97-1.13 across five runs on 2026-11-30, while ReLU's row (the "
-        "same op on both sides) read 1.00-1.05 with quartiles up to 1.12: within this machine's noise of the "
-        "target, not shown below it. The raw kernels (no autograd) are within 2-4% of PyTorch's raw ops for "
-        "the cheap ones. The earlier prototype: bench/prototypes/fused_guard/README.md."),
+        "accurate: docs/precision.md). With 41 rounds the cheap ops read 0.97-1.13 across five runs on "
+        "2026-11-30, about the noise of ReLU's row (the same op on both sides: 1.00-1.05, quartiles up to "
+        "1.12); with 81 rounds (two runs, now the setting) hardtanh, ReLU6 and the shrinks read 1.01-1.04 "
+        "and ReLU 0.97-1.02, while SiLU (1.06-1.09) and Hard-Swish (1.09-1.11) stay over the target. The raw "
+        "kernels (no autograd) are within 2-4% of PyTorch's raw ops for the cheap ones. The earlier "
+        "prototype: bench/prototypes/fused_guard/README.md."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store. Against the Python guard "
