@@ -613,8 +613,10 @@ def _add_kernels(sub):
 def _run_kernels(args):
     from .catalog import fused
 
-    return fused.main(["build", *(["--optional"] if args.optional else []), *(["-v"] if args.verbose else [])]
-                      if args.action == "build" else ["status"])
+    if args.action == "build":
+        return fused.build_and_report(optional=args.optional, verbose=args.verbose)
+    print(fused.status())
+    return 0
 
 
 COMMANDS = [_add_list, _add_show, _add_plot, _add_compare, _add_gradients, _add_report, _add_catalog, _add_tune, _add_advise, _add_theory, _add_tasks, _add_suite, _add_kernels]

@@ -89,78 +89,79 @@ Tensor dense(const Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
 }
 
-// float16 and bfloat16: two float vectors per load, computed in float32 (as PyTorch's kernels for these
-// types do), rounded once on the store.
-template <typename R, typename F>
-Tensor map_x_reduced(const Tensor& x_, const F& f) {
-  Tensor x = dense(x_);
-  Tensor y = at::empty_like(x);
-  const R* xp = x.const_data_ptr<R>();
-  R* yp = y.mutable_data_ptr<R>();
-  each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<R>(b, e, [&](int64_t i, int64_t c, auto full) {
-      auto [lo, hi] = at::vec::convert_to_float<R>(load(xp + i, c, full));
-      store(at::vec::convert_from_float<R>(f(lo), f(hi)), yp + i, c, full);
-    });
-  });
-  return y;
+// f on one stored vector: directly for float and double; for float16 and bfloat16 on its two float32
+// halves, rounded once on the store (as PyTorch's half kernels compute).
+template <typename S, typename F>
+Vec<S> on_vector(const Vec<S>& v, const F& f) {
+  if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double>) {
+    return f(v);
+  } else {
+    auto [lo, hi] = at::vec::convert_to_float<S>(v);
+    return at::vec::convert_from_float<S>(f(lo), f(hi));
+  }
+}
+template <typename S, typename F>
+Vec<S> grad_on_vector(const Vec<S>& g, const Vec<S>& v, const F& df) {
+  if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double>) {
+    return g * df(v);
+  } else {
+    auto [x0, x1] = at::vec::convert_to_float<S>(v);
+    auto [g0, g1] = at::vec::convert_to_float<S>(g);
+    return at::vec::convert_from_float<S>(g0 * df(x0), g1 * df(x1));
+  }
 }
 
-// y = f(x): one formula, exact everywhere (the clamps below keep inf * 0 out of it). T is the type the
-// formula computes in: float also serves float16 and bfloat16 tensors.
+// Calls body(Storage<S>{}) with S the tensor's storage type: T itself, or for T = float (the type the
+// formulas compute in) also c10::BFloat16 and c10::Half.
+template <typename S>
+struct Storage {
+  using type = S;
+};
+template <typename T, typename Body>
+Tensor by_storage(const Tensor& x, const Body& body) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (x.scalar_type() == at::kBFloat16) return body(Storage<c10::BFloat16>{});
+    if (x.scalar_type() == at::kHalf) return body(Storage<c10::Half>{});
+  }
+  return body(Storage<T>{});
+}
+
+// y = f(x): one formula, exact everywhere (the clamps below keep inf * 0 out of it).
 template <typename T, typename F>
 Tensor map_x(const Tensor& x_, const F& f) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (x_.scalar_type() == at::kBFloat16) return map_x_reduced<c10::BFloat16>(x_, f);
-    if (x_.scalar_type() == at::kHalf) return map_x_reduced<c10::Half>(x_, f);
-  }
   Tensor x = dense(x_);
-  Tensor y = at::empty_like(x);
-  const T* xp = x.const_data_ptr<T>();
-  T* yp = y.mutable_data_ptr<T>();
-  each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<T>(b, e, [&](int64_t i, int64_t c, auto full) { store(f(load(xp + i, c, full)), yp + i, c, full); });
-  });
-  return y;
-}
-
-template <typename R, typename F>
-Tensor map_grad_x_reduced(const Tensor& g_, const Tensor& x_, const F& df) {
-  Tensor x = dense(x_);
-  Tensor g = g_.strides() == x.strides() ? g_ : at::empty_like(x).copy_(g_);
-  Tensor out = at::empty_like(x);
-  const R* xp = x.const_data_ptr<R>();
-  const R* gp = g.const_data_ptr<R>();
-  R* op = out.mutable_data_ptr<R>();
-  each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<R>(b, e, [&](int64_t i, int64_t c, auto full) {
-      auto [x0, x1] = at::vec::convert_to_float<R>(load(xp + i, c, full));
-      auto [g0, g1] = at::vec::convert_to_float<R>(load(gp + i, c, full));
-      store(at::vec::convert_from_float<R>(g0 * df(x0), g1 * df(x1)), op + i, c, full);
+  Tensor y = at::empty_like(x);  // the same strides: x's and y's elements pair up in memory order
+  return by_storage<T>(x, [&](auto storage) {
+    using S = typename decltype(storage)::type;
+    const S* xp = x.const_data_ptr<S>();
+    S* yp = y.mutable_data_ptr<S>();
+    each_block(x.numel(), [&](int64_t b, int64_t e) {
+      each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+        store(on_vector<S>(load(xp + i, c, full), f), yp + i, c, full);
+      });
     });
+    return y;
   });
-  return out;
 }
 
-// grad * f'(x), the same way.
+// grad * f'(x), the same way (a gradient with other strides than x is copied to x's first).
 template <typename T, typename F>
 Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (x_.scalar_type() == at::kBFloat16) return map_grad_x_reduced<c10::BFloat16>(g_, x_, df);
-    if (x_.scalar_type() == at::kHalf) return map_grad_x_reduced<c10::Half>(g_, x_, df);
-  }
   Tensor x = dense(x_);
   Tensor g = g_.strides() == x.strides() ? g_ : at::empty_like(x).copy_(g_);
   Tensor out = at::empty_like(x);
-  const T* xp = x.const_data_ptr<T>();
-  const T* gp = g.const_data_ptr<T>();
-  T* op = out.mutable_data_ptr<T>();
-  each_block(x.numel(), [&](int64_t b, int64_t e) {
-    each_vector<T>(b, e, [&](int64_t i, int64_t c, auto full) {
-      store(load(gp + i, c, full) * df(load(xp + i, c, full)), op + i, c, full);
+  return by_storage<T>(x, [&](auto storage) {
+    using S = typename decltype(storage)::type;
+    const S* xp = x.const_data_ptr<S>();
+    const S* gp = g.const_data_ptr<S>();
+    S* op = out.mutable_data_ptr<S>();
+    each_block(x.numel(), [&](int64_t b, int64_t e) {
+      each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+        store(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), df), op + i, c, full);
+      });
     });
+    return out;
   });
-  return out;
 }
 
 // Lane helpers. Comparisons give all-ones or all-zeros lanes; "& one" turns them into 1 or 0.

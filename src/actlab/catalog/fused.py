@@ -164,20 +164,17 @@ def kernel_params(spec, params: dict) -> list[float]:
     return [float(params[name]) for name in spec.fused]
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    """``actlab kernels [status | build [-v] [--optional]]`` (the CLI parses; this does the work)."""
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["build"]:
-        try:
-            path = build(verbose="-v" in argv)
-        except (RuntimeError, OSError) as e:  # no compiler, a failed compile, an unwritable cache folder
-            print(f"actlab: fused kernels not built: {e}\nThe modules keep their Python guard "
-                  "(the same values, 10-30% slower in training).", file=sys.stderr)
-            return 0 if "--optional" in argv else 1
-        print(f"actlab: fused kernels built for {capability()}: {path}")
-        return 0
-    if argv in ([], ["status"]):
-        print(status())
-        return 0
-    print("usage: actlab kernels [status | build [-v] [--optional]]", file=sys.stderr)
-    return 2
+def build_and_report(optional: bool = False, verbose: bool = False) -> int:
+    """``actlab kernels build``: build, print where (or why not), and return the exit status.
+
+    1 when the kernels cannot be built (no compiler, a failed compile, an unwritable cache
+    folder), 0 with ``optional`` (``make`` then carries on with the Python guard).
+    """
+    try:
+        path = build(verbose=verbose)
+    except (RuntimeError, OSError) as e:
+        print(f"actlab: fused kernels not built: {e}\nThe modules keep their Python guard "
+              "(the same values, 10-30% slower in training).", file=sys.stderr)
+        return 0 if optional else 1
+    print(f"actlab: fused kernels built for {capability()}: {path}")
+    return 0
