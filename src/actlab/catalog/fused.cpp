@@ -47,6 +47,9 @@ using at::Tensor;
 template <typename T>
 using Vec = at::vec::Vectorized<T>;
 
+// The per-vector helpers are always inlined into the loops (a call per vector costs the cheap ops dearly).
+#define ACTLAB_INLINE inline __attribute__((always_inline))
+
 // ---------------------------------------------------------------------------
 // One pass over x (and grad), the tail through the same vector code.
 // ---------------------------------------------------------------------------
@@ -56,7 +59,7 @@ constexpr int64_t BLOCK = 2048;
 // step(i, count, full): `full` is std::true_type for a whole vector (plain loads and stores; a masked
 // load with a run-time count costs the cheap ops 3-4%), std::false_type for the tail (count lanes).
 template <typename T, typename F>
-void each_vector(int64_t begin, int64_t end, const F& step) {
+ACTLAB_INLINE void each_vector(int64_t begin, int64_t end, const F& step) {
   const int64_t S = Vec<T>::size();
   int64_t i = begin;
   for (; i + 2 * S <= end; i += 2 * S) {  // two independent vectors per step, as ATen's loops
@@ -68,12 +71,12 @@ void each_vector(int64_t begin, int64_t end, const F& step) {
 }
 
 template <typename T, typename Full>
-Vec<T> load(const T* p, int64_t count, Full) {
+ACTLAB_INLINE Vec<T> load(const T* p, int64_t count, Full) {
   if constexpr (Full::value) return Vec<T>::loadu(p);
   else return Vec<T>::loadu(p, count);
 }
 template <typename T, typename Full>
-void store(const Vec<T>& v, T* p, int64_t count, Full) {
+ACTLAB_INLINE void store(const Vec<T>& v, T* p, int64_t count, Full) {
   if constexpr (Full::value) v.store(p);
   else v.store(p, count);
 }
@@ -92,7 +95,7 @@ Tensor dense(const Tensor& t) {
 // f on one stored vector: directly for float and double; for float16 and bfloat16 on its two float32
 // halves, rounded once on the store (as PyTorch's half kernels compute).
 template <typename S, typename F>
-Vec<S> on_vector(const Vec<S>& v, const F& f) {
+ACTLAB_INLINE Vec<S> on_vector(const Vec<S>& v, const F& f) {
   if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double>) {
     return f(v);
   } else {
@@ -101,7 +104,7 @@ Vec<S> on_vector(const Vec<S>& v, const F& f) {
   }
 }
 template <typename S, typename F>
-Vec<S> grad_on_vector(const Vec<S>& g, const Vec<S>& v, const F& df) {
+ACTLAB_INLINE Vec<S> grad_on_vector(const Vec<S>& g, const Vec<S>& v, const F& df) {
   if constexpr (std::is_same_v<S, float> || std::is_same_v<S, double>) {
     return g * df(v);
   } else {
@@ -133,11 +136,16 @@ Tensor map_x(const Tensor& x_, const F& f) {
   Tensor y = at::empty_like(x);  // the same strides: x's and y's elements pair up in memory order
   return by_storage<T>(x, [&](auto storage) {
     using S = typename decltype(storage)::type;
-    const S* xp = x.const_data_ptr<S>();
-    S* yp = y.mutable_data_ptr<S>();
+    const S* xp0 = x.const_data_ptr<S>();
+    S* yp0 = y.mutable_data_ptr<S>();
     each_block(x.numel(), [&](int64_t b, int64_t e) {
+      // Copies local to the block: reached through the parallel region's captures, f's constants and
+      // the pointers would be reloaded from memory after every store (which might alias them).
+      const F fl = f;
+      const S* const xp = xp0;
+      S* const yp = yp0;
       each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
-        store(on_vector<S>(load(xp + i, c, full), f), yp + i, c, full);
+        store(on_vector<S>(load(xp + i, c, full), fl), yp + i, c, full);
       });
     });
     return y;
@@ -152,12 +160,16 @@ Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
   Tensor out = at::empty_like(x);
   return by_storage<T>(x, [&](auto storage) {
     using S = typename decltype(storage)::type;
-    const S* xp = x.const_data_ptr<S>();
-    const S* gp = g.const_data_ptr<S>();
-    S* op = out.mutable_data_ptr<S>();
+    const S* xp0 = x.const_data_ptr<S>();
+    const S* gp0 = g.const_data_ptr<S>();
+    S* op0 = out.mutable_data_ptr<S>();
     each_block(x.numel(), [&](int64_t b, int64_t e) {
+      const F dfl = df;  // local copies, as in map_x
+      const S* const xp = xp0;
+      const S* const gp = gp0;
+      S* const op = op0;
       each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
-        store(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), df), op + i, c, full);
+        store(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), dfl), op + i, c, full);
       });
     });
     return out;
@@ -167,25 +179,101 @@ Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
 // Lane helpers. Comparisons give all-ones or all-zeros lanes; "& one" turns them into 1 or 0.
 // v where mask is set, else w
 template <typename T>
-Vec<T> where(const Vec<T>& mask, const Vec<T>& v, const Vec<T>& w) {
+ACTLAB_INLINE Vec<T> where(const Vec<T>& mask, const Vec<T>& v, const Vec<T>& w) {
   return Vec<T>::blendv(w, v, mask);
 }
 // NaN lanes of x carried into d (the derivative at NaN is NaN)
 template <typename T>
-Vec<T> keep_nan(const Vec<T>& x, const Vec<T>& d) {
+ACTLAB_INLINE Vec<T> keep_nan(const Vec<T>& x, const Vec<T>& d) {
   return where(x.isnan(), x, d);
 }
 // x with +-inf replaced by +-max (and NaN kept: ATen's clamp passes NaN on every width). Where x only
 // multiplies a factor that is exactly 0 at that end, this turns inf * 0 (NaN) into the limit 0.
 template <typename T>
-Vec<T> finite(const Vec<T>& x) {
+ACTLAB_INLINE Vec<T> finite(const Vec<T>& x) {
   const T big = std::numeric_limits<T>::max();
   return at::vec::clamp(x, Vec<T>(-big), Vec<T>(big));
 }
 template <typename T>
-Vec<T> no_neg_inf(const Vec<T>& x) {
+ACTLAB_INLINE Vec<T> no_neg_inf(const Vec<T>& x) {
   return at::vec::clamp_min(x, Vec<T>(-std::numeric_limits<T>::max()));
 }
+
+// e^x. On AVX-512 in float32, computed inline here: ATen's Vectorized::exp calls Sleef's expf16_u10, a
+// function call per vector with its own range checks, about half of SiLU's time. The same method (Cody-Waite
+// reduction by ln 2 in two parts, then a degree-6 polynomial for e^r on |r| <= ln2/2 with Sleef's minimax
+// coefficients; Shibata and Petrogalli, "SLEEF", IEEE TPDS 2020), with 2^n applied by VSCALEFPS, which
+// overflows to inf and underflows gradually to 0 by itself, and e^r summed as 1 + (r + r^2 p(r)) so that
+// 1 + ... rounds once: at most 1 ulp (tests/test_fused.py checks it against float64 over the whole range).
+// exp_small takes |x| <= 104 (or NaN); exp_of any x. AVX2 below; float64 and the generic build: ATen's.
+template <typename T>
+ACTLAB_INLINE Vec<T> exp_of(const Vec<T>& x) {
+  return x.exp();
+}
+template <typename T>
+ACTLAB_INLINE Vec<T> exp_small(const Vec<T>& x) {
+  return x.exp();
+}
+// x clamped to [-b, b], NaN kept (ATen's clamp passes NaN on every width)
+template <typename T>
+ACTLAB_INLINE Vec<T> clamp_abs(const Vec<T>& x, T b) {
+  return at::vec::clamp(x, Vec<T>(-b), Vec<T>(b));
+}
+// Beyond +-exp_limit, e^x is inf or 0 in T (float32: e^-104 is below the least subnormal; float64: e^-746).
+template <typename T>
+constexpr T exp_limit() {
+  return std::is_same_v<T, float> ? T(104) : T(746);
+}
+#if defined(CPU_CAPABILITY_AVX512)
+template <>
+ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
+  const __m512 x = xv;
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963407359924681001892137f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // x - n ln2, ln2 in two parts
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 u = _mm512_set1_ps(0.000198527617612853646278381f);
+  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.00139304355252534151077271f));
+  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.00833336077630519866943359f));
+  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.0416664853692054748535156f));
+  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.166666671633720397949219f));
+  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.5f));
+  u = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), u, r), _mm512_set1_ps(1.f));
+  return Vec<float>(_mm512_scalef_ps(u, n));
+}
+#elif defined(CPU_CAPABILITY_AVX2)
+// The same on AVX2, which has no VSCALEFPS: 2^n (|n| <= 150) as two normal powers of two, 2^(n - n/2) and
+// 2^(n/2), built in the exponent field; (u 2^a) is exact and the second product rounds once, also into
+// the subnormals, and overflows to inf as a product does.
+template <>
+ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
+  const __m256 x = xv;
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.442695040888963407359924681001892137f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  __m256 u = _mm256_set1_ps(0.000198527617612853646278381f);
+  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.00139304355252534151077271f));
+  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.00833336077630519866943359f));
+  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.0416664853692054748535156f));
+  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.166666671633720397949219f));
+  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.5f));
+  u = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(r, r), u, r), _mm256_set1_ps(1.f));
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i half = _mm256_srai_epi32(ni, 1);
+  const __m256i rest = _mm256_sub_epi32(ni, half);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(rest, bias), 23));
+  const __m256 b = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+  return Vec<float>(_mm256_mul_ps(_mm256_mul_ps(u, a), b));
+}
+#endif
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+template <>
+ACTLAB_INLINE Vec<float> exp_of<float>(const Vec<float>& x) {
+  return exp_small<float>(clamp_abs<float>(x, exp_limit<float>()));
+}
+#endif
 
 // ---------------------------------------------------------------------------
 // The ops. Each: f(x) and f'(x) on one vector, PyTorch's differentiable backward
@@ -210,7 +298,7 @@ EluCoef elu_coef(const std::string& name, c10::ArrayRef<double> p) {
 template <typename T>
 Tensor elu_forward(const Tensor& x, const EluCoef& k) {
   const Vec<T> pos((T)k.pos), neg((T)k.neg), inp((T)k.inp), zero(0);
-  return map_x<T>(x, [&](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) {
     Vec<T> up = v > zero;
     if (up.zero_mask() == 0) return v * pos;  // every lane positive: no expm1 (as PyTorch's kernel)
     return where(up, v * pos, (v * inp).expm1() * neg);
@@ -219,23 +307,23 @@ Tensor elu_forward(const Tensor& x, const EluCoef& k) {
 template <typename T>
 Tensor elu_backward(const Tensor& g, const Tensor& x, const EluCoef& k) {
   const Vec<T> pos((T)k.pos), slope((T)(k.neg * k.inp)), inp((T)k.inp), zero(0);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
     Vec<T> up = v > zero;
     if (up.zero_mask() == 0) return pos;
-    return where(up, pos, (v * inp).exp() * slope);  // exp(-inf) = 0; f'(0) is the left piece, as PyTorch's
+    return where(up, pos, exp_of<T>(v * inp) * slope);  // exp(-inf) = 0; f'(0) is the left piece, as PyTorch's
   });
 }
 
-// hardtanh / ReLU6: clip to [lo, hi]; maximum/minimum propagate NaN. f' = 1 strictly inside, else 0.
+// hardtanh / ReLU6: clip to [lo, hi] (clamp propagates NaN). f' = 1 strictly inside, else 0.
 template <typename T>
 Tensor clip_forward(const Tensor& x, double lo_, double hi_) {
   const Vec<T> lo((T)lo_), hi((T)hi_);
-  return map_x<T>(x, [&](const Vec<T>& v) { return at::vec::minimum(at::vec::maximum(v, lo), hi); });
+  return map_x<T>(x, [=](const Vec<T>& v) { return at::vec::clamp(v, lo, hi); });
 }
 template <typename T>
 Tensor clip_backward(const Tensor& g, const Tensor& x, double lo_, double hi_) {
   const Vec<T> lo((T)lo_), hi((T)hi_), one(1);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) { return keep_nan(v, (v > lo) & (v < hi) & one); });
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) { return keep_nan(v, (v > lo) & (v < hi) & one); });
 }
 
 // shrinks: 0 inside [-l, l]; hardshrink keeps x outside, softshrink moves it l towards 0. f' = 1 outside.
@@ -243,33 +331,57 @@ template <typename T>
 Tensor shrink_forward(const Tensor& x, double l_, bool soft) {
   const Vec<T> l((T)l_), zero(0);
   if (soft) {
-    return map_x<T>(x, [&](const Vec<T>& v) {
+    return map_x<T>(x, [=](const Vec<T>& v) {
       Vec<T> r = where(v > l, v - l, where(v < -l, v + l, zero));
       return keep_nan(v, r);
     });
   }
-  return map_x<T>(x, [&](const Vec<T>& v) { return where(v.abs() <= l, zero, v); });  // NaN fails <=: kept
+  return map_x<T>(x, [=](const Vec<T>& v) { return where(v.abs() <= l, zero, v); });  // NaN fails <=: kept
 }
 template <typename T>
 Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
   const Vec<T> l((T)l_), one(1);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) { return keep_nan(v, (v.abs() > l) & one); });
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) { return keep_nan(v, (v.abs() > l) & one); });
 }
 
-// GELU (erf): x/2 (1 + erf(x/sqrt 2)), f' = Phi(x) + x phi(x), PyTorch's formulas, with x as a factor
-// clamped to +-max: at -inf the gate is exactly 0 (and phi at +-inf), so the value is the limit, not
-// inf * 0. erf in float32: a rational approximation without exp for x >= -3 (the coefficients Eigen and
-// XLA use for float erf, argument clamped to +-4: within 1e-7 of erf), ATen's erf below -3, which holds
-// 1 + erf better in the far left tail; chosen per lane, so an element's value never depends on its
-// neighbours (ATen's erf is computed only for vectors with such a lane). float64: ATen's (Sleef's).
+// GELU (erf): x Phi(x), f' = Phi(x) + x phi(x), with x as a factor clamped to +-max: at -inf the gate is
+// exactly 0 (and phi at +-inf), so the value is the limit, not inf * 0. Phi(x) = (1 + erf(x/sqrt 2))/2.
+// float64: ATen's (Sleef's) erf, PyTorch's formula. float32, chosen per lane (an element's value never
+// depends on its neighbours):
+//  * x >= -3: erf by a rational approximation without exp (the coefficients Eigen and XLA use for float
+//    erf, argument clamped to +-4: within 1e-7 of erf);
+//  * x < -3, where 1 + erf cancels: Phi(x) = phi(x) g(t) / |x|, t = 1/x^2, g = |x| times Mills' ratio
+//    (1 - Phi(a)) / phi(a) at a = |x|, a degree-7 polynomial in t fitted to it (relative error 2.3e-8 on
+//    t <= 1/9, against scipy's erfcx); phi(x) from e^(-x^2/2) with x^2 split exactly in two (an fma), so
+//    Phi keeps its relative precision down to float32's underflow at x ~ -14. Computed only for vectors
+//    with such a lane.
 template <typename T>
-Vec<T> erf_of(const Vec<T>& z, const Vec<T>& x) {
-  return z.erf();
+ACTLAB_INLINE Vec<T> gauss_cdf(const Vec<T>& x) {
+  return Vec<T>((T)0.5) * (Vec<T>(1) + (x * Vec<T>((T)M_SQRT1_2)).erf());
+}
+ACTLAB_INLINE Vec<float> gauss_cdf_left_tail(const Vec<float>& x_) {
+  using V = Vec<float>;
+  V x = at::vec::clamp_min(x_, V(-20.f));  // Phi(-20) ~ 3e-89 underflows float32 (and keeps -inf out)
+  V x2 = x * x;
+  V lo = at::vec::fmsub(x, x, x2);  // x^2 = x2 + lo exactly
+  V e = exp_of<float>(x2 * V(-0.5f));
+  e = at::vec::fnmadd(e, lo * V(0.5f), e);  // e^(-x2/2 - lo/2) = e^(-x2/2) (1 - lo/2)
+  V t = V(1.f) / x2;
+  V p(-3418.185234756146f);
+  p = at::vec::fmadd(p, t, V(1886.778631449903f));
+  p = at::vec::fmadd(p, t, V(-490.701910007624f));
+  p = at::vec::fmadd(p, t, V(88.073176988382f));
+  p = at::vec::fmadd(p, t, V(-14.618078934295f));
+  p = at::vec::fmadd(p, t, V(2.995617931965f));
+  p = at::vec::fmadd(p, t, V(-0.999982193452f));
+  V g = at::vec::fmadd(p, t, V(1.f));
+  // phi g / |x| = e / sqrt(2 pi) * g * (|x| t)
+  return e * V(0.3989422804014327f) * g * (x.neg() * t);
 }
 template <>
-Vec<float> erf_of<float>(const Vec<float>& z, const Vec<float>& x) {
+ACTLAB_INLINE Vec<float> gauss_cdf<float>(const Vec<float>& x) {
   using V = Vec<float>;
-  V c = at::vec::clamp(z, V(-4.f), V(4.f));
+  V c = at::vec::clamp(x * V((float)M_SQRT1_2), V(-4.f), V(4.f));
   V c2 = c * c;
   V p(-2.72614225801306e-10f);
   p = at::vec::fmadd(p, c2, V(2.77068142495902e-08f));
@@ -283,23 +395,21 @@ Vec<float> erf_of<float>(const Vec<float>& z, const Vec<float>& x) {
   q = at::vec::fmadd(q, c2, V(-1.68282697438203e-03f));
   q = at::vec::fmadd(q, c2, V(-7.37332916720468e-03f));
   q = at::vec::fmadd(q, c2, V(-1.42647390514189e-02f));
-  V r = c * p / q;
+  V r = V(0.5f) * (V(1.f) + c * p / q);
   V tail = x < V(-3.f);
   if (tail.zero_mask() == (1 << V::size()) - 1) return r;  // no lane below -3
-  return where(tail, z.erf(), r);
+  return where(tail, gauss_cdf_left_tail(x), r);
 }
 
 template <typename T>
 Tensor gelu_forward(const Tensor& x) {
-  const Vec<T> a((T)M_SQRT1_2), half((T)0.5), one(1);
-  return map_x<T>(x, [&](const Vec<T>& v) { return no_neg_inf(v) * half * (one + erf_of<T>(v * a, v)); });
+  return map_x<T>(x, [=](const Vec<T>& v) { return no_neg_inf(v) * gauss_cdf<T>(v); });
 }
 template <typename T>
 Tensor gelu_backward(const Tensor& g, const Tensor& x) {
-  const Vec<T> a((T)M_SQRT1_2), half((T)0.5), one(1), mhalf((T)-0.5);
-  const Vec<T> beta((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5));
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
-    return half * (one + erf_of<T>(v * a, v)) + finite(v) * (beta * (v * v * mhalf).exp());
+  const Vec<T> mhalf((T)-0.5), beta((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5));
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+    return gauss_cdf<T>(v) + finite(v) * (beta * exp_of<T>(v * v * mhalf));
   });
 }
 
@@ -312,9 +422,9 @@ Tensor gelu_backward(const Tensor& g, const Tensor& x) {
 template <typename T>
 Tensor gelu_tanh_forward(const Tensor& x) {
   const Vec<T> m2beta((T)(-M_SQRT2 * M_2_SQRTPI)), kappa((T)0.044715), one(1);
-  return map_x<T>(x, [&](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) {
     Vec<T> w = m2beta * (v + kappa * (v * v * v));  // -2u
-    return no_neg_inf(v) / (one + w.exp());
+    return no_neg_inf(v) / (one + exp_of<T>(w));
   });
 }
 template <typename T>
@@ -325,10 +435,10 @@ Tensor gelu_tanh_backward(const Tensor& g, const Tensor& x) {
   // and e may overflow). x clamped to +-1e10: x u' ~ x^3 stays finite, and there s (1 - s) is exactly 0.
   const Vec<T> m2beta((T)(-M_SQRT2 * M_2_SQRTPI)), twobeta((T)(M_SQRT2 * M_2_SQRTPI)), kappa((T)0.044715);
   const Vec<T> three_kappa((T)(3 * 0.044715)), one(1), half((T)0.5), lo((T)-1e10), hi((T)1e10);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
     Vec<T> c = at::vec::clamp(v, lo, hi);
     Vec<T> sq = c * c;
-    Vec<T> e = (m2beta * (c + kappa * (sq * c))).exp();
+    Vec<T> e = exp_of<T>(m2beta * (c + kappa * (sq * c)));
     Vec<T> s = one / (one + e);
     Vec<T> sm = where(s >= half, e * s, one - s);  // 1 - s
     Vec<T> du2 = twobeta * (one + three_kappa * sq);  // 2u'
@@ -336,22 +446,25 @@ Tensor gelu_tanh_backward(const Tensor& g, const Tensor& x) {
   });
 }
 
-// SiLU: x / (1 + exp(-x)), f' = s (1 + x (1 - s)). x clamped to +-max: -max / (1 + inf) = -0 at -inf,
-// and x (1 - s) = 0 at +inf and s (...) = 0 at -inf.
+// SiLU: x / (1 + exp(-x)), f' = s (1 + x (1 - s)). Forward: x clamped at -L as a factor, L = exp_limit
+// (-L / (1 + inf) = -0 at -inf; the value is below T's range there anyway). Backward: x clamped to +-L, as
+// exp's argument and as a factor: from L on s is 1 and x (1 - s) = 0, below -L s is 0 (f' is then 1 or 0
+// to the last bit, as at +-inf).
 template <typename T>
 Tensor silu_forward(const Tensor& x) {
-  const Vec<T> one(1);
-  return map_x<T>(x, [&](const Vec<T>& v) {
-    Vec<T> c = no_neg_inf(v);
-    return c / (one + c.neg().exp());
+  const Vec<T> one(1), lo(-exp_limit<T>());
+  return map_x<T>(x, [=](const Vec<T>& v) {
+    Vec<T> c = at::vec::clamp_min(v, lo);
+    return c / (one + exp_of<T>(c.neg()));
   });
 }
 template <typename T>
 Tensor silu_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> one(1);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
-    Vec<T> s = one / (one + v.neg().exp());
-    return s * at::vec::fmadd(finite(v), one - s, one);  // one fused multiply-add pays for one of the clamp's two
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+    Vec<T> c = clamp_abs<T>(v, exp_limit<T>());
+    Vec<T> s = one / (one + exp_small<T>(c.neg()));
+    return s * at::vec::fmadd(c, one - s, one);
   });
 }
 
@@ -359,12 +472,12 @@ Tensor silu_backward(const Tensor& g, const Tensor& x) {
 // factor clamped to +-max (t = 0 at -inf, s (1 - t^2) = 0 at +-inf).
 template <typename T>
 Tensor mish_forward(const Tensor& x) {
-  return map_x<T>(x, [&](const Vec<T>& v) { return no_neg_inf(v) * v.exp().log1p().tanh(); });
+  return map_x<T>(x, [=](const Vec<T>& v) { return no_neg_inf(v) * v.exp().log1p().tanh(); });
 }
 template <typename T>
 Tensor mish_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> one(1);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
     Vec<T> s = one / (one + v.neg().exp());
     Vec<T> t = v.exp().log1p().tanh();
     return t + finite(v) * s * (one - t * t);
@@ -378,14 +491,14 @@ Tensor mish_backward(const Tensor& g, const Tensor& x) {
 template <typename T>
 Tensor hardswish_forward(const Tensor& x) {
   const Vec<T> three(3), six(6), zero(0), sixth((T)(1.0 / 6.0));
-  return map_x<T>(x, [&](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) {
     return no_neg_inf(v) * (at::vec::clamp(v + three, zero, six) * sixth);
   });
 }
 template <typename T>
 Tensor hardswish_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> three(3), third((T)(1.0 / 3.0)), half((T)0.5), one(1), zero(0), mthree(-3);
-  return map_grad_x<T>(g, x, [&](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
     Vec<T> mid = at::vec::fmadd(v, third, half);  // NaN stays NaN: it fails both comparisons
     return where(v <= mthree, zero, where(v >= three, one, mid));
   });
