@@ -141,6 +141,14 @@ def _load():
     return torch.ops.actlab_fused, f"loaded {path}"
 
 
+def apply_op():
+    """``torch.ops.actlab_fused.apply.default`` (the overload itself: no overload resolution per call)."""
+    op = _state.get("apply")
+    if op is None:
+        op = _state["apply"] = ops().apply.default
+    return op
+
+
 def status() -> str:
     """One line: whether the fused kernels are in use here, and why."""
     ops()
@@ -154,7 +162,8 @@ def applies(x: torch.Tensor) -> bool:
     ``torch.autograd.forward_ad.dual_level`` (the kernels define no forward-mode derivative):
     the module's analytic Function serves those.
     """
-    return (x.dtype in DTYPES and x.device.type == "cpu" and x.layout == torch.strided and ops() is not None
+    return (x.dtype in DTYPES and x.is_cpu and x.layout == torch.strided
+            and (_state["ops"] if "ops" in _state else ops()) is not None
             and torch.autograd.forward_ad._current_level < 0 and not torch.compiler.is_compiling()
             and torch._C._functorch.peek_interpreter_stack() is None)
 
