@@ -49,6 +49,7 @@ using Vec = at::vec::Vectorized<T>;
 
 // The per-vector helpers are always inlined into the loops (a call per vector costs the cheap ops dearly).
 #define ACTLAB_INLINE inline __attribute__((always_inline))
+#define ACTLAB_INLINE_LAMBDA __attribute__((always_inline))  // the ops' per-vector lambdas, likewise
 
 // ---------------------------------------------------------------------------
 // One pass over x (and grad), the tail through the same vector code.
@@ -303,7 +304,7 @@ EluCoef elu_coef(const std::string& name, c10::ArrayRef<double> p) {
 template <typename T>
 Tensor elu_forward(const Tensor& x, const EluCoef& k) {
   const Vec<T> pos((T)k.pos), neg((T)k.neg), inp((T)k.inp), zero(0);
-  return map_x<T>(x, [=](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> up = v > zero;
     if (up.zero_mask() == 0) return v * pos;  // every lane positive: no expm1 (as PyTorch's kernel)
     return where(up, v * pos, (v * inp).expm1() * neg);
@@ -312,7 +313,7 @@ Tensor elu_forward(const Tensor& x, const EluCoef& k) {
 template <typename T>
 Tensor elu_backward(const Tensor& g, const Tensor& x, const EluCoef& k) {
   const Vec<T> pos((T)k.pos), slope((T)(k.neg * k.inp)), inp((T)k.inp), zero(0);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> up = v > zero;
     if (up.zero_mask() == 0) return pos;
     return where(up, pos, exp_of<T>(v * inp) * slope);  // exp(-inf) = 0; f'(0) is the left piece, as PyTorch's
@@ -323,12 +324,12 @@ Tensor elu_backward(const Tensor& g, const Tensor& x, const EluCoef& k) {
 template <typename T>
 Tensor clip_forward(const Tensor& x, double lo_, double hi_) {
   const Vec<T> lo((T)lo_), hi((T)hi_);
-  return map_x<T>(x, [=](const Vec<T>& v) { return at::vec::clamp(v, lo, hi); });
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return at::vec::clamp(v, lo, hi); });
 }
 template <typename T>
 Tensor clip_backward(const Tensor& g, const Tensor& x, double lo_, double hi_) {
   const Vec<T> lo((T)lo_), hi((T)hi_), one(1);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) { return keep_nan(v, (v > lo) & (v < hi) & one); });
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return keep_nan(v, (v > lo) & (v < hi) & one); });
 }
 
 // shrinks: 0 inside [-l, l]; hardshrink keeps x outside, softshrink moves it l towards 0. f' = 1 outside.
@@ -336,17 +337,17 @@ template <typename T>
 Tensor shrink_forward(const Tensor& x, double l_, bool soft) {
   const Vec<T> l((T)l_), zero(0);
   if (soft) {
-    return map_x<T>(x, [=](const Vec<T>& v) {
+    return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
       Vec<T> r = where(v > l, v - l, where(v < -l, v + l, zero));
       return keep_nan(v, r);
     });
   }
-  return map_x<T>(x, [=](const Vec<T>& v) { return where(v.abs() <= l, zero, v); });  // NaN fails <=: kept
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return where(v.abs() <= l, zero, v); });  // NaN fails <=: kept
 }
 template <typename T>
 Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
   const Vec<T> l((T)l_), one(1);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) { return keep_nan(v, (v.abs() > l) & one); });
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return keep_nan(v, (v.abs() > l) & one); });
 }
 
 // GELU (erf): x Phi(x), f' = Phi(x) + x phi(x), with x as a factor clamped to +-max: at -inf the gate is
@@ -408,12 +409,12 @@ ACTLAB_INLINE Vec<float> gauss_cdf<float>(const Vec<float>& x) {
 
 template <typename T>
 Tensor gelu_forward(const Tensor& x) {
-  return map_x<T>(x, [=](const Vec<T>& v) { return no_neg_inf(v) * gauss_cdf<T>(v); });
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return no_neg_inf(v) * gauss_cdf<T>(v); });
 }
 template <typename T>
 Tensor gelu_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> mhalf((T)-0.5), beta((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5));
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     return gauss_cdf<T>(v) + finite(v) * (beta * exp_of<T>(v * v * mhalf));
   });
 }
@@ -427,7 +428,7 @@ Tensor gelu_backward(const Tensor& g, const Tensor& x) {
 template <typename T>
 Tensor gelu_tanh_forward(const Tensor& x) {
   const Vec<T> m2beta((T)(-M_SQRT2 * M_2_SQRTPI)), kappa((T)0.044715), one(1);
-  return map_x<T>(x, [=](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> w = m2beta * (v + kappa * (v * v * v));  // -2u
     return no_neg_inf(v) / (one + exp_of<T>(w));
   });
@@ -440,7 +441,7 @@ Tensor gelu_tanh_backward(const Tensor& g, const Tensor& x) {
   // and e may overflow). x clamped to +-1e10: x u' ~ x^3 stays finite, and there s (1 - s) is exactly 0.
   const Vec<T> m2beta((T)(-M_SQRT2 * M_2_SQRTPI)), twobeta((T)(M_SQRT2 * M_2_SQRTPI)), kappa((T)0.044715);
   const Vec<T> three_kappa((T)(3 * 0.044715)), one(1), half((T)0.5), lo((T)-1e10), hi((T)1e10);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> c = at::vec::clamp(v, lo, hi);
     Vec<T> sq = c * c;
     Vec<T> e = exp_of<T>(m2beta * (c + kappa * (sq * c)));
@@ -458,7 +459,7 @@ Tensor gelu_tanh_backward(const Tensor& g, const Tensor& x) {
 template <typename T>
 Tensor silu_forward(const Tensor& x) {
   const Vec<T> one(1), lo(-exp_limit<T>());
-  return map_x<T>(x, [=](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> c = at::vec::clamp_min(v, lo);
     return c / (one + exp_of<T>(c.neg()));
   });
@@ -466,7 +467,7 @@ Tensor silu_forward(const Tensor& x) {
 template <typename T>
 Tensor silu_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> one(1);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> c = clamp_abs<T>(v, exp_limit<T>());
     Vec<T> s = one / (one + exp_small<T>(c.neg()));
     return s * at::vec::fmadd(c, one - s, one);
@@ -486,7 +487,7 @@ constexpr T mish_limit() {
 template <typename T>
 Tensor mish_forward(const Tensor& x) {
   const Vec<T> hi(mish_limit<T>()), two(2);
-  return map_x<T>(x, [=](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> e = exp_of<T>(at::vec::clamp_max(v, hi));  // NaN stays NaN
     Vec<T> n = at::vec::fmadd(e, e, e + e);
     return no_neg_inf(v) * (n / (n + two));
@@ -495,7 +496,7 @@ Tensor mish_forward(const Tensor& x) {
 template <typename T>
 Tensor mish_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> hi(mish_limit<T>()), lo(-std::numeric_limits<T>::max()), one(1), two(2), four(4);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> c = at::vec::clamp(v, lo, hi);
     Vec<T> e = exp_of<T>(c);
     Vec<T> n = at::vec::fmadd(e, e, e + e);
@@ -513,14 +514,14 @@ Tensor mish_backward(const Tensor& g, const Tensor& x) {
 template <typename T>
 Tensor hardswish_forward(const Tensor& x) {
   const Vec<T> three(3), six(6), zero(0), sixth((T)(1.0 / 6.0));
-  return map_x<T>(x, [=](const Vec<T>& v) {
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     return no_neg_inf(v) * (at::vec::clamp(v + three, zero, six) * sixth);
   });
 }
 template <typename T>
 Tensor hardswish_backward(const Tensor& g, const Tensor& x) {
   const Vec<T> three(3), third((T)(1.0 / 3.0)), half((T)0.5), one(1), zero(0), mthree(-3);
-  return map_grad_x<T>(g, x, [=](const Vec<T>& v) {
+  return map_grad_x<T>(g, x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
     Vec<T> mid = at::vec::fmadd(v, third, half);  // NaN stays NaN: it fails both comparisons
     return where(v <= mthree, zero, where(v >= three, one, mid));
   });
