@@ -323,6 +323,83 @@ def test_long_tensor_limits_and_position_independence(ops, name, dtype, n):
     assert not bad, f"{name} in {dtype}, length {n}, {len(bad)} findings:\n" + "\n".join(bad[:8])
 
 
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_streaming_stores_change_no_bit(ops, name, dtype):
+    """Outputs past the streaming threshold are written with non-temporal stores (float32/float64 on
+    AVX-512 and AVX2). With the threshold at 0 (every output streams) and at -1 (none does), values and
+    gradients are the same bit for bit, with 1 and 2 threads: the chunks of two threads start at element
+    CHUNKED // 2 + 1, not on a vector boundary, so the unaligned fallback and the fences run too."""
+    mod = _module(name)
+    x, _ = _long_input(CHUNKED, dtype)
+    before_threads, before = torch.get_num_threads(), ops.set_stream_threshold(-1)
+    try:
+        results = {}
+        for threshold in (-1, 0):
+            ops.set_stream_threshold(threshold)
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                results[threshold, threads] = _forward_backward(mod, x)
+    finally:
+        ops.set_stream_threshold(before)
+        torch.set_num_threads(before_threads)
+    y0, g0 = results[-1, 1]
+    bad = []
+    for (threshold, threads), (y, g) in results.items():
+        bad += [d for d in (_first_difference(y, y0, f"value, threshold {threshold}, {threads} threads"),
+                            _first_difference(g, g0, f"gradient, threshold {threshold}, {threads} threads")) if d]
+    assert not bad, "\n".join(bad)
+
+
+def test_stream_threshold_is_three_quarters_of_a_cpus_cache_share(tmp_path, monkeypatch):
+    """fused.stream_threshold reads Linux's sysfs cache description: the last level's size over the CPUs
+    sharing it, times 3/4 (glibc's memcpy rule); ACTLAB_FUSED_STREAM overrides; unknown cache: never."""
+    def level(index, lvl, kind, size, shared):
+        d = tmp_path / f"index{index}"
+        d.mkdir()
+        for f, v in (("level", lvl), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
+            (d / f).write_text(v + "\n")
+    level(0, "1", "Data", "32K", "0")
+    level(1, "1", "Instruction", "32K", "0")
+    level(2, "2", "Unified", "1024K", "0")
+    level(3, "3", "Unified", "32768K", "0-3,8-11")
+    monkeypatch.delenv("ACTLAB_FUSED_STREAM", raising=False)
+    assert fused.stream_threshold(tmp_path) == 3 * (32 << 20) // 8 // 4
+    assert fused.stream_threshold(tmp_path / "absent") == -1
+    monkeypatch.setenv("ACTLAB_FUSED_STREAM", "never")
+    assert fused.stream_threshold(tmp_path) == -1
+    monkeypatch.setenv("ACTLAB_FUSED_STREAM", "1000")
+    assert fused.stream_threshold(tmp_path) == 1000
+    monkeypatch.setenv("ACTLAB_FUSED_STREAM", "lots")
+    with pytest.raises(ValueError, match="ACTLAB_FUSED_STREAM"):
+        fused.stream_threshold(tmp_path)
+
+
+def test_backward_node_is_recorded_only_when_needed(ops):
+    """The op records its own backward node (as PyTorch's ops do) only when autograd needs it: none
+    under no_grad or for an input without requires_grad; its name in the graph; x's in-place change
+    after the forward is caught at backward; retain_graph allows a second backward with the same result."""
+    x = torch.randn(100, dtype=torch.float64, requires_grad=True)
+    y = ops.apply(x, "silu", [])
+    assert y.grad_fn is not None and y.grad_fn.name() == "ActlabFusedBackward"
+    assert ops.apply(x.detach(), "silu", []).grad_fn is None
+    with torch.no_grad():
+        assert ops.apply(x, "silu", []).grad_fn is None
+    g = torch.randn(100, dtype=torch.float64)
+    (first,) = torch.autograd.grad(y, x, g, retain_graph=True)
+    (second,) = torch.autograd.grad(y, x, g)
+    s = torch.sigmoid(x.detach())
+    assert torch.allclose(first, g * s * (1 + x.detach() * (1 - s)), rtol=1e-14, atol=0)
+    assert torch.equal(first, second)
+    leaf = torch.randn(10, dtype=torch.float64, requires_grad=True)
+    z = leaf * 1.0
+    out = ops.apply(z, "gelu", [])
+    with torch.no_grad():
+        z.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
 # ---------------------------------------------------------------------------
 # 3. layouts
 # ---------------------------------------------------------------------------

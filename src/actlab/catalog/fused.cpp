@@ -34,9 +34,13 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/saved_variable.h>
 #include <torch/library.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 #include <limits>
 #include <vector>
@@ -80,6 +84,48 @@ template <typename T, typename Full>
 ACTLAB_INLINE void store(const Vec<T>& v, T* p, int64_t count, Full) {
   if constexpr (Full::value) v.store(p);
   else v.store(p, count);
+}
+
+// Streaming (non-temporal) stores for outputs too large to stay in cache, as glibc's memcpy does past
+// 3/4 of a CPU's share of the last-level cache: the write goes to memory without first reading the line
+// in (a third of an elementwise forward's traffic). The threshold in bytes is set once at load by
+// catalog/fused.py (set_stream_threshold; -1: never). float32 and float64 on AVX-512 and AVX2, whole
+// aligned vectors; everything else stores normally. Each block ends with a store fence, so the values
+// are visible like any store's once the parallel region joins.
+std::atomic<int64_t> stream_threshold{-1};
+
+template <typename S>
+constexpr bool can_stream() {
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  return std::is_same_v<S, float> || std::is_same_v<S, double>;
+#else
+  return false;
+#endif
+}
+bool stream_for(int64_t bytes) {
+  const int64_t t = stream_threshold.load(std::memory_order_relaxed);
+  return t >= 0 && bytes >= t;
+}
+template <typename S, bool Stream, typename Full>
+ACTLAB_INLINE void put(const Vec<S>& v, S* p, int64_t count, Full full) {
+  if constexpr (Stream && can_stream<S>() && Full::value) {
+    if (reinterpret_cast<uintptr_t>(p) % sizeof(Vec<S>) == 0) {
+#if defined(CPU_CAPABILITY_AVX512)
+      if constexpr (std::is_same_v<S, float>) _mm512_stream_ps(p, v);
+      else _mm512_stream_pd(p, v);
+#elif defined(CPU_CAPABILITY_AVX2)
+      if constexpr (std::is_same_v<S, float>) _mm256_stream_ps(p, v);
+      else _mm256_stream_pd(p, v);
+#endif
+      return;
+    }
+  }
+  store(v, p, count, full);
+}
+ACTLAB_INLINE void fence_streams() {
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  _mm_sfence();
+#endif
 }
 
 template <typename F>
@@ -144,15 +190,23 @@ Tensor map_x(const Tensor& x_, const F& f) {
     using S = typename decltype(storage)::type;
     const S* xp0 = x.const_data_ptr<S>();
     S* yp0 = y.mutable_data_ptr<S>();
+    const bool stream = can_stream<S>() && stream_for(y.nbytes());
     each_block(x.numel(), [&](int64_t b, int64_t e) {
       // Copies local to the block: reached through the parallel region's captures, f's constants and
       // the pointers would be reloaded from memory after every store (which might alias them).
       const F fl = f;
       const S* const xp = xp0;
       S* const yp = yp0;
-      each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
-        store(on_vector<S>(load(xp + i, c, full), fl), yp + i, c, full);
-      });
+      if (stream) {
+        each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+          put<S, true>(on_vector<S>(load(xp + i, c, full), fl), yp + i, c, full);
+        });
+        fence_streams();
+      } else {
+        each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+          put<S, false>(on_vector<S>(load(xp + i, c, full), fl), yp + i, c, full);
+        });
+      }
     });
     return y;
   });
@@ -169,14 +223,22 @@ Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
     const S* xp0 = x.const_data_ptr<S>();
     const S* gp0 = g.const_data_ptr<S>();
     S* op0 = out.mutable_data_ptr<S>();
+    const bool stream = can_stream<S>() && stream_for(out.nbytes());
     each_block(x.numel(), [&](int64_t b, int64_t e) {
       const F dfl = df;  // local copies, as in map_x
       const S* const xp = xp0;
       const S* const gp = gp0;
       S* const op = op0;
-      each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
-        store(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), dfl), op + i, c, full);
-      });
+      if (stream) {
+        each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+          put<S, true>(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), dfl), op + i, c, full);
+        });
+        fence_streams();
+      } else {
+        each_vector<S>(b, e, [&](int64_t i, int64_t c, auto full) {
+          put<S, false>(grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), dfl), op + i, c, full);
+        });
+      }
     });
     return out;
   });
@@ -624,38 +686,56 @@ Tensor native_exact(const std::string& name, const Tensor& x) {
   return at::isfinite(x);
 }
 
-struct Fused : public torch::autograd::Function<Fused> {
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, std::string name,
-                        std::vector<double> p) {
-    ctx->save_for_backward({x});
-    ctx->saved_data["name"] = name;
-    ctx->saved_data["p"] = p;
-    return fused_forward(name, x, p);
-  }
-  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
-                                               torch::autograd::tensor_list grads) {
-    Tensor x = ctx->get_saved_variables()[0];
-    std::string name = ctx->saved_data["name"].toStringRef();
-    std::vector<double> p = ctx->saved_data["p"].toDoubleVector();
+// The backward node. A plain autograd Node, as PyTorch's generated ops have (a custom
+// torch::autograd::Function's CppNode cost ~7 us more per backward, a third of a small tensor's step).
+struct FusedBackward : public torch::autograd::Node {
+  std::string op;
+  std::vector<double> p;
+  torch::autograd::SavedVariable x_;
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     const Tensor& g = grads[0];
-    if (!at::GradMode::is_enabled()) return {fused_backward(name, g, x, p), Tensor(), Tensor()};
+    if (!g.defined()) return {Tensor()};
+    Tensor x = x_.unpack();
+    if (!at::GradMode::is_enabled()) return {fused_backward(op, g, x, p)};
     // create_graph: the vector-Jacobian product of PyTorch's op (differentiable again) where it is
     // exact, grad * f'(x) (exact; constant in x) in the other lanes.
-    Tensor ok = native_exact(name, x.detach());
+    Tensor ok = native_exact(op, x.detach());
     Tensor safe_x = at::where(ok, x, at::zeros_like(x));
     Tensor d;
     {
       at::NoGradGuard no_grad;
-      d = fused_backward(name, at::ones_like(x), x.detach(), p);
+      d = fused_backward(op, at::ones_like(x), x.detach(), p);
     }
-    Tensor y = native_forward(name, safe_x, p);
+    Tensor y = native_forward(op, safe_x, p);
     Tensor vjp = torch::autograd::grad({y}, {safe_x}, {g}, /*retain_graph=*/true, /*create_graph=*/true)[0];
-    return {at::where(ok, vjp, g * d), Tensor(), Tensor()};
+    return {at::where(ok, vjp, g * d)};
+  }
+  std::string name() const override { return "ActlabFusedBackward"; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    x_.reset_data();
   }
 };
 
+// y = f(x), recorded for autograd when x requires grad (as PyTorch's generated code does for its ops).
 Tensor apply(const Tensor& x, c10::string_view name, c10::ArrayRef<double> p) {
-  return Fused::apply(x, std::string(name), p.vec());
+  std::string op(name);
+  const bool record = at::GradMode::is_enabled() && x.requires_grad();
+  Tensor y;
+  {
+    at::NoGradGuard no_grad;  // dense() may copy x: not part of the graph
+    y = fused_forward(op, x, p);
+  }
+  if (record) {
+    auto node = c10::make_intrusive<FusedBackward>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->op = std::move(op);
+    node->p = p.vec();
+    node->x_ = torch::autograd::SavedVariable(x, /*is_output=*/false);
+    torch::autograd::create_gradient_edge(y, node);
+  }
+  return y;
 }
 Tensor forward_op(const Tensor& x, c10::string_view name, c10::ArrayRef<double> p) {
   return fused_forward(std::string(name), x, p);
@@ -665,6 +745,8 @@ Tensor backward_op(const Tensor& g, const Tensor& x, c10::string_view name, c10:
 }
 
 int64_t lanes() { return Vec<float>::size(); }
+// Outputs of at least this many bytes are written with streaming stores (-1: never); returns the old value.
+int64_t set_stream_threshold(int64_t bytes) { return stream_threshold.exchange(bytes < 0 ? -1 : bytes); }
 
 }  // namespace
 
@@ -673,4 +755,5 @@ TORCH_LIBRARY(actlab_fused, m) {
   m.def("forward(Tensor x, str name, float[] p) -> Tensor", &forward_op);  // the kernels alone, no autograd
   m.def("backward(Tensor grad, Tensor x, str name, float[] p) -> Tensor", &backward_op);
   m.def("lanes() -> int", &lanes);
+  m.def("set_stream_threshold(int bytes) -> int", &set_stream_threshold);
 }

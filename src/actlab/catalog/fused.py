@@ -138,7 +138,51 @@ def _load():
         torch.ops.load_library(str(path))
     except (OSError, RuntimeError) as e:  # a library for another torch or libc: keep the guard, say why
         return None, f"could not load {path}: {e}"
+    torch.ops.actlab_fused.set_stream_threshold(stream_threshold())
     return torch.ops.actlab_fused, f"loaded {path}"
+
+
+def _cache_share(root: Path) -> Optional[int]:
+    """Bytes of the last-level cache per CPU sharing it, from Linux's sysfs under ``root``; None if unknown."""
+    levels = []
+    for index in sorted(root.glob("index*")):
+        try:
+            level = int((index / "level").read_text())
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+            shared = (index / "shared_cpu_list").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind not in ("Unified", "Data") or not size:
+            continue
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        nbytes = int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+        cpus = 0
+        for part in shared.split(","):
+            lo, _, hi = part.partition("-")
+            cpus += int(hi or lo) - int(lo) + 1
+        levels.append((level, nbytes // max(cpus, 1)))
+    return max(levels)[1] if levels else None
+
+
+def stream_threshold(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
+    """Bytes from which the kernels write their output with streaming stores; -1 for never.
+
+    glibc's memcpy rule: 3/4 of one CPU's share of the last-level cache. Past it the output cannot
+    stay in cache for the next layer anyway, and a streaming store skips reading each line in
+    first. ``ACTLAB_FUSED_STREAM`` overrides: a number of bytes, or ``never``. Unknown cache
+    (no sysfs): never.
+    """
+    env = os.environ.get("ACTLAB_FUSED_STREAM", "").strip().lower()
+    if env:
+        if env == "never":
+            return -1
+        try:
+            return max(int(env), 0)
+        except ValueError:
+            raise ValueError(f"ACTLAB_FUSED_STREAM={env!r}: expected a number of bytes or 'never'") from None
+    share = _cache_share(root)
+    return -1 if share is None else 3 * share // 4
 
 
 def apply_op():
