@@ -375,6 +375,18 @@ def test_stream_threshold_is_three_quarters_of_a_cpus_cache_share(tmp_path, monk
         fused.stream_threshold(tmp_path)
 
 
+def test_a_mistyped_stream_setting_keeps_the_guard_and_says_why(ops):
+    """ACTLAB_FUSED_STREAM=lots: the kernels stay off (the modules keep their guard, with the same values)
+    and `actlab kernels status` names the setting and what it expects; a valid one is shown in use."""
+    bad = _fused_cli("status", ACTLAB_FUSED_STREAM="lots")
+    assert bad.returncode == 0, bad.stderr
+    assert bad.stdout.startswith("fused kernels NOT in use") and "ACTLAB_FUSED_STREAM='lots'" in bad.stdout, bad.stdout
+    good = _fused_cli("status", ACTLAB_FUSED_STREAM="1048576")
+    assert "outputs from 1 MiB written with streaming stores" in good.stdout, good.stdout
+    never = _fused_cli("status", ACTLAB_FUSED_STREAM="never")
+    assert "(no streaming stores)" in never.stdout, never.stdout
+
+
 def test_backward_node_is_recorded_only_when_needed(ops):
     """The op records its own backward node (as PyTorch's ops do) only when autograd needs it: none
     under no_grad or for an input without requires_grad; its name in the graph; x's in-place change

@@ -138,7 +138,11 @@ def _load():
         torch.ops.load_library(str(path))
     except (OSError, RuntimeError) as e:  # a library for another torch or libc: keep the guard, say why
         return None, f"could not load {path}: {e}"
-    torch.ops.actlab_fused.set_stream_threshold(stream_threshold())
+    try:
+        _state["stream"] = stream_threshold()
+    except ValueError as e:  # a mistyped setting: keep the guard (the same values) and say why
+        return None, str(e)
+    torch.ops.actlab_fused.set_stream_threshold(_state["stream"])
     return torch.ops.actlab_fused, f"loaded {path}"
 
 
@@ -195,8 +199,12 @@ def apply_op():
 
 def status() -> str:
     """One line: whether the fused kernels are in use here, and why."""
-    ops()
-    return ("fused kernels in use: " if _state["ops"] is not None else "fused kernels NOT in use: ") + _state["why"]
+    if ops() is None:
+        return "fused kernels NOT in use: " + _state["why"]
+    threshold = _state["stream"]
+    streams = ("no streaming stores" if threshold < 0 else
+               f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores")
+    return f"fused kernels in use: {_state['why']} ({streams})"
 
 
 def applies(x: torch.Tensor) -> bool:
