@@ -293,6 +293,18 @@ template <typename T>
 constexpr T exp_limit() {
   return std::is_same_v<T, float> ? T(104) : T(746);
 }
+// e^r = 1 + (r + r^2 u(r)) on |r| <= ln2/2, u Sleef's float32 minimax polynomial; one rounding at the end.
+// The intrinsics are passed in, so AVX-512 and AVX2 share it.
+template <typename V>
+ACTLAB_INLINE V exp_poly_f32(V r, V (*fma)(V, V, V), V (*mul)(V, V), V (*add)(V, V), V (*set)(float)) {
+  V u = set(0.000198527617612853646278381f);
+  u = fma(u, r, set(0.00139304355252534151077271f));
+  u = fma(u, r, set(0.00833336077630519866943359f));
+  u = fma(u, r, set(0.0416664853692054748535156f));
+  u = fma(u, r, set(0.166666671633720397949219f));
+  u = fma(u, r, set(0.5f));
+  return add(fma(mul(r, r), u, r), set(1.f));
+}
 #if defined(CPU_CAPABILITY_AVX512)
 template <>
 ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
@@ -301,13 +313,7 @@ ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // x - n ln2, ln2 in two parts
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 u = _mm512_set1_ps(0.000198527617612853646278381f);
-  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.00139304355252534151077271f));
-  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.00833336077630519866943359f));
-  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.0416664853692054748535156f));
-  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.166666671633720397949219f));
-  u = _mm512_fmadd_ps(u, r, _mm512_set1_ps(0.5f));
-  u = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(r, r), u, r), _mm512_set1_ps(1.f));
+  const __m512 u = exp_poly_f32<__m512>(r, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_set1_ps);
   return Vec<float>(_mm512_scalef_ps(u, n));
 }
 #elif defined(CPU_CAPABILITY_AVX2)
@@ -321,13 +327,7 @@ ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-  __m256 u = _mm256_set1_ps(0.000198527617612853646278381f);
-  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.00139304355252534151077271f));
-  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.00833336077630519866943359f));
-  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.0416664853692054748535156f));
-  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.166666671633720397949219f));
-  u = _mm256_fmadd_ps(u, r, _mm256_set1_ps(0.5f));
-  u = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(r, r), u, r), _mm256_set1_ps(1.f));
+  const __m256 u = exp_poly_f32<__m256>(r, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps);
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i half = _mm256_srai_epi32(ni, 1);
   const __m256i rest = _mm256_sub_epi32(ni, half);
