@@ -40,6 +40,9 @@ BENCHMARKS = {
     "guard-cache": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
                      "201", "--numel", "262144", "--only", *GUARDED, "relu", "--markdown",
                      "bench/results/guard-cache.md"], "guard-cache.md"),
+    "guard-wide": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
+                    "41", "--scale", "3", "--only", "gelu", "gelu_tanh", "silu", "elu", "relu", "--markdown",
+                    "bench/results/guard-wide.md"], "guard-wide.md"),
     "guard-f64": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
                    "41", "--numel", "2097152", "--dtype", "float64", "--only", *GUARDED, "relu", "--markdown",
                    "bench/results/guard-f64.md"], "guard-f64.md"),
@@ -67,6 +70,7 @@ TITLES = {
     "guard": "Exact limits on every CPU: the cost of actlab's fused kernels and of the guard (issue: catalog, complete)",
     "guard-bf16": "Exact limits in bfloat16: the fused kernels against PyTorch's bfloat16 ops (issue: catalog, complete)",
     "guard-cache": "Exact limits on tensors that fit in cache (1 MiB float32): the kernels' arithmetic and each call's fixed cost (issue: catalog, complete)",
+    "guard-wide": "Exact limits on a wider input (standard deviation 3): GELU's tail formula (issue: catalog, complete)",
     "guard-f64": "Exact limits in float64: the fused kernels against PyTorch's float64 ops (issue: catalog, complete)",
     "guard-f16": "Exact limits in float16: the fused kernels against PyTorch's float16 ops (issue: catalog, complete)",
     "charlm": "char-lm: tokens per second against a plain nanoGPT-style loop (issue: tasks)",
@@ -114,6 +118,14 @@ NOTES = {
         "uses a cheaper erf (Abramowitz-Stegun 7.1.26) and is faster than its own float32 one, while the "
         "kernel computes GELU's float32 formula, which keeps the left tail's relative precision. The Python "
         "guard costs GELU 1.09x there."),
+    "guard-wide": (
+        "The float32 benchmark on a wider input, normal with standard deviation 3 (`--scale 3`), for the ops "
+        "whose kernel may take another formula in a tail. GELU's does: below x = -3 it computes Phi from Mills' "
+        "ratio (one exponential), for every vector with such a lane, besides its rational erf. At standard "
+        "deviation 1 that is 2% of vectors and GELU runs at 0.82x PyTorch's op; here most vectors have such a "
+        "lane and it runs at 1.46x (1.75x forward only), over the target. PyTorch's float32 GELU costs the same "
+        "whatever the input, and returns 0 from x = -12.8 on where the kernel keeps the value's relative "
+        "precision. GELU-tanh, SiLU and ELU do not depend on the input's spread."),
     "guard-f16": (
         "The same on float16 tensors: every op within 5% in training, most faster. In inference the clips "
         "read 1.04-1.10 against ReLU's 1.03."),
@@ -129,67 +141,6 @@ NOTES = {
         "1.04 and 1.18: at ~25 us a call, the module's Python (about 3 us), the op's dispatch and the cache "
         "state left by the other candidates weigh as much as the pass itself. Timed alone, outside the "
         "shuffled rounds, the bare kernels run in cache at 0.7x (Hard-Swish's forward) to 1.2x (softshrink's) of PyTorch's."),
-    "race": ([sys.executable, "bench/bench_race.py", "--train-limit", "3000", "--epochs", "2", "--max-seeds", "5",
-              "--tolerance", "1"],
-             "race.md"),
-    # needs a complete fixed-protocol folder first (about 70 min on 2 cores): actlab compare --dataset mnist
-    # --data-dir ../shared/data/mnist --epochs 2 --seeds 10 --workers 2 --out runs/full10
-    "race-replay": ([sys.executable, "bench/bench_race_replay.py", "runs/full10", "--max-seeds", "10", "--workers",
-                     "2", "--out", "bench/results/race-replay.md"], "race-replay.md"),
-}
-
-TITLES = {
-    "activations": "Activations: forward+backward time and saved memory (issue: catalog)",
-    "training": "Training throughput: compare engine vs a typical PyTorch loop (issue: compare)",
-    "diagnose": "Overhead of actlab.diagnose (issue: gradients)",
-    "verdict": "Time to a verdict: backends and early stopping (issue: scale-out)",
-    "guard": "Exact limits on every CPU: the cost of actlab's fused kernels and of the guard (issue: catalog, complete)",
-    "guard-bf16": "Exact limits in bfloat16: the fused kernels against PyTorch's bfloat16 ops (issue: catalog, complete)",
-    "guard-cache": "Exact limits on tensors that fit in cache (1 MiB float32): the kernels' arithmetic and each call's fixed cost (issue: catalog, complete)",
-    "guard-f64": "Exact limits in float64: the fused kernels against PyTorch's float64 ops (issue: catalog, complete)",
-    "guard-f16": "Exact limits in float16: the fused kernels against PyTorch's float16 ops (issue: catalog, complete)",
-    "charlm": "char-lm: tokens per second against a plain nanoGPT-style loop (issue: tasks)",
-    "checkpoint": "Per-epoch checkpoints: their cost as a share of an epoch (issue: study core)",
-    "race": "Racing: time to a verdict against the fixed protocol (issue: verdicts)",
-    "race-replay": "Racing rules on the full-MNIST seed study, replayed on all 60 runs (issue: verdicts)",
-}
-
-# Read-me-first notes placed above a section's generated text.
-NOTES = {
-    "verdict": (
-        "Measured before 2026-11-29, when `--early-stop asha` meant asynchronous ASHA; it now means "
-        "synchronous successive halving (the asynchronous rule is `asha:async`). The early-stopping rows "
-        "describe the asynchronous rule until this benchmark is rerun."),
-    "activations": (
-        "This table was measured before the exact-limit guard and kernels existed (2026-11-22); for the twelve "
-        "exact-limit activations the cost is measured in its own section below. "
-        "How to read the *actlab / native* column: every activation whose *actlab path* is `native` calls "
-        "exactly the PyTorch op it is compared with (`actlab.get(name).path`), so their true ratio is 1.00; "
-        "what the column shows beyond that is measurement noise. On these shared machines the ratio between "
-        "two calls of one op at 2**22 elements has ranged from 0.74x to 1.95x across runs for `gelu` "
-        "(whose backward allocates fresh 16 MB buffers), while the other native rows stay within a few "
-        "percent. A row marked *over target* with path `native` is such a case, not a slower implementation."),
-    "guard": (
-        "Since 2026-11-30 the twelve ops run actlab's fused CPU kernels (src/actlab/catalog/fused.cpp, built "
-        "by `make`): one pass forward and one backward with the exact limits inside the formula (path "
-        "`fused`). *actlab / native* is their cost in training; the lines below give it with quartiles over "
-        "the rounds, in inference, and for the Python guard that still runs where the kernels are not built "
-        "(one read of x, skipped where a run-time probe finds the op right at +-inf and NaN). Rounds run in "
-        "a shuffled order with the training allocator: in a fixed rotation each candidate always followed "
-        "the same one, which biased cheap ops by 10-15% (unguarded ReLU, the same op on both sides, read "
-        "1.15 then; 1.00 now). GELU and GELU-tanh are faster than PyTorch's ops (better formulas, also more "
-        "accurate: docs/precision.md). With 41 rounds the cheap ops read 0.97-1.13 across five runs on "
-        "2026-11-30, about the noise of ReLU's row (the same op on both sides: 1.00-1.05, quartiles up to "
-        "1.12); with 81 rounds (two runs, now the setting) hardtanh, ReLU6 and the shrinks read 1.01-1.04 "
-        "and ReLU 0.97-1.02, while SiLU (1.06-1.09) and Hard-Swish (1.09-1.11) stay over the target. The raw "
-        "kernels (no autograd) are within 2-4% of PyTorch's raw ops for the cheap ones. The earlier "
-        "prototype: bench/prototypes/fused_guard/README.md."),
-    "guard-bf16": (
-        "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
-        "float32 vectors at a time, compute in float32 and round once on the store. Against the Python guard "
-        "they are faster on every op but GELU (by 4% for Mish, 40-45% for the clips and shrinks, half for "
-        "GELU-tanh); PyTorch's bfloat16 GELU kernel is faster than its own "
-        "float32 one (the kernel computes GELU's float32 formula: 1.35x; the guard 1.1x)."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
         "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
