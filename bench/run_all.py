@@ -114,10 +114,10 @@ NOTES = {
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store. Within 5% of PyTorch's "
-        "bfloat16 ops, or faster, on every op but GELU (1.36x; 1.43x in inference): PyTorch's bfloat16 GELU "
-        "uses a cheaper erf (Abramowitz-Stegun 7.1.26) and is faster than its own float32 one, while the "
-        "kernel computes GELU's float32 formula, which keeps the left tail's relative precision. The Python "
-        "guard costs GELU 1.09x there."),
+        "bfloat16 ops, or faster, on every op but GELU (1.36x; 1.43x in inference). PyTorch's bfloat16 GELU "
+        "is faster than its own float32 one; the kernel computes GELU's float32 formula on the two float32 "
+        "halves, which keeps the left tail's relative precision (ATen's cheaper Abramowitz-Stegun erf in its "
+        "place was slower still). The Python guard costs GELU 1.09x there."),
     "guard-wide": (
         "The float32 benchmark on a wider input, normal with standard deviation 3 (`--scale 3`), for the ops "
         "whose kernel may take another formula in a tail. GELU's does: below x = -3 it computes Phi from Mills' "
