@@ -401,6 +401,22 @@ def test_a_mistyped_stream_setting_keeps_the_guard_and_says_why(ops):
     assert "(no streaming stores)" in never.stdout, never.stdout
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_an_empty_tensor_first_does_not_unguard_the_module(ops, name):
+    """A module keeps its kernel-or-op choice per (dtype, differentiated); an empty tensor (for which any op
+    is exact) must not settle it: a fresh module called on one and then on [-inf, nan, +inf] still gives
+    the limits, in inference and in training."""
+    x = torch.tensor([-math.inf, math.nan, math.inf], dtype=torch.float32)
+    want = [expected(name, t)[0] for t in x.double().tolist()]
+    for grad in (False, True):
+        mod = _module(name)
+        with torch.set_grad_enabled(grad):
+            assert mod(torch.empty(0, requires_grad=grad)).numel() == 0
+            got = mod(x.clone().requires_grad_(grad)).detach().double().tolist()
+        bad = _mismatches(x.double().tolist(), got, want, torch.float32, 2 ** -23, 0.0, f"{name} after an empty call")
+        assert not bad, "\n".join(bad)
+
+
 def test_backward_node_is_recorded_only_when_needed(ops):
     """The op records its own backward node (as PyTorch's ops do) only when autograd needs it: none
     under no_grad or for an input without requires_grad; its name in the graph; x's in-place change

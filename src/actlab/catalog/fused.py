@@ -215,7 +215,7 @@ def applies(x: torch.Tensor) -> bool:
     the module's analytic Function serves those.
     """
     return (x.dtype in DTYPES and x.is_cpu and x.layout == torch.strided
-            and (_state["ops"] if "ops" in _state else ops()) is not None
+            and ops() is not None
             and torch.autograd.forward_ad._current_level < 0 and not torch.compiler.is_compiling()
             and torch._C._functorch.peek_interpreter_stack() is None)
 

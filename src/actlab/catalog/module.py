@@ -310,10 +310,9 @@ class ActivationModule(nn.Module):
             # dtype and on whether autograd differentiates this call (the kernels run on the CPU only), so
             # it is kept per those: the call costs a few microseconds of Python less.
             key = (x.dtype, torch.is_grad_enabled() and x.requires_grad)
-            cache = self.__dict__.setdefault("_native_unread", {})  # (a module pickled before it had one)
-            native = cache.get(key)
-            if native is None:
-                native = cache[key] = native_trusted(
+            native = self._native_unread.get(key)
+            if native is None and x.numel():  # native_trusted says yes to any empty tensor: not an answer to keep
+                native = self._native_unread[key] = native_trusted(
                     self.spec, self._kwargs(), x, self._native_faults, read=False)
             if native:
                 return self.spec.native(x, **self._kwargs())
