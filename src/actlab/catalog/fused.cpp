@@ -503,7 +503,16 @@ ACTLAB_INLINE Vec<float> gauss_cdf_left_tail(const Vec<float>& x_) {
   using V = Vec<float>;
   V x = at::vec::clamp_min(x_, V(-20.f));  // Phi(-20) ~ 3e-89 underflows float32 (and keeps -inf out)
   V x2 = x * x;
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
   V lo = at::vec::fmsub(x, x, x2);  // x^2 = x2 + lo exactly
+#else
+  // The generic build's fmsub may round twice: Dekker's exact product instead, from Veltkamp's split of x
+  // into two 12-bit halves whose products are exact (|x| <= 20: no overflow in the split).
+  V c = x * V(4097.f);
+  V hi = c - (c - x);
+  V lw = x - hi;
+  V lo = ((hi * hi - x2) + V(2.f) * hi * lw) + lw * lw;  // x^2 = x2 + lo exactly
+#endif
   V e = exp_of<float>(x2 * V(-0.5f));
   e = at::vec::fnmadd(e, lo * V(0.5f), e);  // e^(-x2/2 - lo/2) = e^(-x2/2) (1 - lo/2)
   V t = recip(x2);  // 9 <= x2 <= 400 (x clamped above)
