@@ -101,13 +101,13 @@ NOTES = {
         "inference, and for the Python guard that still runs where the kernels are not built. Rounds run in a "
         "shuffled order with the training allocator; ReLU's row (the module calls exactly PyTorch's op) is the "
         "noise of the measure. Measured 2026-11-30 after this session's changes: e^x computed inline "
-        "(Sleef's exp was a function call per vector, half of SiLU's time), Mish from one exponential, GELU's "
+        "(Sleef's exp is a function call per vector), Mish from one exponential, GELU's "
         "left tail from Mills' ratio, the vector loops and the ops' lambdas always inlined (out of line they "
         "reloaded every constant after each store), the kernels' own autograd node, and streaming stores for "
         "outputs past 3/4 of a CPU's share of the last-level cache (12 MiB here; glibc's memcpy rule), which "
         "skip reading each output line before writing it. Before them (2026-11-30 morning): SiLU 1.06-1.09x, "
         "Hard-Swish 1.09-1.11x, Mish 1.01x, the clips and shrinks 1.01-1.04x. Without streaming stores "
-        "(`ACTLAB_FUSED_STREAM=never`, one run): hardtanh 1.05, hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, "
+        "(this section's command with `ACTLAB_FUSED_STREAM=never`, one run the same day): hardtanh 1.05, hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, "
         "softshrink 0.98. In inference the clips read 1.03-1.05 against ReLU's 1.02: the forward-only loop "
         "reuses the buffer it has just freed, which a normal store finds in cache and a streaming store "
         "bypasses."),
@@ -139,8 +139,7 @@ NOTES = {
         "(GELU 0.85, GELU-tanh 0.43, SiLU 0.90, Mish 0.19; the ELUs 1.07-1.08); the cheap ones read 1.22-1.36x "
         "in training and 1.33-1.71x in inference, where ReLU, whose module calls exactly PyTorch's op, reads "
         "1.04 and 1.18: at ~25 us a call, the module's Python (about 3 us), the op's dispatch and the cache "
-        "state left by the other candidates weigh as much as the pass itself. Timed alone, outside the "
-        "shuffled rounds, the bare kernels run in cache at 0.7x (Hard-Swish's forward) to 1.2x (softshrink's) of PyTorch's."),
+        "state left by the other candidates weigh as much as the pass itself."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
         "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
