@@ -122,8 +122,9 @@ Measured and not adopted:
   weights, 39.9 vs 40.8 ms data) plus the conversions.
 - Conv2d(1, 32, 3) as a GEMM, a strided-maximum max pool, fused Adam, torch.compile (~29 s to
   compile, slower steps) and two seeds stacked into one vmapped model (0.87x).
-- bfloat16 / AMX: this CPU (AMD EPYC, Zen 3) has neither AVX-512 BF16 nor AMX, and the study is
-  defined in float32.
+- bfloat16 / AMX: not tried for the study, which is defined in float32 (the machine these were
+  tried on, an AMD EPYC Zen 3, had neither AVX-512 BF16 nor AMX; later benchmark machines have
+  AVX-512 BF16, which the fused activation kernels use).
 """
 
 

@@ -56,7 +56,23 @@ def capability() -> str:
 def _flags(cap: str) -> list[str]:
     return ["-O3", "-std=c++17", "-fPIC", "-shared", "-fopenmp", "-fno-fast-math", "-ffp-contract=off",
             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
-            *_ISA_FLAGS.get(cap, ["-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"])]
+            *_ISA_FLAGS.get(cap, ["-DCPU_CAPABILITY=DEFAULT", "-DCPU_CAPABILITY_DEFAULT"]), *_extensions(cap)]
+
+
+def _extensions(cap: str) -> list[str]:
+    """Instruction-set extensions the build uses beyond the width, where this CPU has them.
+
+    AVX512-BF16 on an AVX-512 build: float32 to bfloat16 in one instruction (VCVTNE2PS2BF16).
+    ``ACTLAB_FUSED_AVX512BF16=0`` leaves it out. The flags are part of the build key, so a cache
+    shared by CPUs with and without it keeps one library for each.
+    """
+    if cap != "AVX512" or os.environ.get("ACTLAB_FUSED_AVX512BF16", "1") == "0":
+        return []
+    try:
+        has_bf16 = torch.cpu._is_avx512_bf16_supported()
+    except AttributeError:  # a torch without the query: leave it out
+        has_bf16 = False
+    return ["-mavx512bf16"] if has_bf16 else []
 
 
 def cache_root() -> Path:
@@ -204,7 +220,8 @@ def status() -> str:
     threshold = _state["stream"]
     streams = ("no streaming stores" if threshold < 0 else
                f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores")
-    return f"fused kernels in use: {_state['why']} ({streams})"
+    bf16 = "; bfloat16 rounded by AVX512-BF16" if "-mavx512bf16" in _flags(capability()) else ""
+    return f"fused kernels in use: {_state['why']} ({streams}){bf16}"
 
 
 def applies(x: torch.Tensor) -> bool:
