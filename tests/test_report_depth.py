@@ -24,6 +24,12 @@ def test_study_page_draws_accuracy_against_depth(tmp_path):
     assert {r["activation"] for r in rows} == {"relu", "tanh"} and len(rows) == 4
     for activation in ("relu", "tanh", "chance"):
         assert activation in section.group(0)
+    # Each depth is its own comparison: its own table and interval chart, never one chart over both depths.
+    assert 'id="ci-chart"' not in html
+    for i in (1, 2):
+        chart = re.search(rf'<svg[^>]*id="ci-chart-{i}".*?</svg>', html, re.S)
+        assert chart, f"no interval chart for grid point {i}"
+        assert chart.group(0).count("<circle") == 2  # relu and tanh at that depth
 
 
 def test_study_page_has_no_depth_section_without_a_depth_sweep(tmp_path):

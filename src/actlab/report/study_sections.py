@@ -109,26 +109,30 @@ def ranking_section(data: StudyData, colours: dict[str, str]) -> str:
               f"Holm p < {data.summary.ranking.alpha}",
               "mean test cross-entropy" if metric.name == "accuracy" else "mean test loss (the training loss)",
               "mean epoch of lowest validation loss"]
-    chart = interval_chart([(r["label"], _num(r[col("test_acc_mean")]), lo, hi, colours[r["label"]])
-                            for r in rows for lo, hi in [(_num(r[col("acc_ci_low")]), _num(r[col("acc_ci_high")]))]],
-                           chart_id="ci-chart", xlabel=words["chart"])
+    def chart(point_rows, chart_id):
+        return interval_chart([(r["label"], _num(r[col("test_acc_mean")]), lo, hi, colours[r["label"]])
+                               for r in point_rows
+                               for lo, hi in [(_num(r[col("acc_ci_low")]), _num(r[col("acc_ci_high")]))]],
+                              chart_id=chart_id, xlabel=words["chart"])
+
     grids = data.summary.grids
-    if grids:  # one comparison per grid point: a heading and a table each (ids ranking-table-1, -2, ...)
+    if grids:  # one comparison per grid point: a heading, a table and a chart each (ids ranking-table-1, ci-chart-1, ...)
         tables = "".join(
             f'<h3 class="grid-point">At {esc(point.replace(";", ", "))}</h3>'
             + table(headers, [t for t, r in zip(table_rows, rows) if r["grid"] == point],
                     table_id=f"ranking-table-{i}", titles=titles)
+            + chart([r for r in rows if r["grid"] == point], f"ci-chart-{i}")
             for i, point in enumerate((p for p in grids if any(r["grid"] == p for r in rows)), 1))
         within = (" Each grid point is its own comparison: ranks, P(best), the best and Holm's correction are "
-                  "within it, never across grid points.")
+                  "within it, never across grid points, and so is each chart.")
     else:
-        tables, within = table(headers, table_rows, table_id="ranking-table", titles=titles), ""
+        tables, within = table(headers, table_rows, table_id="ranking-table", titles=titles) + chart(rows, "ci-chart"), ""
     return (head + f'<p class="muted">{esc(words["final"])} at each finished run\'s lowest-'
             "validation-loss epoch. P(best) and the rank interval come from a t posterior over seeds (paired; docs/racing.md); each activation "
             "is compared with the best paired over common seeds (Welch where fewer than two are common), "
             f"Holm-corrected over all pairs at alpha = {data.summary.ranking.alpha}. summary.csv keeps the "
             f"plain t interval and the Welch test against the best as well.{esc(within)}</p>"
-            + tables + chart)
+            + tables)
 
 
 def _per_run_cost(data: StudyData) -> dict[int, dict]:
