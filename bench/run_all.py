@@ -108,9 +108,10 @@ NOTES = {
         "skip reading each output line before writing it. Before them (2026-11-30 morning): SiLU 1.06-1.09x, "
         "Hard-Swish 1.09-1.11x, Mish 1.01x, the clips and shrinks 1.01-1.04x. Without streaming stores "
         "(this section's command with `ACTLAB_FUSED_STREAM=never`, one run the same day): hardtanh 1.05, hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, "
-        "softshrink 0.98. In inference the clips read 1.03-1.05 against ReLU's 1.02: the forward-only loop "
+        "softshrink 0.98. In inference the clips read 1.05-1.08 against ReLU's 1.03 (1.03-1.05 in the run "
+        "before; this one's machine was busy, matmul at about half its quiet rate): the forward-only loop "
         "reuses the buffer it has just freed, which a normal store finds in cache and a streaming store "
-        "bypasses."),
+        "bypasses. Rerun after softshrink's forward became x - clip(x, -l, l) (2026-11-30 midday)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store; on a CPU with AVX512-BF16 "
@@ -140,10 +141,10 @@ NOTES = {
     "guard-cache": (
         "The same at 2**18 float32 elements (1 MiB), which fit in cache: the kernels' arithmetic and each "
         "call's fixed cost show here rather than memory. The ops with an exponential stay at or below PyTorch's "
-        "(GELU 0.85, GELU-tanh 0.43, SiLU 0.90, Mish 0.19; the ELUs 1.07-1.08); the cheap ones read 1.22-1.36x "
-        "in training and 1.33-1.71x in inference, where ReLU, whose module calls exactly PyTorch's op, reads "
-        "1.04 and 1.18: at ~25 us a call, the module's Python (about 3 us), the op's dispatch and the cache "
-        "state left by the other candidates weigh as much as the pass itself."),
+        "(GELU 0.86, GELU-tanh 0.43, SiLU 0.88, Mish 0.18; the ELUs 1.02-1.06); the cheap ones read 1.14-1.30x "
+        "in training and 1.23-1.53x in inference, where ReLU, whose module calls exactly PyTorch's op, reads "
+        "1.08 and 1.15: at ~25 us a call, the module's Python (about 1.5 us more than PyTorch's own module's), "
+        "the op's dispatch and the cache state left by the other candidates weigh as much as the pass itself."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
         "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
