@@ -244,7 +244,13 @@ def main(argv=None) -> int:
     ap.add_argument("--scale", type=float, default=1.0,
                     help="standard deviation of the normal input (default 1; GELU's kernel computes a tail "
                          "formula for vectors with a lane below -3, so its cost depends on it)")
+    ap.add_argument("--build-kernels", action="store_true",
+                    help="first build actlab's fused kernels for this process's CPU width where they are not "
+                         "built (as `actlab kernels build`; for a run under ATEN_CPU_CAPABILITY=avx2, say)")
     args = ap.parse_args(argv)
+    if args.build_kernels and fused.ops() is None and fused.compiler():
+        print(f"building the fused kernels for {fused.capability()} ...", file=sys.stderr, flush=True)
+        fused.build()
     if not args.scale > 0:
         ap.error(f"--scale must be positive (got {args.scale})")
     if args.repeats < 5:

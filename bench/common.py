@@ -66,12 +66,18 @@ def today() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
 
 
+# Settings in the environment that change what a benchmark measures: a rerun needs them too.
+RESULT_ENV = ("ATEN_CPU_CAPABILITY", "ACTLAB_FUSED", "ACTLAB_FUSED_STREAM", "ACTLAB_FUSED_AVX512BF16")
+
+
 def command_line() -> str:
-    """How this script was started, as a command to paste (interpreter path relative when possible)."""
+    """How this script was started, as a command to paste (interpreter path relative when possible),
+    preceded by the settings of :data:`RESULT_ENV` that were set."""
     exe = sys.executable
     try:
         rel = os.path.relpath(exe)
         exe = rel if not rel.startswith("..") else exe
     except ValueError:
         pass  # different drive on Windows: keep the absolute path
-    return " ".join(shlex.quote(a) for a in [exe, *sys.argv])
+    env = [f"{k}={shlex.quote(os.environ[k])}" for k in RESULT_ENV if k in os.environ]
+    return " ".join([*env, *(shlex.quote(a) for a in [exe, *sys.argv])])

@@ -49,6 +49,9 @@ BENCHMARKS = {
     "guard-f16": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
                    "21", "--dtype", "float16", "--only", *GUARDED, "relu", "--markdown", "bench/results/guard-f16.md"],
                   "guard-f16.md"),
+    "guard-avx2": (["env", "ATEN_CPU_CAPABILITY=avx2", sys.executable, "bench/bench_activations.py", "--threads", "1",
+                    "--clock", "cpu", "--repeats", "41", "--build-kernels", "--only", *GUARDED, "relu",
+                    "--markdown", "bench/results/guard-avx2.md"], "guard-avx2.md"),
     "charlm": ([sys.executable, "bench/bench_charlm.py", "--rounds", "5", "--steps", "15", "--threads", "1"],
                "charlm.md"),
     "checkpoint": ([sys.executable, "bench/bench_checkpoint.py", "--datasets", "mnist", "--models", "cnn,mlp16",
@@ -73,6 +76,7 @@ TITLES = {
     "guard-wide": "Exact limits on a wider input (standard deviation 3): GELU's tail formula (issue: catalog, complete)",
     "guard-f64": "Exact limits in float64: the fused kernels against PyTorch's float64 ops (issue: catalog, complete)",
     "guard-f16": "Exact limits in float16: the fused kernels against PyTorch's float16 ops (issue: catalog, complete)",
+    "guard-avx2": "Exact limits on the AVX2 build: the fused kernels against PyTorch's AVX2 kernels (issue: catalog, complete)",
     "charlm": "char-lm: tokens per second against a plain nanoGPT-style loop (issue: tasks)",
     "checkpoint": "Per-epoch checkpoints: their cost as a share of an epoch (issue: study core)",
     "race": "Racing: time to a verdict against the fixed protocol (issue: verdicts)",
@@ -100,18 +104,18 @@ NOTES = {
         "native* is their cost in training; the lines below give it with quartiles over the rounds, in "
         "inference, and for the Python guard that still runs where the kernels are not built. Rounds run in a "
         "shuffled order with the training allocator; ReLU's row (the module calls exactly PyTorch's op) is the "
-        "noise of the measure. Measured 2026-11-30 after this session's changes: e^x computed inline "
-        "(Sleef's exp is a function call per vector), Mish from one exponential, GELU's "
-        "left tail from Mills' ratio, the vector loops and the ops' lambdas always inlined (out of line they "
-        "reloaded every constant after each store), the kernels' own autograd node, and streaming stores for "
-        "outputs past 3/4 of a CPU's share of the last-level cache (12 MiB here; glibc's memcpy rule), which "
-        "skip reading each output line before writing it. Before them (2026-11-30 morning): SiLU 1.06-1.09x, "
-        "Hard-Swish 1.09-1.11x, Mish 1.01x, the clips and shrinks 1.01-1.04x. Without streaming stores "
-        "(this section's command with `ACTLAB_FUSED_STREAM=never`, one run the same day): hardtanh 1.05, hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, "
-        "softshrink 0.98. In inference the clips read 1.05-1.08 against ReLU's 1.03 (1.03-1.05 in the run "
-        "before; this one's machine was busy, matmul at about half its quiet rate): the forward-only loop "
-        "reuses the buffer it has just freed, which a normal store finds in cache and a streaming store "
-        "bypasses. Rerun after softshrink's forward became x - clip(x, -l, l) (2026-11-30 midday)."),
+        "noise of the measure. What makes them fast (2026-11-30): e^x computed inline (Sleef's exp is a "
+        "function call per vector), Mish from one exponential, GELU's left tail from Mills' ratio, the vector "
+        "loops and the ops' lambdas always inlined (out of line they reloaded every constant after each store), "
+        "two vectors loaded and computed before either is stored (the output may alias the input, so the "
+        "compiler could not overlap a vector's arithmetic with the previous one's store: GELU 0.78 -> 0.71), "
+        "the kernels' own autograd node, and streaming stores for outputs past 3/4 of a CPU's share of the "
+        "last-level cache (12 MiB here; glibc's memcpy rule), which skip reading each output line before "
+        "writing it. Before them (2026-11-30 morning): SiLU 1.06-1.09x, Hard-Swish 1.09-1.11x, Mish 1.01x, the "
+        "clips and shrinks 1.01-1.04x. Without streaming stores (this section's command with "
+        "`ACTLAB_FUSED_STREAM=never`, one run the same day, before the last two changes): hardtanh 1.05, "
+        "hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, softshrink 0.98. This run's machine was busy (matmul at "
+        "about half its quiet 172 GFLOP/s)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store; on a CPU with AVX512-BF16 "
@@ -119,32 +123,41 @@ NOTES = {
         "subnormal lane excepted: the instruction flushes them). GELU's half types take Phi and GELU' from 32 "
         "degree-4 pieces (tools/fit_gelu_pieces.py) instead of a rational erf and an exp, correctly rounded for "
         "every finite bfloat16 and float16 input. Every op within 5% of PyTorch's bfloat16 op in training, "
-        "most faster (GELU 0.80; it read 1.36 before both changes, 2026-11-30 morning). In inference the clips "
-        "read 1.06-1.10 against ReLU's 1.03: they convert to float32 and back for a comparison. The machine was "
-        "busy during this run (matmul rate about half its quiet 172 GFLOP/s)."),
+        "most faster (GELU 0.63; it read 1.36 before these changes, 2026-11-30 morning). In inference ReLU6 "
+        "and hardshrink read 1.05-1.09 against ReLU's own 1.04."),
     "guard-wide": (
         "The float32 benchmark on a wider input, normal with standard deviation 3 (`--scale 3`), for the ops "
         "whose kernel may take another formula in a tail. GELU's does: below x = -3 it computes Phi from Mills' "
         "ratio (one exponential), for every vector with such a lane, besides its rational erf. At standard "
-        "deviation 1 that is 2% of vectors and GELU runs at 0.82x PyTorch's op; here most vectors have such a "
-        "lane and it runs at 1.46x (1.75x forward only), over the target. PyTorch's float32 GELU costs the same "
-        "whatever the input, and returns 0 from x = -12.8 on where the kernel keeps the value's relative "
-        "precision. GELU-tanh, SiLU and ELU do not depend on the input's spread."),
+        "deviation 1 that is 2% of vectors and GELU runs at 0.71x PyTorch's op; here most vectors have such a "
+        "lane and it runs at 1.23x (1.56x forward only; 1.46x and 1.75x before the loops computed two vectors "
+        "before storing), over the target. PyTorch's float32 GELU costs the same whatever the input, and "
+        "returns 0 from x = -12.8 on where the kernel keeps the value's relative precision. GELU-tanh, SiLU and "
+        "ELU do not depend on the input's spread."),
     "guard-f16": (
-        "The same on float16 tensors: every op within 5% in training, most faster; GELU at 0.46 with the half "
-        "types' pieces (0.73 before, with the float32 formula). In inference the clips and hardshrink read "
-        "1.06-1.11 against ReLU's 1.02. Measured in the same busy run as bfloat16."),
+        "The same on float16 tensors: every op within 5% in training, most faster; GELU at 0.42 with the half "
+        "types' pieces (0.73 before, with the float32 formula). In inference the clips and softshrink read "
+        "1.05-1.08 against ReLU's own 1.05."),
     "guard-f64": (
         "The same on float64 tensors, 2**21 of them (16 MiB). e^x in float64 is inline too (a Chebyshev fit "
-        "at 50 digits, within 1 ulp of mpmath). Every op within 5% in training; in inference GELU reads 1.07 "
-        "and the clips 1.08-1.12 against ReLU's 1.04."),
+        "at 50 digits, within 1 ulp of mpmath). Every op within 5% in training (GELU, with ATen's float64 erf, "
+        "1.00); in inference GELU reads 1.07 and softshrink 1.06 against ReLU's own 1.05."),
     "guard-cache": (
         "The same at 2**18 float32 elements (1 MiB), which fit in cache: the kernels' arithmetic and each "
         "call's fixed cost show here rather than memory. The ops with an exponential stay at or below PyTorch's "
-        "(GELU 0.86, GELU-tanh 0.43, SiLU 0.88, Mish 0.18; the ELUs 1.02-1.06); the cheap ones read 1.14-1.30x "
-        "in training and 1.23-1.53x in inference, where ReLU, whose module calls exactly PyTorch's op, reads "
-        "1.08 and 1.15: at ~25 us a call, the module's Python (about 1.5 us more than PyTorch's own module's), "
-        "the op's dispatch and the cache state left by the other candidates weigh as much as the pass itself."),
+        "(GELU 0.70, GELU-tanh 0.40, SiLU 0.94, Mish 0.18; the ELUs 1.05); the cheap ones read 1.13-1.32x in "
+        "training and 1.26-1.57x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.08 "
+        "and 1.11: at ~25 us a call, the module's Python (about 1.5 us more than PyTorch's own module's), the "
+        "op's dispatch and the cache state left by the other candidates weigh as much as the pass itself."),
+    "guard-avx2": (
+        "The float32 benchmark with this process's kernels at AVX2 width (`ATEN_CPU_CAPABILITY=avx2`: PyTorch's "
+        "own ATen kernels run their AVX2 versions, and actlab builds and loads its AVX2 library), the width of "
+        "most laptops. Every op within 5% in training and in inference. GELU's baseline is not AVX2: PyTorch's "
+        "float32 GELU runs oneDNN, which uses AVX-512 whatever ATEN_CPU_CAPABILITY says, so its 1.02 here is "
+        "AVX2 against AVX-512. Before the loops computed two vectors before storing (2026-11-30, this section's "
+        "command, one run): SiLU read 1.17 in training and 1.28 in inference, GELU 1.25; on AVX2 a vector is half "
+        "a cache line, and a streaming store's line written one computation apart made SiLU's streamed forward "
+        "far slower than its plain one."),
     "race": (
         "Measured 2026-11-30 00:33 under the racing rule of that time (Pocock spending, Bonferroni over the "
         "pairs at every look, no futility stopping). The same runs under today's default (Pocock spending, "
