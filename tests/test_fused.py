@@ -792,6 +792,27 @@ def test_cli_build_with_a_failing_compiler(tmp_path):
     assert not list((tmp_path / "cache").rglob("*.so")), "a failed build left a library behind"
 
 
+def test_a_compiler_without_avx512bf16_builds_without_it(tmp_path):
+    """An older g++ (before GCC 10) rejects -mavx512bf16: the kernels are then built and used without it (its
+    own build key), not left unbuilt. A wrapper around this g++ that refuses the flag stands in for one."""
+    real = fused.compiler()
+    wrapper = tmp_path / "old-g++"
+    wrapper.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = -mavx512bf16 ] && "
+                       "{ echo \"unrecognized command-line option '-mavx512bf16'\" >&2; exit 1; }; done\n"
+                       f"exec {real} \"$@\"\n")
+    wrapper.chmod(0o755)
+    probe = "from actlab.catalog import fused; print('-mavx512bf16' in fused._flags('AVX512'))"
+    assert _python("-c", probe, CXX=str(wrapper)).stdout.split() == ["False"]
+    has = torch.cpu._is_avx512_bf16_supported()
+    assert _python("-c", probe, CXX=real).stdout.split() == [str(has)]  # the real compiler: as the CPU
+    if fused.capability() == "AVX512":  # this machine builds AVX-512 kernels: the old compiler's build works
+        env = {"CXX": str(wrapper), "ACTLAB_FUSED_DIR": str(tmp_path / "cache")}
+        done = _fused_cli("build", **env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        status = _fused_cli("status", **env).stdout
+        assert status.startswith("fused kernels in use") and "AVX512-BF16" not in status, status
+
+
 def test_cli_build_into_an_unwritable_cache_says_why(tmp_path):
     """A cache folder that cannot be created (a file stands in its way): one message, exit 1, and 0 with
     --optional; no traceback."""

@@ -22,6 +22,7 @@ guard. docs/precision.md explains how the kernels are exact and what they cost.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -62,7 +63,8 @@ def _flags(cap: str) -> list[str]:
 def _extensions(cap: str) -> list[str]:
     """Instruction-set extensions the build uses beyond the width, where this CPU has them.
 
-    AVX512-BF16 on an AVX-512 build: float32 to bfloat16 in one instruction (VCVTNE2PS2BF16).
+    AVX512-BF16 on an AVX-512 build: float32 to bfloat16 in one instruction (VCVTNE2PS2BF16),
+    where the compiler knows the flag too (GCC 10 on; an older one builds without it).
     ``ACTLAB_FUSED_AVX512BF16=0`` leaves it out. The flags are part of the build key, so a cache
     shared by CPUs with and without it keeps one library for each.
     """
@@ -72,7 +74,20 @@ def _extensions(cap: str) -> list[str]:
         has_bf16 = torch.cpu._is_avx512_bf16_supported()
     except AttributeError:  # a torch without the query: leave it out
         has_bf16 = False
-    return ["-mavx512bf16"] if has_bf16 else []
+    return ["-mavx512bf16"] if has_bf16 and _compiler_takes(compiler(), "-mavx512bf16") else []
+
+
+@functools.lru_cache(maxsize=None)
+def _compiler_takes(cxx: Optional[str], flag: str) -> bool:
+    """Does the C++ compiler accept ``flag`` (preprocessing an empty file with it)? Asked once per process."""
+    if not cxx:
+        return False
+    try:
+        done = subprocess.run([cxx, flag, "-E", "-x", "c++", "-"], input="", capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def cache_root() -> Path:
