@@ -4,9 +4,17 @@ Under CI (the environment variable CI set to a true value, as `.ci/run` runs),
 a skipped test fails the run: a skip there means a browser, a package or the
 shared data is missing, and a green run that tested less than it claims is
 worse than a red one. Locally, skips stay skips (e.g. no chromium installed).
+
+Every test starts from its own fixed random state (torch, NumPy, random), derived
+from its name: a test on random inputs that fails fails again on rerun, whatever
+ran before it in its worker. ``ACTLAB_TEST_SEED=n`` shifts every test's seed, to
+try other inputs.
 """
 import os
+import random
+import zlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +42,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("skipped tests fail CI", red=True)
         for report in skipped:
             terminalreporter.write_line(f"SKIPPED counts as a failure under CI: {report.nodeid}")
+
+
+@pytest.fixture(autouse=True)
+def _seeded(request):
+    seed = (zlib.crc32(request.node.nodeid.encode()) + int(os.environ.get("ACTLAB_TEST_SEED", "0"))) % 2**31
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
 
 
 @pytest.fixture
