@@ -501,6 +501,28 @@ def test_an_empty_tensor_first_does_not_unguard_the_module(ops, name):
         assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize("path", ["composite", "analytic"])
+def test_a_module_set_to_another_path_does_not_run_the_kernel(ops, path):
+    """``module.path`` (public: "native", "analytic", "composite") is honoured: a module with a kernel set to
+    another path computes through that path, not the kernel: the same values, and the same gradients at
+    finite x (plain autograd through the composite formula is not exact at +-inf; that is what the other paths
+    are for)."""
+    x = torch.tensor([-math.inf, -3.0, -0.5, 0.0, 0.7, 4.0, math.inf], dtype=torch.float64, requires_grad=True)
+    for name in ("silu", "gelu", "elu"):
+        module = actlab.get(name)
+        assert module.path == "native" and module._kernel is not None
+        y_kernel = module(x)
+        assert y_kernel.grad_fn.name() == "ActlabFusedBackward"
+        (d_kernel,) = torch.autograd.grad(y_kernel.sum(), x)
+        module.path = path
+        y = module(x)
+        assert y.grad_fn is None or y.grad_fn.name() != "ActlabFusedBackward", (name, path)
+        (d,) = torch.autograd.grad(y.sum(), x)
+        torch.testing.assert_close(y, y_kernel, rtol=1e-14, atol=1e-300, equal_nan=True)
+        finite = x.detach().isfinite()
+        torch.testing.assert_close(d[finite], d_kernel[finite], rtol=1e-12, atol=1e-300)
+
+
 def test_backward_node_is_recorded_only_when_needed(ops):
     """The op records its own backward node (as PyTorch's ops do) only when autograd needs it: none
     under no_grad or for an input without requires_grad; its name in the graph; x's in-place change

@@ -304,7 +304,7 @@ class ActivationModule(nn.Module):
         return kw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._kernel is not None and torch.is_tensor(x) and fused.applies(x):
+        if self._kernel is not None and self.path == "native" and torch.is_tensor(x) and fused.applies(x):
             # actlab's fused kernel where built (exact in one pass), or PyTorch's op where the run-time probe
             # finds it exact without reading x (ELU's forward in inference). The choice depends only on the
             # dtype and on whether autograd differentiates this call (the kernels run on the CPU only), so
