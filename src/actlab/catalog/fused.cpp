@@ -136,6 +136,22 @@ ACTLAB_INLINE void fence_streams() {
 #endif
 }
 
+// out[i] = value(i, ...) over [b, e), with streaming stores (and a fence at the end) or plain ones.
+template <typename S, typename V>
+ACTLAB_INLINE void write_block(int64_t b, int64_t e, bool stream, S* out, const V& value) {
+  const auto pass = [&](auto streamed) ACTLAB_INLINE_LAMBDA {
+    each_vector<S>(b, e, value, [&](int64_t i, const Vec<S>& v, int64_t c, auto full) ACTLAB_INLINE_LAMBDA {
+      put<S, decltype(streamed)::value>(v, out + i, c, full);
+    });
+  };
+  if (stream) {
+    pass(std::true_type{});
+    fence_streams();
+  } else {
+    pass(std::false_type{});
+  }
+}
+
 template <typename F>
 void each_block(int64_t n, const F& block) {
   at::parallel_for(0, n, at::internal::GRAIN_SIZE, [&](int64_t begin, int64_t end) {
@@ -221,17 +237,9 @@ Tensor map_x(const Tensor& x_, const F& f) {
       const F fl = f;
       const S* const xp = xp0;
       S* const yp = yp0;
-      const auto value = [&](int64_t i, int64_t c, auto full) ACTLAB_INLINE_LAMBDA {
+      write_block<S>(b, e, stream, yp, [&](int64_t i, int64_t c, auto full) ACTLAB_INLINE_LAMBDA {
         return on_vector<S>(load(xp + i, c, full), fl);
-      };
-      if (stream) {
-        each_vector<S>(b, e, value, [&](int64_t i, const Vec<S>& v, int64_t c, auto full)
-                                        ACTLAB_INLINE_LAMBDA { put<S, true>(v, yp + i, c, full); });
-        fence_streams();
-      } else {
-        each_vector<S>(b, e, value, [&](int64_t i, const Vec<S>& v, int64_t c, auto full)
-                                        ACTLAB_INLINE_LAMBDA { put<S, false>(v, yp + i, c, full); });
-      }
+      });
     });
     return y;
   });
@@ -254,17 +262,9 @@ Tensor map_grad_x(const Tensor& g_, const Tensor& x_, const F& df) {
       const S* const xp = xp0;
       const S* const gp = gp0;
       S* const op = op0;
-      const auto value = [&](int64_t i, int64_t c, auto full) ACTLAB_INLINE_LAMBDA {
+      write_block<S>(b, e, stream, op, [&](int64_t i, int64_t c, auto full) ACTLAB_INLINE_LAMBDA {
         return grad_on_vector<S>(load(gp + i, c, full), load(xp + i, c, full), dfl);
-      };
-      if (stream) {
-        each_vector<S>(b, e, value, [&](int64_t i, const Vec<S>& v, int64_t c, auto full)
-                                        ACTLAB_INLINE_LAMBDA { put<S, true>(v, op + i, c, full); });
-        fence_streams();
-      } else {
-        each_vector<S>(b, e, value, [&](int64_t i, const Vec<S>& v, int64_t c, auto full)
-                                        ACTLAB_INLINE_LAMBDA { put<S, false>(v, op + i, c, full); });
-      }
+      });
     });
     return out;
   });
