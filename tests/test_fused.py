@@ -253,7 +253,7 @@ import json, torch, mpmath as mp
 from actlab.catalog import fused
 fused.build()
 ops = fused.ops()
-xs = torch.linspace(-13.5, -3.0001, 1501, dtype=torch.float32)
+xs = torch.linspace(-13.5, -1e-3, 3001, dtype=torch.float32)
 y = ops.forward(xs, "gelu", []).double()
 d = ops.backward(torch.ones_like(xs), xs, "gelu", []).double()
 with mp.workdps(30):
@@ -263,7 +263,7 @@ with mp.workdps(30):
 normal = torch.finfo(torch.float32).smallest_normal
 out = {"capability": fused.capability(), "status": fused.status()}
 for what, got, want in (("f", y, want_f), ("d", d, want_d)):
-    keep = want.abs() > normal
+    keep = (want.abs() > normal) & ((xs < -1.5) if what == "d" else True)  # GELU' is 0 at x = -0.75
     rel = (got[keep] / want[keep] - 1).abs()
     out[what] = [float(rel.max()), xs[keep][int(rel.argmax())].item()]
 print(json.dumps(out))
@@ -272,10 +272,13 @@ print(json.dumps(out))
 
 @pytest.mark.parametrize("width", ["this CPU", "avx2", "default"])
 def test_float32_gelu_keeps_relative_precision_in_its_left_tail(ops, width):
-    """Below x = -3, where 1 + erf(x/sqrt 2) cancels, the float32 kernel takes Phi from Mills' ratio:
-    GELU within 2e-6 and GELU' within 1e-5 relative of mpmath's wherever the value is a normal float
-    (PyTorch's float32 GELU returns 0 from about x = -12.8 on: 100% off), on every build width (the
-    generic one has no fused multiply-add and splits x^2 by Dekker's exact product)."""
+    """Left of 0, where 1 + erf(x/sqrt 2) cancels (Phi(-3) = 1.3e-3), the float32 kernel takes Phi
+    from e^(-x^2/2) times a rational fit to Mills' ratio: GELU within 2e-6 relative of mpmath's on
+    all of [-13.5, 0) wherever the value is a normal float (the rational erf used before
+    2026-11-30 on [-3, 0) reached 8.8e-5 near -3; PyTorch's float32 GELU returns 0 from about
+    x = -12.8 on: 100% off), and GELU' within 1e-5 left of -1.5 (it is 0 at -0.75), on every
+    build width (the generic one has no fused multiply-add and splits x^2 by Dekker's exact
+    product)."""
     env = _child_env() if width == "this CPU" else _child_env(ATEN_CPU_CAPABILITY=width)
     done = subprocess.run([sys.executable, "-c", GELU_TAIL_CHILD], capture_output=True, text=True, env=env,
                           timeout=600)

@@ -19,7 +19,7 @@
 //     element sits;
 //   * at a kink, f'(k) is the catalog's convention (PyTorch's backward).
 // Finite inputs follow PyTorch's formula for the op step by step, except where
-// a better one is also faster (GELU's erf in float32 and its pieces in float16 and
+// a better one is also faster or as fast (GELU's Phi from one exponential in float32 and its pieces in float16 and
 // bfloat16, GELU-tanh's forward: see there); tests/test_catalog_verify.py checks each is no less accurate than
 // PyTorch's op against the definition in float64.
 //
@@ -492,24 +492,29 @@ Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
 }
 
 // GELU (erf): x Phi(x), f' = Phi(x) + x phi(x), with x as a factor clamped to +-max: at -inf the gate is
-// exactly 0 (and phi at +-inf), so the value is the limit, not inf * 0. Phi(x) = (1 + erf(x/sqrt 2))/2.
-// float64: ATen's (Sleef's) erf, PyTorch's formula. float32, chosen per lane (an element's value never
-// depends on its neighbours):
-//  * x >= -3: erf by a rational approximation without exp (the coefficients Eigen and XLA use for float
-//    erf, argument clamped to +-4: within 1e-7 of erf);
-//  * x < -3, where 1 + erf cancels: Phi(x) = phi(x) g(t) / |x|, t = 1/x^2, g = |x| times Mills' ratio
-//    (1 - Phi(a)) / phi(a) at a = |x|, a degree-7 polynomial in t fitted to it (relative error 2.3e-8 on
-//    t <= 1/9, against scipy's erfcx); phi(x) from e^(-x^2/2) with x^2 split exactly in two (an fma), so
-//    Phi keeps its relative precision down to float32's underflow at x ~ -14. Computed only for vectors
-//    with such a lane.
+// exactly 0 (and phi at +-inf), so the value is the limit, not inf * 0. gauss(x) gives Phi(x) and phi(x).
+// float64: ATen's (Sleef's) erf, PyTorch's formula, Phi = (1 + erf(x/sqrt 2))/2, and phi from e^(-x^2/2).
+// float32: both from one exponential, by the same formula on every lane (an element's value never depends
+// on its neighbours, and the cost never on the input's spread):
+//   a = min(|x|, 15), e = e^(-a^2/2), Phi(-a) = e m(a), Phi(x) = Phi(-a) for x < 0 and 1 - Phi(-a) otherwise,
+//   phi(x) = e / sqrt(2 pi),
+// with m(a) = e^(a^2/2) Phi(-a) = erfcx(a/sqrt 2)/2, smooth and bounded on [0, inf), a rational function of
+// degree 4 over 5 fitted by tools/fit_gauss_mills.py (relative error 6e-9; 3.1e-7 evaluated in float32,
+// against scipy's erfcx). a^2 is split exactly in two (an fma), so e keeps its relative precision and Phi
+// its own down to float32's underflow near x = -14 (e^(-a^2/2) is 0 from a = 14.4 on: Phi is 0 or 1
+// there, hence the clamp, which also keeps inf out). No 1 + erf, so no cancellation left of 0.
 template <typename T>
-ACTLAB_INLINE Vec<T> gauss_cdf(const Vec<T>& x) {
-  return Vec<T>((T)0.5) * (Vec<T>(1) + (x * Vec<T>((T)M_SQRT1_2)).erf());
+struct Gauss {
+  Vec<T> cdf, pdf;
+};
+template <typename T>
+ACTLAB_INLINE Gauss<T> gauss(const Vec<T>& x) {
+  const Vec<T> cdf = Vec<T>((T)0.5) * (Vec<T>(1) + (x * Vec<T>((T)M_SQRT1_2)).erf());
+  return {cdf, Vec<T>((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5)) * exp_of<T>(x * x * Vec<T>((T)-0.5))};
 }
 // 1/q in float32 without a division where the CPU has a reciprocal estimate (VRCP14PS: 14 bits; VRCPPS:
-// 12 bits) and one Newton step, r (2 - q r): within about an ulp, where GELU's erf approximation is already
-// within 1e-7. A division costs GELU's rational ~10-30% (float32 and, two float vectors per half vector,
-// bfloat16 and float16).
+// 12 bits) and one Newton step, r (2 - q r): within about an ulp. A division costs GELU's rational ~10-30%
+// (float32 and, two float vectors per half vector, bfloat16 and float16).
 ACTLAB_INLINE Vec<float> recip(const Vec<float>& q) {
 #if defined(CPU_CAPABILITY_AVX512)
   const __m512 qv = q;
@@ -524,55 +529,36 @@ ACTLAB_INLINE Vec<float> recip(const Vec<float>& q) {
   return Vec<float>(1.f) / q;
 #endif
 }
-ACTLAB_INLINE Vec<float> gauss_cdf_left_tail(const Vec<float>& x_) {
-  using V = Vec<float>;
-  V x = at::vec::clamp_min(x_, V(-20.f));  // Phi(-20) ~ 3e-89 underflows float32 (and keeps -inf out)
-  V x2 = x * x;
-#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
-  V lo = at::vec::fmsub(x, x, x2);  // x^2 = x2 + lo exactly
-#else
-  // The generic build's fmsub may round twice: Dekker's exact product instead, from Veltkamp's split of x
-  // into two 12-bit halves whose products are exact (|x| <= 20: no overflow in the split).
-  V c = x * V(4097.f);
-  V hi = c - (c - x);
-  V lw = x - hi;
-  V lo = ((hi * hi - x2) + V(2.f) * hi * lw) + lw * lw;  // x^2 = x2 + lo exactly
-#endif
-  V e = exp_of<float>(x2 * V(-0.5f));
-  e = at::vec::fnmadd(e, lo * V(0.5f), e);  // e^(-x2/2 - lo/2) = e^(-x2/2) (1 - lo/2)
-  V t = recip(x2);  // 9 <= x2 <= 400 (x clamped above)
-  V p(-3418.185234756146f);
-  p = at::vec::fmadd(p, t, V(1886.778631449903f));
-  p = at::vec::fmadd(p, t, V(-490.701910007624f));
-  p = at::vec::fmadd(p, t, V(88.073176988382f));
-  p = at::vec::fmadd(p, t, V(-14.618078934295f));
-  p = at::vec::fmadd(p, t, V(2.995617931965f));
-  p = at::vec::fmadd(p, t, V(-0.999982193452f));
-  V g = at::vec::fmadd(p, t, V(1.f));
-  // phi g / |x| = e / sqrt(2 pi) * g * (|x| t)
-  return e * V(0.3989422804014327f) * g * (x.neg() * t);
-}
 template <>
-ACTLAB_INLINE Vec<float> gauss_cdf<float>(const Vec<float>& x) {
+ACTLAB_INLINE Gauss<float> gauss<float>(const Vec<float>& x) {
   using V = Vec<float>;
-  V c = at::vec::clamp(x * V((float)M_SQRT1_2), V(-4.f), V(4.f));
-  V c2 = c * c;
-  V p(-2.72614225801306e-10f);
-  p = at::vec::fmadd(p, c2, V(2.77068142495902e-08f));
-  p = at::vec::fmadd(p, c2, V(-2.10102402082508e-06f));
-  p = at::vec::fmadd(p, c2, V(-5.69250639462346e-05f));
-  p = at::vec::fmadd(p, c2, V(-7.34990630326855e-04f));
-  p = at::vec::fmadd(p, c2, V(-2.95459980854025e-03f));
-  p = at::vec::fmadd(p, c2, V(-1.60960333262415e-02f));
-  V q(-1.45660718464996e-05f);
-  q = at::vec::fmadd(q, c2, V(-2.13374055278905e-04f));
-  q = at::vec::fmadd(q, c2, V(-1.68282697438203e-03f));
-  q = at::vec::fmadd(q, c2, V(-7.37332916720468e-03f));
-  q = at::vec::fmadd(q, c2, V(-1.42647390514189e-02f));
-  V r = V(0.5f) * (V(1.f) + c * p * recip(q));  // q <= -0.0142 < 0: never 0
-  V tail = x < V(-3.f);
-  if (tail.zero_mask() == (1 << V::size()) - 1) return r;  // no lane below -3
-  return where(tail, gauss_cdf_left_tail(x), r);
+  V a = at::vec::clamp_max(x.abs(), V(14.4f));  // NaN stays NaN; e^(-14.4^2/2) rounds to the least subnormal
+  V a2 = a * a;
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  V lo = at::vec::fmsub(a, a, a2);  // a^2 = a2 + lo exactly
+#else
+  // The generic build's fmsub may round twice: Dekker's exact product instead, from Veltkamp's split of a
+  // into two 12-bit halves whose products are exact (a <= 15: no overflow in the split).
+  V c = a * V(4097.f);
+  V hi = c - (c - a);
+  V lw = a - hi;
+  V lo = ((hi * hi - a2) + V(2.f) * hi * lw) + lw * lw;  // a^2 = a2 + lo exactly
+#endif
+  V e = exp_small<float>(a2 * V(-0.5f));  // -a2/2 >= -103.7
+  e = at::vec::fnmadd(e, lo * V(0.5f), e);  // e^(-a2/2 - lo/2) = e^(-a2/2) (1 - lo/2)
+  V n(0.00415322371f);
+  n = at::vec::fmadd(n, a, V(0.0408810936f));
+  n = at::vec::fmadd(n, a, V(0.183969036f));
+  n = at::vec::fmadd(n, a, V(0.439283311f));
+  n = at::vec::fmadd(n, a, V(0.5f));
+  V d(0.0104104765f);
+  d = at::vec::fmadd(d, a, V(0.102479823f));
+  d = at::vec::fmadd(d, a, V(0.471408427f));
+  d = at::vec::fmadd(d, a, V(1.20554793f));
+  d = at::vec::fmadd(d, a, V(1.67645156f));
+  d = at::vec::fmadd(d, a, V(1.f));  // >= 1: never 0
+  V q = e * (n * recip(d));  // Phi(-a)
+  return {where(x < V(0.f), q, V(1.f) - q), e * V(0.3989422804014327f)};  // NaN: 1 - NaN
 }
 
 // GELU for float16 and bfloat16 storage on AVX-512: computed in float32 and rounded to 8 or 11 bits, Phi
@@ -582,7 +568,7 @@ ACTLAB_INLINE Vec<float> gauss_cdf<float>(const Vec<float>& x) {
 // ndtr the reference): Phi within 1.2e-6 relative, GELU' within 1.7e-6 relative (1.7e-8 absolute near its
 // zero at -0.75), far below half a float16 ulp (2.4e-4): every finite bfloat16 and float16 input comes
 // out correctly rounded (tests/test_fused.py checks all of them). Above 5 the last interval's value at
-// r = 1/2 stands (Phi(5) = 1 - 2.9e-7, GELU'(5) = 1 + 7e-6); below -3 the float32 left-tail formulas.
+// r = 1/2 stands (Phi(5) = 1 - 2.9e-7, GELU'(5) = 1 + 7e-6); below -3 the float32 formulas.
 #if defined(CPU_CAPABILITY_AVX512)
 alignas(64) constexpr float kGeluPieces[2][5][32] = {
     {  // cdf: power 4 down to 0, interval 0 to 31
@@ -634,19 +620,19 @@ Tensor gelu_forward(const Tensor& x) {
       return map_x<T>(x, [=](const Vec<float>& v) ACTLAB_INLINE_LAMBDA {
         Vec<float> p = by_pieces(v, cdf);
         Vec<float> tail = v < Vec<float>(-3.f);
-        if (tail.zero_mask() != (1 << Vec<float>::size()) - 1) p = where(tail, gauss_cdf_left_tail(v), p);
+        if (tail.zero_mask() != (1 << Vec<float>::size()) - 1) p = where(tail, gauss<float>(v).cdf, p);
         return no_neg_inf(v) * p;
       });
     }
   }
 #endif
-  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return no_neg_inf(v) * gauss_cdf<T>(v); });
+  return map_x<T>(x, [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA { return no_neg_inf(v) * gauss<T>(v).cdf; });
 }
 template <typename T>
 Tensor gelu_backward(const Tensor& g, const Tensor& x) {
-  const Vec<T> mhalf((T)-0.5), beta((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5));
   const auto slope = [=](const Vec<T>& v) ACTLAB_INLINE_LAMBDA {
-    return gauss_cdf<T>(v) + finite(v) * (beta * exp_of<T>(v * v * mhalf));
+    const Gauss<T> s = gauss<T>(v);
+    return s.cdf + finite(v) * s.pdf;
   };
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (std::is_same_v<T, float>) {
