@@ -304,18 +304,18 @@ class ActivationModule(nn.Module):
         return kw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._kernel is not None and self.path == "native" and torch.is_tensor(x) and fused.applies(x):
+        if self._kernel is not None and self.path == "native" and isinstance(x, torch.Tensor) and fused.applies(x):
             # actlab's fused kernel where built (exact in one pass), or PyTorch's op where the run-time probe
             # finds it exact without reading x (ELU's forward in inference). The choice depends only on the
             # dtype and on whether autograd differentiates this call (the kernels run on the CPU only), so
             # it is kept per those: the call costs a few microseconds of Python less.
-            key = (x.dtype, torch.is_grad_enabled() and x.requires_grad)
+            key = (x.dtype, x.requires_grad and torch.is_grad_enabled())
             native = self._native_unread.get(key)
             if native is None and x.numel():  # native_trusted says yes to any empty tensor: not an answer to keep
                 native = self._native_unread[key] = native_trusted(
                     self.spec, self._kwargs(), x, self._native_faults, read=False)
             if native:
-                return self.spec.native(x, **self._kwargs())
+                return self.spec.native(x, **self._fixed)  # a kernel means no learned parameter: the kwargs
             return fused.apply_op()(x, self.spec.name, self._kernel)
         x = as_float_tensor(x)
         kw = self._kwargs()
