@@ -195,7 +195,12 @@ def verdict_sentence(v: Verdict, higher_is_better: bool = True) -> str:
     if leader in v.best and len(order) > 1 and v.samples[leader].n >= 2:  # one seed: no spread to draw from
         b = v.best[leader]
         ranks = f"{b.rank_low}" if b.rank_low == b.rank_high else f"{b.rank_low}-{b.rank_high}"
-        parts.append(f"{leader} is best with probability {b.p_best:.2f}; its rank is {ranks} at 95%.")
+        # Among activations the tests do not separate, a high P(best) overstates: in simulation such
+        # leaders with P(best) >= 0.9 were truly best 65-89% of the time (docs/racing.md, "P(best)").
+        caveat = (f" (read: probably best; {leader} is not separated from {_join(k for k in top if k != leader)},"
+                  " and among close activations a P(best) above 0.9 was right 65-89% of the time in"
+                  " simulation)" if len(top) > 1 and b.p_best >= 0.9 else "")
+        parts.append(f"{leader} is best with probability {b.p_best:.2f}{caveat}; its rank is {ranks} at 95%.")
     for k in order:
         if not beaten[k] or k in top:
             continue
