@@ -842,6 +842,30 @@ def test_a_compiler_without_avx512bf16_builds_without_it(tmp_path):
         assert status.startswith("fused kernels in use") and "AVX512-BF16" not in status, status
 
 
+def test_the_kernels_compile_for_arm64(tmp_path):
+    """On an ARM CPU (aarch64) PyTorch's width is DEFAULT (or SVE256, which the build treats alike: no
+    entry in fused._ISA_FLAGS) and the kernels' vectors are ATen's NEON ones, code the x86 builds never
+    compile. This machine is x86-64, so Debian's cross compiler (g++-aarch64-linux-gnu, which .ci/run
+    installs) compiles fused.cpp with the flags fused.py would use there into an aarch64 object file;
+    linking needs an aarch64 libtorch, and the kernels have not been run on ARM."""
+    import shutil
+    from torch.utils.cpp_extension import include_paths
+
+    cxx = shutil.which("aarch64-linux-gnu-g++")
+    if cxx is None:
+        pytest.skip("no aarch64 cross compiler (Debian: apt-get install g++-aarch64-linux-gnu)")
+    flags = [f for f in fused._flags("DEFAULT") if f != "-shared"]
+    out = tmp_path / "fused_arm64.o"
+    done = subprocess.run([cxx, *flags, *[f"-I{p}" for p in include_paths()], "-c", str(fused.SOURCE), "-o",
+                           str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    header = out.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == 183, header  # EM_AARCH64
+    symbols = subprocess.run(["aarch64-linux-gnu-nm", "-C", str(out)], capture_output=True, text=True).stdout
+    assert "TORCH_LIBRARY_init_actlab_fused" in symbols, symbols[:2000]  # the ops' registration
+    assert "Vectorized<float>" in symbols and "Vectorized<double>" in symbols, symbols[:2000]
+
+
 def test_cli_build_into_an_unwritable_cache_says_why(tmp_path):
     """A cache folder that cannot be created (a file stands in its way): one message, exit 1, and 0 with
     --optional; no traceback."""
