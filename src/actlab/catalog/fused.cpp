@@ -295,12 +295,14 @@ ACTLAB_INLINE Vec<T> no_neg_inf(const Vec<T>& x) {
 
 // e^x. On AVX-512 in float32, computed inline here: ATen's Vectorized::exp calls Sleef's expf16_u10, a
 // function call per vector with its own range checks, about half of SiLU's time. The same method (Cody-Waite
-// reduction by ln 2 in two parts, then a degree-6 polynomial for e^r on |r| <= ln2/2 with Sleef's minimax
-// coefficients; Shibata and Petrogalli, "SLEEF", IEEE TPDS 2020), with 2^n applied by VSCALEFPS, which
-// overflows to inf and underflows gradually to 0 by itself, and e^r summed as 1 + (r + r^2 p(r)) so that
-// 1 + ... rounds once: at most 1 ulp (tests/test_fused.py checks it against float64 over the whole range).
-// exp_small takes |x| <= 104 in float32, 746 in float64 (or NaN); exp_of any x. AVX2 and float64 below;
-// the generic build: ATen's.
+// reduction by ln 2 in two parts, then a polynomial for e^r on |r| <= ln2/2; Shibata and Petrogalli,
+// "SLEEF", IEEE TPDS 2020), with 2^n applied by VSCALEFPS, which overflows to inf and underflows gradually
+// to 0 by itself, and e^r summed as 1 + (r + r^2 u(r)) so that 1 + ... rounds once: at most 1 ulp
+// (tests/test_fused.py checks it against float64 over the whole range). u has degree 4, one less than
+// Sleef's (tools/fit_exp_f32.py: within 3e-9 of e^r before the rounding, 0.84 ulp after it).
+// exp_small takes |x| <= 104 in float32, 746 in float64 (or NaN); exp_of any x; exp_small_lo(x, lo) is
+// e^(x + lo) for a correction lo below x's last bit (it joins the reduced argument). AVX2 and float64
+// below; the generic build: ATen's.
 template <typename T>
 ACTLAB_INLINE Vec<T> exp_of(const Vec<T>& x) {
   return x.exp();
@@ -308,6 +310,11 @@ ACTLAB_INLINE Vec<T> exp_of(const Vec<T>& x) {
 template <typename T>
 ACTLAB_INLINE Vec<T> exp_small(const Vec<T>& x) {
   return x.exp();
+}
+template <typename T>
+ACTLAB_INLINE Vec<T> exp_small_lo(const Vec<T>& x, const Vec<T>& lo) {
+  const Vec<T> e = x.exp();
+  return at::vec::fmadd(e, lo, e);  // e^x (1 + lo)
 }
 // x clamped to [-b, b], NaN kept (ATen's clamp passes NaN on every width)
 template <typename T>
@@ -319,40 +326,47 @@ template <typename T>
 constexpr T exp_limit() {
   return std::is_same_v<T, float> ? T(104) : T(746);
 }
-// e^r = 1 + (r + r^2 u(r)) on |r| <= ln2/2, u Sleef's float32 minimax polynomial; one rounding at the end.
+// e^r = 1 + (r + r^2 u(r)) on |r| <= ln2/2 (tools/fit_exp_f32.py); one rounding at the end.
 // The intrinsics are passed in, so AVX-512 and AVX2 share it.
 template <typename V>
 ACTLAB_INLINE V exp_poly_f32(V r, V (*fma)(V, V, V), V (*mul)(V, V), V (*add)(V, V), V (*set)(float)) {
-  V u = set(0.000198527617612853646278381f);
-  u = fma(u, r, set(0.00139304355252534151077271f));
-  u = fma(u, r, set(0.00833336077630519866943359f));
-  u = fma(u, r, set(0.0416664853692054748535156f));
-  u = fma(u, r, set(0.166666671633720397949219f));
-  u = fma(u, r, set(0.5f));
+  V u = set(0.00138145627f);
+  u = fma(u, r, set(0.00836870819f));
+  u = fma(u, r, set(0.041668389f));
+  u = fma(u, r, set(0.166665211f));
+  u = fma(u, r, set(0.49999994f));
   return add(fma(mul(r, r), u, r), set(1.f));
 }
 #if defined(CPU_CAPABILITY_AVX512)
-template <>
-ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
-  const __m512 x = xv;
+template <bool kLo>
+ACTLAB_INLINE __m512 exp512(__m512 x, __m512 lo) {
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.442695040888963407359924681001892137f)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);  // x - n ln2, ln2 in two parts
   r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  if constexpr (kLo) r = _mm512_add_ps(r, lo);
   const __m512 u = exp_poly_f32<__m512>(r, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_set1_ps);
-  return Vec<float>(_mm512_scalef_ps(u, n));
+  return _mm512_scalef_ps(u, n);
+}
+template <>
+ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& x) {
+  return Vec<float>(exp512<false>(x, x));
+}
+template <>
+ACTLAB_INLINE Vec<float> exp_small_lo<float>(const Vec<float>& x, const Vec<float>& lo) {
+  return Vec<float>(exp512<true>(x, lo));
 }
 #elif defined(CPU_CAPABILITY_AVX2)
 // The same on AVX2, which has no VSCALEFPS: 2^n (|n| <= 150) as two normal powers of two, 2^(n - n/2) and
 // 2^(n/2), built in the exponent field; (u 2^a) is exact and the second product rounds once, also into
 // the subnormals, and overflows to inf as a product does.
-template <>
-ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
-  const __m256 x = xv;
+template <bool kLo>
+ACTLAB_INLINE __m256 exp256(__m256 x, __m256 lo) {
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.442695040888963407359924681001892137f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+  if constexpr (kLo) r = _mm256_add_ps(r, lo);
   const __m256 u = exp_poly_f32<__m256>(r, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_set1_ps);
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i half = _mm256_srai_epi32(ni, 1);
@@ -360,7 +374,15 @@ ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& xv) {
   const __m256i bias = _mm256_set1_epi32(127);
   const __m256 a = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(rest, bias), 23));
   const __m256 b = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
-  return Vec<float>(_mm256_mul_ps(_mm256_mul_ps(u, a), b));
+  return _mm256_mul_ps(_mm256_mul_ps(u, a), b);
+}
+template <>
+ACTLAB_INLINE Vec<float> exp_small<float>(const Vec<float>& x) {
+  return Vec<float>(exp256<false>(x, x));
+}
+template <>
+ACTLAB_INLINE Vec<float> exp_small_lo<float>(const Vec<float>& x, const Vec<float>& lo) {
+  return Vec<float>(exp256<true>(x, lo));
 }
 #endif
 // e^x in float64 the same way: ln 2 in two parts (Sleef's split), e^r = 1 + r + r^2 u(r) with u the degree-10
@@ -512,40 +534,26 @@ ACTLAB_INLINE Gauss<T> gauss(const Vec<T>& x) {
   const Vec<T> cdf = Vec<T>((T)0.5) * (Vec<T>(1) + (x * Vec<T>((T)M_SQRT1_2)).erf());
   return {cdf, Vec<T>((T)(M_2_SQRTPI * M_SQRT1_2 * 0.5)) * exp_of<T>(x * x * Vec<T>((T)-0.5))};
 }
-// 1/q in float32 without a division where the CPU has a reciprocal estimate (VRCP14PS: 14 bits; VRCPPS:
-// 12 bits) and one Newton step, r (2 - q r): within about an ulp. A division costs GELU's rational ~10-30%
-// (float32 and, two float vectors per half vector, bfloat16 and float16).
-ACTLAB_INLINE Vec<float> recip(const Vec<float>& q) {
-#if defined(CPU_CAPABILITY_AVX512)
-  const __m512 qv = q;
-  const __m512 r = _mm512_rcp14_ps(qv);
-  return Vec<float>(_mm512_mul_ps(r, _mm512_fnmadd_ps(qv, r, _mm512_set1_ps(2.f))));
-#elif defined(CPU_CAPABILITY_AVX2)
-  const __m256 qv = q;
-  const __m256 r = _mm256_rcp_ps(qv);
-  const __m256 r1 = _mm256_mul_ps(r, _mm256_fnmadd_ps(qv, r, _mm256_set1_ps(2.f)));
-  return Vec<float>(_mm256_mul_ps(r1, _mm256_fnmadd_ps(qv, r1, _mm256_set1_ps(2.f))));  // 12 bits: two steps
-#else
-  return Vec<float>(1.f) / q;
-#endif
-}
 template <>
 ACTLAB_INLINE Gauss<float> gauss<float>(const Vec<float>& x) {
   using V = Vec<float>;
   V a = at::vec::clamp_max(x.abs(), V(14.4f));  // NaN stays NaN; e^(-14.4^2/2) rounds to the least subnormal
-  V a2 = a * a;
+  // -a^2/2 = hi + lo exactly
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
-  V lo = at::vec::fmsub(a, a, a2);  // a^2 = a2 + lo exactly
+  V b = a * V(-0.5f);  // exact
+  V hi = a * b;
+  V lo = at::vec::fmsub(a, b, hi);  // the product's rounding error, exact
 #else
   // The generic build's fmsub may round twice: Dekker's exact product instead, from Veltkamp's split of a
-  // into two 12-bit halves whose products are exact (a <= 15: no overflow in the split).
+  // into two 12-bit halves whose products are exact (a <= 14.4: no overflow in the split).
+  V a2 = a * a;
   V c = a * V(4097.f);
-  V hi = c - (c - a);
-  V lw = a - hi;
-  V lo = ((hi * hi - a2) + V(2.f) * hi * lw) + lw * lw;  // a^2 = a2 + lo exactly
+  V h = c - (c - a);
+  V t = a - h;
+  V hi = a2 * V(-0.5f);
+  V lo = (((h * h - a2) + V(2.f) * h * t) + t * t) * V(-0.5f);
 #endif
-  V e = exp_small<float>(a2 * V(-0.5f));  // -a2/2 >= -103.7
-  e = at::vec::fnmadd(e, lo * V(0.5f), e);  // e^(-a2/2 - lo/2) = e^(-a2/2) (1 - lo/2)
+  V e = exp_small_lo<float>(hi, lo);  // hi >= -103.7
   V n(0.00415322371f);
   n = at::vec::fmadd(n, a, V(0.0408810936f));
   n = at::vec::fmadd(n, a, V(0.183969036f));
@@ -557,7 +565,7 @@ ACTLAB_INLINE Gauss<float> gauss<float>(const Vec<float>& x) {
   d = at::vec::fmadd(d, a, V(1.20554793f));
   d = at::vec::fmadd(d, a, V(1.67645156f));
   d = at::vec::fmadd(d, a, V(1.f));  // >= 1: never 0
-  V q = e * (n * recip(d));  // Phi(-a)
+  V q = e * (n / d);  // Phi(-a). A division: the divider, not the multiply-add units that the rest keeps busy
   return {where(x < V(0.f), q, V(1.f) - q), e * V(0.3989422804014327f)};  // NaN: 1 - NaN
 }
 
