@@ -67,7 +67,8 @@ def today() -> str:
 
 
 # Settings in the environment that change what a benchmark measures: a rerun needs them too.
-RESULT_ENV = ("ATEN_CPU_CAPABILITY", "ACTLAB_FUSED", "ACTLAB_FUSED_STREAM", "ACTLAB_FUSED_AVX512BF16")
+RESULT_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "ACTLAB_FUSED", "ACTLAB_FUSED_STREAM",
+              "ACTLAB_FUSED_AVX512BF16")
 
 
 def command_line() -> str:

@@ -49,7 +49,7 @@ BENCHMARKS = {
     "guard-f16": ([sys.executable, "bench/bench_activations.py", "--threads", "1", "--clock", "cpu", "--repeats",
                    "21", "--dtype", "float16", "--only", *GUARDED, "relu", "--markdown", "bench/results/guard-f16.md"],
                   "guard-f16.md"),
-    "guard-avx2": (["env", "ATEN_CPU_CAPABILITY=avx2", sys.executable, "bench/bench_activations.py", "--threads", "1",
+    "guard-avx2": (["env", "ATEN_CPU_CAPABILITY=avx2", "ONEDNN_MAX_CPU_ISA=AVX2", sys.executable, "bench/bench_activations.py", "--threads", "1",
                     "--clock", "cpu", "--repeats", "41", "--build-kernels", "--only", *GUARDED, "relu",
                     "--markdown", "bench/results/guard-avx2.md"], "guard-avx2.md"),
     "charlm": ([sys.executable, "bench/bench_charlm.py", "--rounds", "5", "--steps", "15", "--threads", "1"],
@@ -105,7 +105,10 @@ NOTES = {
         "inference, and for the Python guard that still runs where the kernels are not built. Rounds run in a "
         "shuffled order with the training allocator; ReLU's row (the module calls exactly PyTorch's op) is the "
         "noise of the measure. What makes them fast (2026-11-30): e^x computed inline (Sleef's exp is a "
-        "function call per vector), Mish from one exponential, GELU's left tail from Mills' ratio, the vector "
+        "function call per vector; since the afternoon with a polynomial one degree lower, "
+        "tools/fit_exp_f32.py), Mish from one exponential, GELU's Phi from one exponential and a rational fit "
+        "to Mills' ratio on every lane (tools/fit_gauss_mills.py; no 1 + erf to cancel, and a cost that does "
+        "not depend on the input's spread: guard-wide), the vector "
         "loops and the ops' lambdas always inlined (out of line they reloaded every constant after each store), "
         "two vectors loaded and computed before either is stored (the output may alias the input, so the "
         "compiler could not overlap a vector's arithmetic with the previous one's store: GELU 0.78 -> 0.71), "
@@ -114,8 +117,11 @@ NOTES = {
         "writing it. Before them (2026-11-30 morning): SiLU 1.06-1.09x, Hard-Swish 1.09-1.11x, Mish 1.01x, the "
         "clips and shrinks 1.01-1.04x. Without streaming stores (this section's command with "
         "`ACTLAB_FUSED_STREAM=never`, one run the same day, before the last two changes): hardtanh 1.05, "
-        "hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, softshrink 0.98. This run's machine was busy (matmul at "
-        "about half its quiet 172 GFLOP/s)."),
+        "hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, softshrink 0.98. GELU read 0.71 in training and 0.68 "
+        "in inference with the former rational erf (the same day, 11:58), which cost 1.23 and 1.56 on a wider "
+        "input; with Phi from one exponential on every lane, 1.08 in inference until the changes to e^x and "
+        "the division (this run: 0.79 and 0.98). This run's machine was busy (matmul at about half its quiet "
+        "172 GFLOP/s)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store; on a CPU with AVX512-BF16 "
@@ -123,38 +129,43 @@ NOTES = {
         "subnormal lane excepted: the instruction flushes them). GELU's half types take Phi and GELU' from 32 "
         "degree-4 pieces (tools/fit_gelu_pieces.py) instead of a rational erf and an exp, correctly rounded for "
         "every finite bfloat16 and float16 input. Every op within 5% of PyTorch's bfloat16 op in training, "
-        "most faster (GELU 0.63; it read 1.36 before these changes, 2026-11-30 morning). In inference ReLU6 "
-        "and hardshrink read 1.05-1.09 against ReLU's own 1.04."),
+        "most faster (GELU 0.60; it read 1.36 before these changes, 2026-11-30 morning). In inference ReLU6 "
+        "reads 1.09 (1.05 in the run before) against ReLU's own 1.03."),
     "guard-wide": (
         "The float32 benchmark on a wider input, normal with standard deviation 3 (`--scale 3`), for the ops "
-        "whose kernel may take another formula in a tail. GELU's does: below x = -3 it computes Phi from Mills' "
-        "ratio (one exponential), for every vector with such a lane, besides its rational erf. At standard "
-        "deviation 1 that is 2% of vectors and GELU runs at 0.71x PyTorch's op; here most vectors have such a "
-        "lane and it runs at 1.23x (1.56x forward only; 1.46x and 1.75x before the loops computed two vectors "
-        "before storing), over the target. PyTorch's float32 GELU costs the same whatever the input, and "
-        "returns 0 from x = -12.8 on where the kernel keeps the value's relative precision. GELU-tanh, SiLU and "
-        "ELU do not depend on the input's spread."),
+        "whose kernel might depend on the input. GELU's did until 2026-11-30 afternoon: below x = -3 it "
+        "computed Phi from Mills' ratio (one exponential) for every vector with such a lane, besides its "
+        "rational erf, and here, where most vectors have such a lane, it read 1.23x in training and 1.56x "
+        "forward only (11:58 the same day). Now every lane takes Phi from one exponential and a rational "
+        "function, so the cost no longer depends on the spread: 0.73 and 0.90 here, 0.79 and 0.98 at standard "
+        "deviation 1 (guard). PyTorch's float32 GELU returns 0 from x = -12.8 on, where the kernel keeps the "
+        "value's relative precision. GELU-tanh, SiLU and ELU do not depend on the input's spread."),
     "guard-f16": (
-        "The same on float16 tensors: every op within 5% in training, most faster; GELU at 0.42 with the half "
-        "types' pieces (0.73 before, with the float32 formula). In inference the clips and softshrink read "
-        "1.05-1.08 against ReLU's own 1.05."),
+        "The same on float16 tensors: every op within 5% in training, most faster; GELU at 0.40 with the half "
+        "types' pieces (0.73 before, with the float32 formula). In inference ReLU6 and softshrink read "
+        "1.06-1.07 against ReLU's own 1.09."),
     "guard-f64": (
         "The same on float64 tensors, 2**21 of them (16 MiB). e^x in float64 is inline too (a Chebyshev fit "
         "at 50 digits, within 1 ulp of mpmath). Every op within 5% in training (GELU, with ATen's float64 erf, "
-        "1.00); in inference GELU reads 1.07 and softshrink 1.06 against ReLU's own 1.05."),
+        "0.98); in inference GELU reads 1.06 against ReLU's own 1.05."),
     "guard-cache": (
         "The same at 2**18 float32 elements (1 MiB), which fit in cache: the kernels' arithmetic and each "
         "call's fixed cost show here rather than memory. The ops with an exponential stay at or below PyTorch's "
-        "(GELU 0.70, GELU-tanh 0.40, SiLU 0.94, Mish 0.18; the ELUs 1.05); the cheap ones read 1.13-1.32x in "
-        "training and 1.26-1.57x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.08 "
-        "and 1.11: at ~25 us a call, the module's Python (about 1.5 us more than PyTorch's own module's), the "
-        "op's dispatch and the cache state left by the other candidates weigh as much as the pass itself."),
+        "in training (GELU 0.76, GELU-tanh 0.37, SiLU 0.83, Mish 0.18; the ELUs 1.01-1.02); GELU's forward, "
+        "arithmetic-bound here, reads 1.08 in inference (0.94 with the former rational erf, whose cost "
+        "depended on the input: guard-wide). The clips and shrinks read 1.15-1.27x in training and "
+        "1.22-1.33x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.06 and 1.15. "
+        "Their kernels alone match ATen's here (forward and backward within 3%, timed side by side): at "
+        "~30 us a pass, the module's Python (about 1 us a call more than PyTorch's own module's, after the "
+        "fast path was trimmed by 0.5-0.75 us on 2026-11-30), autograd's per-call work and the cache state "
+        "left by the other candidates weigh as much as the pass itself."),
     "guard-avx2": (
-        "The float32 benchmark with this process's kernels at AVX2 width (`ATEN_CPU_CAPABILITY=avx2`: PyTorch's "
-        "own ATen kernels run their AVX2 versions, and actlab builds and loads its AVX2 library), the width of "
-        "most laptops. Every op within 5% in training and in inference. GELU's baseline is not AVX2: PyTorch's "
-        "float32 GELU runs oneDNN, which uses AVX-512 whatever ATEN_CPU_CAPABILITY says, so its 1.02 here is "
-        "AVX2 against AVX-512. Before the loops computed two vectors before storing (2026-11-30, this section's "
+        "The float32 benchmark with this process's kernels at AVX2 width, the width of most laptops: "
+        "`ATEN_CPU_CAPABILITY=avx2` (PyTorch's own ATen kernels run their AVX2 versions, and actlab builds and "
+        "loads its AVX2 library) and `ONEDNN_MAX_CPU_ISA=AVX2` (PyTorch's float32 GELU runs oneDNN, which "
+        "otherwise uses AVX-512 whatever ATen's capability says: 0.74 against 0.90 ns per element forward; "
+        "without it this section's GELU read 1.27 in inference, AVX2 against AVX-512 code). Every op within 5% "
+        "in training; in inference GELU reads 1.04 and softshrink 1.06 against ReLU's own 1.02. Before the loops computed two vectors before storing (2026-11-30, this section's "
         "command, one run): SiLU read 1.17 in training and 1.28 in inference, GELU 1.25; on AVX2 a vector is half "
         "a cache line, and a streaming store's line written one computation apart made SiLU's streamed forward "
         "far slower than its plain one."),

@@ -522,8 +522,8 @@ Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
 //   phi(x) = e / sqrt(2 pi),
 // with m(a) = e^(a^2/2) Phi(-a) = erfcx(a/sqrt 2)/2, smooth and bounded on [0, inf), a rational function of
 // degree 4 over 5 fitted by tools/fit_gauss_mills.py (relative error 6e-9; 3.1e-7 evaluated in float32,
-// against scipy's erfcx). a^2 is split exactly in two (an fma), so e keeps its relative precision and Phi
-// its own down to float32's underflow near x = -14 (e^(-a^2/2) is 0 from a = 14.4 on: Phi is 0 or 1
+// against scipy's erfcx). -a^2/2 = a (-a/2) is split exactly in two (an fma), the low part joining e^x's
+// reduced argument, so e keeps its relative precision and Phi its own down to float32's underflow near x = -14 (e^(-a^2/2) is 0 from a = 14.4 on: Phi is 0 or 1
 // there, hence the clamp, which also keeps inf out). No 1 + erf, so no cancellation left of 0.
 template <typename T>
 struct Gauss {
