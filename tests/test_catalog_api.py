@@ -132,3 +132,28 @@ def test_parameter_combinations_are_checked_at_construction(name, params, words)
     with pytest.raises(ValueError) as info:
         actlab.get(name, **params)
     assert all(w in str(info.value) for w in words) and "actlab show" in str(info.value)
+
+
+def test_sparse_input_runs_where_pytorch_can_and_says_what_to_do_elsewhere():
+    """A sparse tensor: ReLU and tanh (PyTorch's ops, the definitions, nothing to guard) stay sparse and
+    equal PyTorch's; elsewhere a TypeError that names the activation and the layout and says to call
+    to_dense() (and, where f(0) = 0, that the values() alone keep the sparsity), not PyTorch's
+    NotImplementedError about another op (aminmax, clamp) from inside the module."""
+    import torch.nn.functional as F
+    import actlab.functional as AF
+
+    x = torch.tensor([[0.0, -1.5, 0.0], [2.0, 0.0, -0.25]]).to_sparse()
+    for name, want in (("relu", F.relu(x)), ("tanh", torch.tanh(x))):
+        got = actlab.get(name)(x)
+        assert got.layout == torch.sparse_coo, (name, got.layout)
+        torch.testing.assert_close(got.to_dense(), want.to_dense(), rtol=0, atol=0)
+    for call in (actlab.get("gelu"), AF.gelu, actlab.get("hardtanh")):
+        with pytest.raises(TypeError) as info:
+            call(x)
+        msg = str(info.value)
+        assert "takes dense (strided) tensors" in msg and "torch.sparse_coo" in msg and "x.to_dense()" in msg, msg
+        assert "values() keeps the sparsity" in msg, msg  # GELU(0) = hardtanh(0) = 0
+    with pytest.raises(TypeError) as info:
+        actlab.get("sigmoid")(x)
+    msg = str(info.value)
+    assert "actlab's sigmoid" in msg and "aten::sigmoid" in msg and "values()" not in msg, msg  # sigmoid(0) = 1/2

@@ -318,6 +318,8 @@ class ActivationModule(nn.Module):
                 return self.spec.native(x, **self._fixed)  # a kernel means no learned parameter: the kwargs
             return fused.apply_op()(x, self.spec.name, self._kernel)
         x = as_float_tensor(x)
+        if x.layout != torch.strided:
+            return self._forward_not_strided(x)
         kw = self._kwargs()
         if self.spec.stochastic and self.training:
             return self.spec.native(x, training=True, **kw)
@@ -329,6 +331,25 @@ class ActivationModule(nn.Module):
         if self.path == "composite":
             return self.spec.forward(x, **kw)
         return self._function.apply(x, *kw.values())
+
+    def _forward_not_strided(self, x: torch.Tensor) -> torch.Tensor:
+        """A sparse (or other non-strided) tensor: PyTorch's own op where it is the definition with nothing to
+        guard and takes that layout (ReLU, tanh, ... on sparse COO tensors); otherwise a TypeError saying
+        what to do, not an error from inside PyTorch that names another op."""
+        spec = self.spec
+        if self._native and spec.native_range is None and not spec.stochastic:
+            try:
+                return spec.native(x, **self._kwargs())
+            except (NotImplementedError, RuntimeError) as e:
+                why = f"PyTorch's op for it does not take that layout: {str(e).split('. ')[0].strip()}"
+        else:
+            why = "its formula and guards are written for dense tensors"
+        with torch.no_grad():
+            zero = float(self.forward(torch.zeros(1, dtype=x.dtype))[0])
+        keeps = " (f(0) = 0 here, so applying it to a sparse tensor's values() keeps the sparsity)" \
+            if zero == 0.0 else ""
+        raise TypeError(f"actlab's {spec.name} takes dense (strided) tensors; got a {x.layout} tensor ({why}). "
+                        f"Convert it with x.to_dense() first{keeps}.")
 
     def derivative(self, x: torch.Tensor) -> torch.Tensor:
         """Analytic derivative f'(x), elementwise (evaluation-mode for RReLU)."""
