@@ -242,8 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=("float32", "float64", "bfloat16", "float16"), default="float32",
                     help="the input's dtype (default float32)")
     ap.add_argument("--scale", type=float, default=1.0,
-                    help="standard deviation of the normal input (default 1; GELU's kernel computes a tail "
-                         "formula for vectors with a lane below -3, so its cost depends on it)")
+                    help="standard deviation of the normal input (default 1; a kernel whose formula depended "
+                         "on the input's range would cost differently; GELU's did until 2026-11-30)")
     ap.add_argument("--build-kernels", action="store_true",
                     help="first build actlab's fused kernels for this process's CPU width where they are not "
                          "built (as `actlab kernels build`; for a run under ATEN_CPU_CAPABILITY=avx2, say)")

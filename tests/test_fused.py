@@ -226,6 +226,28 @@ print(json.dumps({"capability": fused.capability(), "status": fused.status(), "e
 """
 
 
+# Each kernel family in its own process and build: this CPU's width, or PyTorch's ATEN_CPU_CAPABILITY set.
+WIDTH_ENV = {"this CPU": {}, "no AVX512-BF16": {"ACTLAB_FUSED_AVX512BF16": "0"},
+             "avx2": {"ATEN_CPU_CAPABILITY": "avx2"}, "default": {"ATEN_CPU_CAPABILITY": "default"}}
+
+
+def _child_report(code: str, width: str) -> dict:
+    """Run ``code`` in a child on ``width`` (a WIDTH_ENV key); the JSON its last line prints, after checking
+    that the child succeeded and ran the fused kernels."""
+    done = _python("-c", code, **WIDTH_ENV[width])
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["status"].startswith("fused kernels in use"), out["status"]
+    return out
+
+
+def _assert_gelu_within(out: dict, tolerances: dict) -> None:
+    """out["f"] and out["d"] are [worst error, where] of GELU and GELU'; each within its tolerance."""
+    for what, tol in tolerances.items():
+        err, at = out[what]
+        assert err <= tol, f"[{out['capability']}] GELU{chr(39) * (what == 'd')}: error {err:.2e} at x = {at}"
+
+
 @pytest.mark.parametrize("width", ["this CPU", "avx2", "default"])
 def test_float32_exp_is_within_one_ulp_over_its_whole_range(ops, width):
     """The kernels' float32 and float64 e^x (inline on AVX-512 and AVX2, ATen's on the generic build):
@@ -234,11 +256,7 @@ def test_float32_exp_is_within_one_ulp_over_its_whole_range(ops, width):
     through the subnormals, on 2 million random points and a dense grid, and exactly 0 below the least
     subnormal; and SiLU's gradient s(1 + x(1 - s)), which takes e^-x for both signs, no further from float64's
     than PyTorch's op on [-20, 20] (to one float32 eps). Each width in its own process and build."""
-    env = _child_env() if width == "this CPU" else _child_env(ATEN_CPU_CAPABILITY=width)
-    done = subprocess.run([sys.executable, "-c", EXP_CHILD], capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["status"].startswith("fused kernels in use"), out["status"]
+    out = _child_report(EXP_CHILD, width)
     if width != "this CPU":
         assert out["capability"] == width.upper(), out["capability"]
     assert out["exp_ulp"] <= 1.0, f"[{out['capability']}] e^x off by {out['exp_ulp']:.3f} ulp at x = {out['worst_x']!r}"
@@ -279,15 +297,7 @@ def test_float32_gelu_keeps_relative_precision_in_its_left_tail(ops, width):
     x = -12.8 on: 100% off), and GELU' within 1e-5 left of -1.5 (it is 0 at -0.75), on every
     build width (the generic one has no fused multiply-add and splits x^2 by Dekker's exact
     product)."""
-    env = _child_env() if width == "this CPU" else _child_env(ATEN_CPU_CAPABILITY=width)
-    done = subprocess.run([sys.executable, "-c", GELU_TAIL_CHILD], capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["status"].startswith("fused kernels in use"), out["status"]
-    for what, tol in (("f", 2e-6), ("d", 1e-5)):
-        err, at = out[what]
-        assert err <= tol, f"[{out['capability']}] GELU{chr(39) * (what == 'd')}: relative error {err:.2e} at x = {at}"
+    _assert_gelu_within(_child_report(GELU_TAIL_CHILD, width), {"f": 2e-6, "d": 1e-5})
 
 
 GELU_SWEEP_CHILD = r"""
@@ -323,16 +333,9 @@ def test_float32_gelu_on_a_sample_of_every_binade(ops, width):
     denser sweep (every 3rd pattern, 1.4e9 values, docs/precision.md) found the forward's worst at
     x = -13.1, where Phi itself is subnormal and x Phi just normal: 10.4 ulp (1.24e-6); right of -13,
     5.9 ulp. The rational erf used before 2026-11-30 fails here (4.5e-5 at x = -2.88)."""
-    env = _child_env() if width == "this CPU" else _child_env(ATEN_CPU_CAPABILITY=width)
-    done = subprocess.run([sys.executable, "-c", GELU_SWEEP_CHILD], capture_output=True, text=True, env=env,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["status"].startswith("fused kernels in use"), out["status"]
+    out = _child_report(GELU_SWEEP_CHILD, width)
     assert out["n"] > 60000 and not out["nan"], out
-    for what, tol in (("f", 1.5e-6), ("d", 1.2e-6)):
-        err, at = out[what]
-        assert err <= tol, f"[{out['capability']}] GELU{chr(39) * (what == 'd')}: error {err:.2e} at x = {at}"
+    _assert_gelu_within(out, {"f": 1.5e-6, "d": 1.2e-6})
 
 
 HALF_CHILD = r"""
@@ -383,13 +386,7 @@ def test_every_half_precision_input(ops, width):
     AVX-512 one (0.51 ulp: within 0.01 ulp of a tie either way). PyTorch's bfloat16 GELU misses by
     more than 1 ulp on 831 of these inputs. ``no AVX512-BF16``: the AVX-512 build without the
     extension (ACTLAB_FUSED_AVX512BF16=0), which is this CPU's build where the CPU lacks it."""
-    env = {"this CPU": _child_env(), "no AVX512-BF16": _child_env(ACTLAB_FUSED_AVX512BF16="0"),
-           "avx2": _child_env(ATEN_CPU_CAPABILITY="avx2"), "default": _child_env(ATEN_CPU_CAPABILITY="default")}
-    done = subprocess.run([sys.executable, "-c", HALF_CHILD], capture_output=True, text=True, env=env[width],
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["status"].startswith("fused kernels in use"), out["status"]
+    out = _child_report(HALF_CHILD, width)
     if width == "no AVX512-BF16":
         assert "AVX512-BF16" not in out["status"], out["status"]
     assert not out["differ"], "\n".join(out["differ"][:20])

@@ -13,6 +13,8 @@ with fused multiply-add; tests/test_fused.py checks the kernels' e^x over its wh
 """
 import numpy as np
 
+from fitting import horner_f32, lawson_polyfit
+
 DEGREE = 4
 HALF_LN2 = np.log(2) / 2
 
@@ -22,22 +24,13 @@ def fit():
     r = r[np.abs(r) > 1e-9]
     y = (np.expm1(r) - r) / (r * r)
     w = r * r / np.exp(r)  # an error in u moves e^r by r^2 du: relative to e^r
-    vander = np.vander(r, DEGREE + 1)
-    lawson = np.full_like(r, 1 / r.size)
-    for _ in range(100):
-        s = np.sqrt(lawson) * w
-        c, *_ = np.linalg.lstsq(vander * s[:, None], y * s, rcond=None)
-        err = np.abs(vander @ c - y) * w
-        lawson = lawson * err
-        lawson /= lawson.sum()
-    return c.astype(np.float32), float(err.max())  # highest power first
+    c, err = lawson_polyfit(r, y, w, DEGREE, rounds=100, normalised_start=True)
+    return c.astype(np.float32), err  # highest power first
 
 
 def worst_ulps(c32):
     r = np.linspace(-HALF_LN2, HALF_LN2, 400001).astype(np.float32)
-    u = np.full_like(r, c32[0])
-    for c in c32[1:]:
-        u = (u.astype(np.float64) * r + c).astype(np.float32)  # one rounding: an fma
+    u = horner_f32(c32, r)
     r2 = (r * r).astype(np.float32)
     t = (r2.astype(np.float64) * u + r).astype(np.float32)
     e = (t.astype(np.float64) + 1.0).astype(np.float32)

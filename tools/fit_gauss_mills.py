@@ -21,6 +21,8 @@ kernel does (float32 a, Horner with fused multiply-add, one rounded division).
 import numpy as np
 from scipy.special import erfcx
 
+from fitting import horner_f32
+
 TOP, N_DEGREE, D_DEGREE = 15.0, 4, 5
 
 
@@ -51,18 +53,11 @@ def fit():
     return num, den, float(err.max())
 
 
-def horner32(coef, a):
-    p = np.full_like(a, coef[-1])
-    for c in coef[-2::-1]:
-        p = (p.astype(np.float64) * a + c).astype(np.float32)  # one rounding: an fma
-    return p
-
-
 def main():
     num, den, exact = fit()
     assert (den > 0).all(), den
     a = np.linspace(0, TOP, 300001).astype(np.float32)
-    got = (horner32(num, a).astype(np.float64) / horner32(den, a)).astype(np.float32)
+    got = (horner_f32(num[::-1], a).astype(np.float64) / horner_f32(den[::-1], a)).astype(np.float32)
     rel = np.abs(got / mills(a.astype(np.float64)) - 1)
     print("// m(a) = N(a) / D(a), lowest power first")
     print("N:", ", ".join(f"{v:.9g}f" for v in num))

@@ -20,6 +20,8 @@ r, Horner with fused multiply-add) on a grid of 2^14 points per interval.
 import numpy as np
 from scipy.special import ndtr
 
+from fitting import horner_f32, lawson_polyfit
+
 LO, WIDTH, N, DEGREE = -3.0, 0.25, 32, 4
 
 
@@ -37,14 +39,7 @@ def fit_interval(f, i, floor):
     r = np.cos(np.pi * (np.arange(400) + 0.5) / 400) / 2
     x = LO + (i + 0.5 + r) * WIDTH
     y = f(x)
-    w = 1 / np.maximum(np.abs(y), floor)
-    lawson = np.ones_like(y)
-    for _ in range(60):
-        s = w * np.sqrt(lawson)
-        c, *_ = np.linalg.lstsq(np.vander(r, DEGREE + 1) * s[:, None], y * s, rcond=None)
-        err = np.abs(np.polyval(c, r) - y) * w
-        lawson = lawson * err
-        lawson /= lawson.sum()
+    c, _ = lawson_polyfit(r, y, 1 / np.maximum(np.abs(y), floor), DEGREE, rounds=60)
     return c.astype(np.float32)  # highest power first
 
 
@@ -54,9 +49,7 @@ def worst_error(f, floor, table):
         x = np.float32(LO + i * WIDTH) + np.arange(2 ** 14, dtype=np.float32) * np.float32(WIDTH / 2 ** 14)
         u = (x * np.float32(1 / WIDTH) + np.float32(-LO / WIDTH)).astype(np.float32)
         r = (u - np.floor(u) - np.float32(0.5)).astype(np.float32)
-        p = np.full_like(r, table[i, 0])
-        for k in range(1, DEGREE + 1):
-            p = (p.astype(np.float64) * r + table[i, k]).astype(np.float32)  # one rounding: an fma
+        p = horner_f32(table[i], r)
         y = f(x.astype(np.float64))
         worst = max(worst, float((np.abs(p - y) / np.maximum(np.abs(y), floor)).max()))
     return worst

@@ -518,13 +518,14 @@ Tensor shrink_backward(const Tensor& g, const Tensor& x, double l_) {
 // float64: ATen's (Sleef's) erf, PyTorch's formula, Phi = (1 + erf(x/sqrt 2))/2, and phi from e^(-x^2/2).
 // float32: both from one exponential, by the same formula on every lane (an element's value never depends
 // on its neighbours, and the cost never on the input's spread):
-//   a = min(|x|, 15), e = e^(-a^2/2), Phi(-a) = e m(a), Phi(x) = Phi(-a) for x < 0 and 1 - Phi(-a) otherwise,
+//   a = min(|x|, 14.4), e = e^(-a^2/2), Phi(-a) = e m(a), Phi(x) = Phi(-a) for x < 0 and 1 - Phi(-a) otherwise,
 //   phi(x) = e / sqrt(2 pi),
 // with m(a) = e^(a^2/2) Phi(-a) = erfcx(a/sqrt 2)/2, smooth and bounded on [0, inf), a rational function of
 // degree 4 over 5 fitted by tools/fit_gauss_mills.py (relative error 6e-9; 3.1e-7 evaluated in float32,
 // against scipy's erfcx). -a^2/2 = a (-a/2) is split exactly in two (an fma), the low part joining e^x's
-// reduced argument, so e keeps its relative precision and Phi its own down to float32's underflow near x = -14 (e^(-a^2/2) is 0 from a = 14.4 on: Phi is 0 or 1
-// there, hence the clamp, which also keeps inf out). No 1 + erf, so no cancellation left of 0.
+// reduced argument, so e keeps its relative precision and Phi its own down to float32's underflow near
+// x = -14. From a = 14.4 on, e m(a) is below half the least subnormal: Phi is 0 or 1 there, hence the clamp,
+// which also keeps inf out (and -a^2/2 within exp_small's range). No 1 + erf, so no cancellation left of 0.
 template <typename T>
 struct Gauss {
   Vec<T> cdf, pdf;
@@ -553,7 +554,7 @@ ACTLAB_INLINE Gauss<float> gauss<float>(const Vec<float>& x) {
   V hi = a2 * V(-0.5f);
   V lo = (((h * h - a2) + V(2.f) * h * t) + t * t) * V(-0.5f);
 #endif
-  V e = exp_small_lo<float>(hi, lo);  // hi >= -103.7
+  V e = exp_small_lo<float>(hi, lo);  // hi >= -103.7: within exp_small's range
   V n(0.00415322371f);
   n = at::vec::fmadd(n, a, V(0.0408810936f));
   n = at::vec::fmadd(n, a, V(0.183969036f));
@@ -570,7 +571,7 @@ ACTLAB_INLINE Gauss<float> gauss<float>(const Vec<float>& x) {
 }
 
 // GELU for float16 and bfloat16 storage on AVX-512: computed in float32 and rounded to 8 or 11 bits, Phi
-// and GELU' need not cost a rational erf and an exp. On x in [-3, 5) each comes from 32 polynomials of
+// and GELU' need not cost an exponential and a rational function. On x in [-3, 5) each comes from 32 polynomials of
 // degree 4, one per interval of 1/4 (u = 4x + 12, i = floor(u), r = u - i - 1/2), the interval's
 // coefficients picked per lane by VPERMT2PS from two registers. Fitted by tools/fit_gelu_pieces.py (scipy's
 // ndtr the reference): Phi within 1.2e-6 relative, GELU' within 1.7e-6 relative (1.7e-8 absolute near its

@@ -258,7 +258,7 @@ def applies(x: torch.Tensor) -> bool:
     the module's analytic Function serves those.
     """
     return (x.dtype in _KINDS and x.is_cpu and x.layout == _STRIDED
-            and (_state["ops"] if "ops" in _state else ops()) is not None
+            and ops() is not None
             and _forward_ad._current_level < 0 and not _compiling() and _current_transform() is None)
 
 
