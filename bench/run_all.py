@@ -154,17 +154,16 @@ NOTES = {
         "in training (GELU 0.76, GELU-tanh 0.37, SiLU 0.83, Mish 0.18; the ELUs 1.01-1.02); GELU's forward, "
         "arithmetic-bound here, reads 1.08 in inference (0.94 with the former rational erf, whose cost "
         "depended on the input: guard-wide). The clips and shrinks read 1.15-1.27x in training and "
-        "1.22-1.33x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.06 and 1.15. "
-        "Their kernels alone match ATen's here (forward and backward within 3%, timed side by side): at "
-        "~30 us a pass, the module's Python (about 1 us a call more than PyTorch's own module's, after the "
-        "fast path was trimmed by 0.5-0.75 us on 2026-11-30), autograd's per-call work and the cache state "
-        "left by the other candidates weigh as much as the pass itself."),
+        "1.22-1.33x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.06 and 1.15: "
+        "at ~30 us a pass, the module's Python, autograd's per-call work and the cache state left by the other "
+        "candidates (the composite and analytic rows cost far more and leave the caches cold) weigh as much "
+        "as the pass itself. This benchmark does not time the kernels apart from the module."),
     "guard-avx2": (
         "The float32 benchmark with this process's kernels at AVX2 width, the width of most laptops: "
         "`ATEN_CPU_CAPABILITY=avx2` (PyTorch's own ATen kernels run their AVX2 versions, and actlab builds and "
         "loads its AVX2 library) and `ONEDNN_MAX_CPU_ISA=AVX2` (PyTorch's float32 GELU runs oneDNN, which "
-        "otherwise uses AVX-512 whatever ATen's capability says: 0.74 against 0.90 ns per element forward; "
-        "without it this section's GELU read 1.27 in inference, AVX2 against AVX-512 code). Every op within 5% "
+        "otherwise uses AVX-512 whatever ATen's capability says; this section's command without it, the same "
+        "day, read GELU 1.27 in inference, AVX2 against AVX-512 code). Every op within 5% "
         "in training; in inference GELU reads 1.04 and softshrink 1.06 against ReLU's own 1.02. Before the loops computed two vectors before storing (2026-11-30, this section's "
         "command, one run): SiLU read 1.17 in training and 1.28 in inference, GELU 1.25; on AVX2 a vector is half "
         "a cache line, and a streaming store's line written one computation apart made SiLU's streamed forward "
