@@ -68,7 +68,7 @@ def today() -> str:
 
 # Settings in the environment that change what a benchmark measures: a rerun needs them too.
 RESULT_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "ACTLAB_FUSED", "ACTLAB_FUSED_STREAM",
-              "ACTLAB_FUSED_AVX512BF16")
+              "ACTLAB_FUSED_AVX512BF16", "ACTLAB_FUSED_PYTHON")
 
 
 def command_line() -> str:

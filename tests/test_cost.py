@@ -155,6 +155,62 @@ def test_analytic_path_saves_only_the_input(spec):
     torch.testing.assert_close(dx, dx_plain, rtol=1e-9, atol=1e-12)
 
 
+# Every activation whose module takes the analytic path by default, gated units included.
+ANALYTIC_PATH = sorted(n for n in actlab.names() if actlab.get(n).path == "analytic")
+
+
+def test_the_analytic_path_binds_no_signature_per_call(monkeypatch):
+    """autograd.Function.apply runs inspect.signature(forward).bind(...) on every call of a Function with
+    setup_context (about 20 us, more than a small tensor's forward). The modules take its plain twin, or the
+    formula alone where nothing is differentiated, so eager calls (training and inference) never bind; under a
+    torch.func transform, which needs setup_context, apply itself still runs (and binds)."""
+    import inspect
+
+    assert len(ANALYTIC_PATH) >= 25, ANALYTIC_PATH
+    calls = []
+    real = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda *a, **k: calls.append(a) or real(*a, **k))
+    x = torch.randn(4, 6)
+    for name in ANALYTIC_PATH:
+        module = actlab.get(name)
+        module(x.clone().requires_grad_(True)).sum().backward()
+        with torch.no_grad():
+            module(x)
+        module(x)  # grad mode, but x does not require grad
+    assert calls == [], f"{len(calls)} signature bindings in eager calls"
+    torch.func.grad(lambda t: actlab.get("softsign")(t).sum())(x)
+    assert calls, "under torch.func.grad the Function's apply (with setup_context) must run"
+
+
+@pytest.mark.parametrize("name", ANALYTIC_PATH)
+def test_the_analytic_paths_branches_agree(name):
+    """The three ways the analytic path runs give the same values, gradients and tangents, bit for bit: the
+    formula alone (nothing differentiated), the plain Function (eager autograd) and Function.apply (what
+    torch.func and torch.compile get); the backward node is the plain Function's."""
+    module = actlab.get(name)
+    x = torch.randn(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    g = torch.randn(module(x).shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y_alone = module(x)
+    xp = x.clone().requires_grad_(True)
+    y_plain = module(xp)
+    assert y_plain.grad_fn.name().endswith("PlainFunctionBackward"), y_plain.grad_fn.name()
+    (d_plain,) = torch.autograd.grad(y_plain, xp, g)
+    # Function.apply itself, as under a transform: torch.func.vjp runs it with setup_context.
+    y_apply, vjp = torch.func.vjp(module, x)
+    (d_apply,) = vjp(g)
+    assert torch.equal(y_alone, y_plain.detach()) and torch.equal(y_alone, y_apply)
+    assert torch.equal(d_plain, d_apply)
+    # forward mode (a dual level open: the plain Function's jvp) against torch.func.jvp (apply's)
+    import torch.autograd.forward_ad as fwAD
+
+    t = torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with fwAD.dual_level():
+        tangent_plain = fwAD.unpack_dual(module(fwAD.make_dual(x, t))).tangent
+    _, tangent_apply = torch.func.jvp(module, (x,), (t,))
+    assert torch.equal(tangent_plain, tangent_apply)
+
+
 @pytest.mark.parametrize("name", ["identity", "binary_step"])
 def test_composite_kept_where_it_keeps_no_more_than_the_input(name):
     module = actlab.get(name)
@@ -198,3 +254,34 @@ def test_benchmark_script_writes_its_table(tmp_path, monkeypatch):
     assert [c.strip(" |") for c in rows["identity"][-4:]] == ["0.0", "4.0", "0.0", "-"]
     with pytest.raises(SystemExit):
         bench.main(["--clock", "cpu", "--threads", "2"])
+
+
+def test_overhead_benchmark_writes_its_table(tmp_path, monkeypatch):
+    """bench/bench_overhead.py end to end on a few activations (timings not asserted: the report's shape, and
+    that each column is there where the activation has it)."""
+    import importlib.util
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_overhead.py"
+    monkeypatch.syspath_prepend(str(script.parent))
+    spec = importlib.util.spec_from_file_location("bench_overhead", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "machine_info", lambda: {
+        "cpu": "test CPU", "cores": 1, "threads": 1, "torch": torch.__version__, "python": "3", "matmul_gflops": 1.0})
+    out = tmp_path / "overhead.md"
+    assert bench.main(["--numel", "64", "--calls", "2", "--repeats", "5", "--markdown", str(out),
+                       "--only", "relu", "softsign", "geglu", "gelu"]) == 0
+    text = out.read_text()
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and " µs" not in line
+            and not line.startswith("| **")]
+    assert [r[0].strip("| ") for r in rows] == ["relu", "softsign", "geglu", "gelu"] * 2
+    by_name = {r[0].strip("| "): [c.strip(" |") for c in r] for r in rows[:4]}
+    # columns: name, path, actlab, functional, torch, op, before, then the four ratios
+    assert by_name["relu"][1] == "native" and by_name["relu"][6] == "-" and by_name["relu"][4] != "-"
+    assert by_name["softsign"][1] == "analytic" and by_name["softsign"][6] != "-" and by_name["softsign"][5] == "-"
+    assert by_name["geglu"][4] == "-" and by_name["geglu"][6] != "-"  # no torch.nn module; its Function before
+    assert all(float(c) > 0 for c in by_name["geglu"][2:4])
+    assert "- Inference: actlab's module against PyTorch's own module: median" in text
+    with pytest.raises(SystemExit):
+        bench.main(["--only", "no_such_activation"])

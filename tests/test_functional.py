@@ -234,3 +234,43 @@ def test_tensor_parameters_from_several_threads_do_not_mix():
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(run, betas))
+
+
+def test_a_repeated_call_reuses_its_module_without_validating_again(monkeypatch):
+    """Binding and validating a call's parameters costs more than a small tensor's activation, so a call given
+    the same plain parameters the same way reuses the module it resolved to; anything else is validated anew:
+    new values, bad values (never remembered), 1 against 1.0 (equal keys, other types) and tensors (never
+    remembered: the call must follow each tensor's value)."""
+    from actlab.catalog.spec import Activation
+
+    validated = []
+    real = Activation.resolve_params
+    monkeypatch.setattr(Activation, "resolve_params", lambda self, p: validated.append(dict(p)) or real(self, p))
+    x = torch.linspace(-3, 3, 7)
+    first = AF.elu(x, alpha=0.3125)
+    assert validated and all(v == {"alpha": 0.3125} for v in validated)  # the function's, the new module's
+    validated.clear()
+    for _ in range(3):
+        assert torch.equal(AF.elu(x, alpha=0.3125), first)
+    assert validated == []
+    for _ in range(2):
+        with pytest.raises(ValueError, match="alpha"):
+            AF.celu(x, alpha=0.0)
+    assert len(validated) >= 2
+    validated.clear()
+    AF.elu(x, alpha=7)  # values no other test uses: each function remembers its calls per process
+    assert validated and type(validated[0]["alpha"]) is int
+    validated.clear()
+    AF.elu(x, alpha=7.0), AF.elu(x, alpha=7.0)
+    assert validated and all(type(v["alpha"]) is float for v in validated)
+    count = len(validated)
+    AF.elu(x, alpha=7.0)
+    assert len(validated) == count
+    beta = torch.tensor(1.0)
+    one = AF.silu(x, beta=beta)
+    beta.fill_(2.0)
+    validated.clear()
+    two = AF.silu(x, beta=beta)
+    assert validated
+    torch.testing.assert_close(two, x * torch.sigmoid(2.0 * x))
+    assert not torch.equal(one, two)

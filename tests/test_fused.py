@@ -28,6 +28,8 @@ import math
 import os
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import mpmath as mp
 import pytest
@@ -227,8 +229,13 @@ print(json.dumps({"capability": fused.capability(), "status": fused.status(), "e
 
 
 # Each kernel family in its own process and build: this CPU's width, or PyTorch's ATEN_CPU_CAPABILITY set.
+# The default width is also built without the Python binding (ACTLAB_FUSED_PYTHON=0), as where Python's headers
+# are missing: its children call the kernels through torch.ops, the others through fused.cpp's Kernel.
 WIDTH_ENV = {"this CPU": {}, "no AVX512-BF16": {"ACTLAB_FUSED_AVX512BF16": "0"},
-             "avx2": {"ATEN_CPU_CAPABILITY": "avx2"}, "default": {"ATEN_CPU_CAPABILITY": "default"}}
+             "avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+             "default": {"ATEN_CPU_CAPABILITY": "default", "ACTLAB_FUSED_PYTHON": "0"}}
+PYTHON_HEADERS = Path(sysconfig.get_paths()["include"], "Python.h").exists()
+DIRECT, THROUGH_OPS = "called directly from Python", "called through torch.ops"
 
 
 def _child_report(code: str, width: str) -> dict:
@@ -812,11 +819,10 @@ def test_other_cpu_widths_build_and_match_mpmath(ops):
     CPU's), says it uses it, and every kernel's values and gradients at [-inf, inf, nan, 0, +-1, +-3,
     1e38] in float32 and float64 are mpmath's (16 ulps, and 4 eps absolute where the ops' formulas cancel)."""
     procs = {}  # both at once: the two builds take ~25 s each
-    for env_value, cap in (("avx2", "AVX2"), ("default", "DEFAULT")):
+    for width, cap in (("avx2", "AVX2"), ("default", "DEFAULT")):
         procs[cap] = subprocess.Popen(
             [sys.executable, "-c", EDGE_CHILD, "build", json.dumps(CAPABILITY_POINTS)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=_child_env(ATEN_CPU_CAPABILITY=env_value))
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env(**WIDTH_ENV[width]))
     try:
         done = {cap: proc.communicate(timeout=600) for cap, proc in procs.items()}
     finally:
@@ -831,6 +837,8 @@ def test_other_cpu_widths_build_and_match_mpmath(ops):
         out = json.loads(stdout.splitlines()[-1])
         assert out["capability"] == cap, out["capability"]
         assert out["status"].startswith("fused kernels in use") and f"-{cap.lower()}-" in out["status"], out["status"]
+        # The modules reach the kernels through the binding where it was built, else through torch.ops.
+        assert (DIRECT if cap == "AVX2" and PYTHON_HEADERS else THROUGH_OPS) in out["status"], out["status"]
         assert out["applies"] == [True, True], cap
         bad += [f"[{cap}] {b}" for b in _check_child_results(out)]
     assert not bad, "\n".join(bad)
@@ -848,6 +856,52 @@ def test_cli_status_says_in_use(ops):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("fused kernels in use"), done.stdout
+    # With Python's headers installed (CI has them) the build is a Python extension too, and modules call it.
+    assert (DIRECT if PYTHON_HEADERS else THROUGH_OPS) in lines[0], lines[0]
+
+
+def test_the_modules_call_the_binding_and_subclasses_the_op(ops):
+    """A module's kernel call on a plain tensor goes through fused.cpp's Kernel (no dispatcher), with the op's
+    values, gradients and backward node; a Tensor subclass goes through torch.ops.actlab_fused.apply, so its
+    __torch_function__ sees the call (the binding would bypass it)."""
+    if fused._state.get("binding") is None:  # built without Python's headers: then the op serves every call
+        assert not PYTHON_HEADERS, fused.status()
+    seen = []
+
+    class Logged(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    for name in NAMES:
+        mod = _module(name)
+        x = torch.tensor([-math.inf, -3.0, -0.5, 0.0, 0.7, 2.0, math.inf, math.nan], requires_grad=True)
+        y = mod(x)
+        assert y.grad_fn.name() == "ActlabFusedBackward", name
+        want = ops.apply(x.detach(), name, list(mod._kernel))
+        torch.testing.assert_close(y.detach(), want, rtol=0, atol=0, equal_nan=True)
+        (g,) = torch.autograd.grad(y.sum(), x)
+        torch.testing.assert_close(g, ops.backward(torch.ones(8), x.detach(), name, list(mod._kernel)),
+                                   rtol=0, atol=0, equal_nan=True)
+        if PYTHON_HEADERS:
+            assert type(fused.kernel(mod._kernel_key)).__name__ == "Kernel", name
+        seen.clear()
+        mod(x.detach().as_subclass(Logged).requires_grad_(True))
+        assert "actlab_fused.apply.default" in seen, (name, seen)
+
+
+def test_the_binding_refuses_an_unknown_kernel_and_wrong_parameters(ops):
+    binding = fused._state.get("binding")
+    if binding is None:
+        assert not PYTHON_HEADERS, fused.status()
+        return
+    with pytest.raises(RuntimeError, match="no kernel named 'nope'"):
+        binding("nope", [])
+    with pytest.raises(RuntimeError, match="elu: expected 1 parameter"):
+        binding("elu", [])
+    with pytest.raises(RuntimeError, match="takes float32, float64, bfloat16 or float16"):
+        binding("gelu", [])(torch.arange(3))
 
 
 def test_cli_build_with_a_failing_compiler(tmp_path):

@@ -77,8 +77,9 @@ def _learned(spec: Activation) -> set[str]:
     return {q.name for q in spec.params if q.can_learn or q.always_learned}
 
 
-def _call(spec: Activation, args: tuple, params: dict, training: bool, method: str):
-    """Validate ``params`` as the module would, then run the cached module's ``method`` on ``args`` (x, ...)."""
+def _target(spec: Activation, args: tuple, params: dict, training: bool, method: str) -> tuple[nn.Module, dict]:
+    """Validate ``params`` as the module would; (the cached module, or its ``method``'s wrapper, for them;
+    the caller's tensors that replace its parameters, {} if none)."""
     x = args[0]
     learned = _learned(spec)
     given, tensors = {}, {}
@@ -100,11 +101,11 @@ def _call(spec: Activation, args: tuple, params: dict, training: bool, method: s
                                          device=torch.as_tensor(x).device)
             resolved[q.name] = LEARNABLE
     thread = threading.get_ident() if tensors else 0
-    target = _module(spec.name, tuple(sorted(resolved.items())), training, thread, method)
-    if not tensors:
-        return target(*args)
-    prefix = "" if method == "forward" else "module."
-    return functional_call(target, {prefix + k: v for k, v in tensors.items()}, args)
+    return _module(spec.name, tuple(sorted(resolved.items())), training, thread, method), tensors
+
+
+# Parameter values a call may be remembered by (hashable, and equal only to their like); a tensor never is.
+_PLAIN = frozenset((int, float, bool, str, type(None)))
 
 
 # What each generated function computes: its name's suffix, the module method, the inputs before the parameters.
@@ -151,10 +152,36 @@ def _make(spec: Activation, kind: str) -> Callable:
     fname = spec.name + suffix
     with_training = spec.stochastic and kind == "function"
 
+    n = len(inputs)
+    # The module a call's parameters (plain numbers, given the same way) resolved to, so that a repeated call
+    # skips binding and validation (3 us, more than a small tensor's activation): a program uses few settings.
+    seen: dict[tuple, nn.Module] = {}
+
     def fn(*args: Any, **kwargs: Any) -> torch.Tensor:
+        key = None
+        if len(args) == n and not kwargs:  # the defaults: the commonest call, and the cheapest to recognise
+            key = ()
+        elif len(args) >= n:
+            rest, named = args[n:], tuple(kwargs.items())
+            # Types too: 1, 1.0 and True are equal keys but not the same argument (validation may differ).
+            types = tuple(map(type, rest)) + tuple(type(v) for _, v in named)
+            if _PLAIN.issuperset(types):
+                key = (rest, named, types)
+        if key is not None:
+            target = seen.get(key)
+            if target is not None:
+                return target(*args[:n])
         training = bool(kwargs.pop("training", False)) if with_training else False
         values, params = _bind(spec, fname, inputs, args, kwargs)
-        return _call(spec, values, params, training, method)
+        target, tensors = _target(spec, values, params, training, method)
+        if tensors:
+            prefix = "" if method == "forward" else "module."
+            return functional_call(target, {prefix + k: v for k, v in tensors.items()}, values)
+        if key is not None:
+            if len(seen) >= _MAX_MODULES:
+                seen.clear()
+            seen[key] = target
+        return target(*values)
 
     fn.__name__ = fn.__qualname__ = fname
     fn.__module__ = __name__

@@ -934,3 +934,33 @@ TORCH_LIBRARY(actlab_fused, m) {
   m.def("lanes() -> int", &lanes);
   m.def("set_stream_threshold(int bytes) -> int", &set_stream_threshold);
 }
+
+// The kernel as a Python callable, where the build found Python's headers (catalog/fused.py defines
+// ACTLAB_PYTHON then): `Kernel(name, p)(x)` is `torch.ops.actlab_fused.apply(x, name, p)` without the
+// dispatcher's per-call parsing of a schema's arguments into a boxed stack (about 1 us a call, as much as a
+// small tensor's whole op). It takes plain torch.Tensors only; fused.py sends subclasses, whose
+// __torch_function__ the dispatcher honours, through the op. The GIL is released while it runs, as for
+// PyTorch's own ops.
+#ifdef ACTLAB_PYTHON
+#include <torch/csrc/utils/pybind.h>
+
+namespace {
+struct Kernel {
+  std::string name;
+  std::vector<double> p;
+};
+}  // namespace
+
+PYBIND11_MODULE(libactlab_fused, m) {
+  pybind11::class_<Kernel>(m, "Kernel")
+      .def(pybind11::init([](std::string name, std::vector<double> p) {
+             check_params(name, p);
+             return Kernel{std::move(name), std::move(p)};
+           }),
+           pybind11::arg("name"), pybind11::arg("p"))
+      .def("__call__", [](const Kernel& k, const Tensor& x) { return apply(x, k.name, k.p); },
+           pybind11::arg("x"), pybind11::call_guard<pybind11::gil_scoped_release>())
+      .def_readonly("name", &Kernel::name)
+      .def_readonly("p", &Kernel::p);
+}
+#endif

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +33,7 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -90,6 +92,16 @@ def _compiler_takes(cxx: Optional[str], flag: str) -> bool:
     return done.returncode == 0
 
 
+def _python_flags() -> list[str]:
+    """The flags that make the library a Python extension too (fused.cpp's ``Kernel``), where this Python's
+    headers are installed (Debian: python3-dev) and ``ACTLAB_FUSED_PYTHON`` is not 0; else none, and the
+    modules call the kernels through ``torch.ops`` (the same results, about 1 us more a call)."""
+    include = sysconfig.get_paths().get("include")
+    if os.environ.get("ACTLAB_FUSED_PYTHON", "1") == "0" or not include or not Path(include, "Python.h").exists():
+        return []
+    return ["-DACTLAB_PYTHON", f"-I{include}"]
+
+
 def cache_root() -> Path:
     """Where builds are kept: $ACTLAB_FUSED_DIR, else $XDG_CACHE_HOME/actlab/fused (~/.cache/actlab/fused)."""
     if os.environ.get("ACTLAB_FUSED_DIR"):
@@ -101,7 +113,9 @@ def build_key(cap: Optional[str] = None) -> str:
     """The build's identity: source, torch version, CPU width and flags. A change in any rebuilds."""
     cap = cap or capability()
     h = hashlib.sha256(SOURCE.read_bytes())
-    h.update(json.dumps([torch.__version__, cap, _flags(cap), sys.platform]).encode())
+    python = _python_flags()  # a Python extension is built for one Python ABI
+    h.update(json.dumps([torch.__version__, cap, _flags(cap), sys.platform]
+                        + ([python, sysconfig.get_config_var("EXT_SUFFIX")] if python else [])).encode())
     return f"torch{torch.__version__.replace('+', '_')}-{cap.lower()}-{h.hexdigest()[:12]}"
 
 
@@ -131,8 +145,10 @@ def build(verbose: bool = False) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
     lib = library_paths()[0]
-    cmd = [cxx, *_flags(capability()), *[f"-I{p}" for p in include_paths()],
-           str(SOURCE), "-o", str(tmp), f"-L{lib}", "-lc10", "-ltorch_cpu", "-ltorch", f"-Wl,-rpath,{lib}"]
+    python = _python_flags()
+    cmd = [cxx, *_flags(capability()), *python, *[f"-I{p}" for p in include_paths()],
+           str(SOURCE), "-o", str(tmp), f"-L{lib}", "-lc10", "-ltorch_cpu", "-ltorch",
+           *(["-ltorch_python"] if python else []), f"-Wl,-rpath,{lib}"]
     if verbose:
         print(" ".join(cmd), file=sys.stderr)
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -142,9 +158,10 @@ def build(verbose: bool = False) -> Path:
                            + (done.stderr or done.stdout)[-4000:])
     os.replace(tmp, out)  # atomic: a parallel build or a reader never sees half a library
     _state.clear()  # an earlier "not built" in this process no longer holds
+    _KERNELS.clear()
     (out.parent / "build.json").write_text(json.dumps(
-        {"torch": torch.__version__, "capability": capability(), "compiler": cxx, "flags": _flags(capability()),
-         "python": sysconfig.get_platform()}, indent=1))
+        {"torch": torch.__version__, "capability": capability(), "compiler": cxx,
+         "flags": _flags(capability()) + python, "python": sysconfig.get_platform()}, indent=1))
     return out
 
 
@@ -174,7 +191,23 @@ def _load():
     except ValueError as e:  # a mistyped setting: keep the guard (the same values) and say why
         return None, str(e)
     torch.ops.actlab_fused.set_stream_threshold(_state["stream"])
+    _state["binding"] = _binding(path)
     return torch.ops.actlab_fused, f"loaded {path}"
+
+
+def _binding(path: Path):
+    """fused.cpp's ``Kernel`` class, where the library was built as a Python extension too; else None.
+
+    Imported from the file torch.ops just loaded: the dynamic loader hands back the same library, so the
+    op registrations are not run twice."""
+    loader = importlib.machinery.ExtensionFileLoader("libactlab_fused", str(path))
+    spec = importlib.util.spec_from_loader("libactlab_fused", loader)
+    try:
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    except ImportError:  # built without Python's headers: no PyInit_libactlab_fused
+        return None
+    return module.Kernel
 
 
 def _cache_share(root: Path) -> Optional[int]:
@@ -230,6 +263,27 @@ def apply_op():
     return op
 
 
+_KERNELS: dict[tuple, Callable[[torch.Tensor], torch.Tensor]] = {}
+
+
+def kernel(key: tuple) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x -> apply(x, name, p)`` for ``key = (name, *p)``, made once per key: fused.cpp's ``Kernel`` where
+    the library has it, else a call of the op. Takes plain ``torch.Tensor``s (see fused.cpp on subclasses)."""
+    call = _KERNELS.get(key)
+    if call is None:
+        binding = _state.get("binding") if ops() is not None else None
+        name, p = key[0], list(key[1:])
+        if binding is not None:
+            call = binding(name, p)
+        else:
+            op = apply_op()
+
+            def call(x, op=op, name=name, p=p):
+                return op(x, name, p)
+        call = _KERNELS[key] = call
+    return call
+
+
 def status() -> str:
     """One line: whether the fused kernels are in use here, and why."""
     if ops() is None:
@@ -238,7 +292,9 @@ def status() -> str:
     streams = ("no streaming stores" if threshold < 0 else
                f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores")
     bf16 = "; bfloat16 rounded by AVX512-BF16" if "-mavx512bf16" in _flags(capability()) else ""
-    return f"fused kernels in use: {_state['why']} ({streams}){bf16}"
+    called = ("; called directly from Python" if _state.get("binding") is not None else
+              "; called through torch.ops (built without Python's headers: about 1 us more a call)")
+    return f"fused kernels in use: {_state['why']} ({streams}){bf16}{called}"
 
 
 _KINDS = frozenset(DTYPES)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .definitions import GELU, GELU_TANH, IDENTITY, RELU, SIGMOID, SILU
-from .module import ActivationModule, analytic_function, as_float_tensor, saved_tensors
+from .module import ActivationModule, analytic_function, as_float_tensor, run_function, saved_tensors
 from .spec import Activation, Param
 
 # A gated unit's own parameters (besides dim) -> (the gate's definition, its keyword arguments).
@@ -286,6 +286,10 @@ class GatedActivationModule(ActivationModule):
     only x, where plain autograd would keep more) or "composite".
     """
 
+    @classmethod
+    def _function_for(cls, spec: Activation) -> type[torch.autograd.Function]:
+        return _product_function(spec)
+
     def _choose_path(self) -> str:
         if self._native:
             return "native"
@@ -303,7 +307,7 @@ class GatedActivationModule(ActivationModule):
             return self.spec.native(x, **kw)
         if self.path == "composite":
             return self.spec.forward(x, **kw)
-        return _product_function(self.spec).apply(x, *kw.values())
+        return run_function(self._function, x, *kw.values())
 
     def gate(self, b: torch.Tensor) -> torch.Tensor:
         """g(b), elementwise: the gate alone."""

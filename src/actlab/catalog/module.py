@@ -224,6 +224,13 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
     their Jacobian's products. Written with ``setup_context`` and a generated
     vmap rule, so ``torch.func.grad``, ``vmap``, ``jvp`` and ``jacrev`` work on
     it as on any PyTorch op.
+
+    Call it through :func:`run_function`, not ``.apply``: ``Function.apply``
+    binds its arguments with ``inspect.signature`` on every call when
+    ``setup_context`` is defined (about 20 us, twice a small tensor's whole
+    forward), so outside transforms and ``torch.compile`` the same Function
+    written the older way (``forward(ctx, ...)``, attribute ``plain``) runs,
+    and where nothing is differentiated the formula alone (``compute``).
     """
     if vjp is None:
         def vjp(x, grad, p):
@@ -232,7 +239,7 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
         def jvp(x, tangent, p):
             return tangent * spec.derivative(x, **p)
 
-    def forward(x, *values):
+    def compute(x, *values):
         return spec.forward(x, **dict(zip(names, values)))
 
     def setup_context(ctx, inputs, output):
@@ -241,6 +248,10 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
         ctx.values = values
         ctx.x_forward = x  # forward mode reads x here: save_for_forward is for tensors the tangent needs
 
+    def plain_forward(ctx, x, *values):
+        setup_context(ctx, (x, *values), None)
+        return compute(x, *values)
+
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         return (vjp(x, grad, dict(zip(names, ctx.values))),) + (None,) * len(ctx.values)
@@ -248,10 +259,33 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
     def forward_tangent(ctx, x_tangent, *value_tangents):
         return jvp(ctx.x_forward, x_tangent, dict(zip(names, ctx.values)))
 
+    common = {"backward": staticmethod(backward), "jvp": staticmethod(forward_tangent)}
+    plain = type(f"_{spec.class_name}PlainFunction", (torch.autograd.Function,),
+                 {"forward": staticmethod(plain_forward), **common})
     return type(f"_{spec.class_name}Function", (torch.autograd.Function,),
-                {"forward": staticmethod(forward), "setup_context": staticmethod(setup_context),
-                 "backward": staticmethod(backward), "jvp": staticmethod(forward_tangent),
-                 "generate_vmap_rule": True})
+                {"forward": staticmethod(compute), "setup_context": staticmethod(setup_context),
+                 "generate_vmap_rule": True, "plain": plain, "compute": staticmethod(compute), **common})
+
+
+_peek_transform = torch._C._functorch.peek_interpreter_stack  # looked up once: run_function is on the hot path
+
+
+def run_function(function: type[torch.autograd.Function], x: torch.Tensor, *values) -> torch.Tensor:
+    """``function.apply(x, *values)`` for a Function from :func:`analytic_function`, at the least cost.
+
+    Under ``torch.compile`` or a ``torch.func`` transform: ``apply`` itself (the
+    transforms need ``setup_context``). Where autograd will not differentiate
+    the call (no grad mode, or x does not require grad, and no forward-mode
+    level open): the formula alone, which is what the Function's forward
+    computes. Otherwise the ``plain`` twin, the same Function without
+    ``apply``'s per-call signature binding. The values and gradients are
+    the same on every branch.
+    """
+    if torch.compiler.is_compiling() or _peek_transform() is not None:
+        return function.apply(x, *values)
+    if not (torch.is_grad_enabled() and x.requires_grad) and torch.autograd.forward_ad._current_level < 0:
+        return function.compute(x, *values)
+    return function.plain.apply(x, *values)
 
 
 class ActivationModule(nn.Module):
@@ -285,9 +319,18 @@ class ActivationModule(nn.Module):
         self._native_faults: dict = {}  # (dtype, device) -> native_faults(...), filled on first use
         self._native_unread: dict = {}  # (dtype, differentiated) -> native_trusted(read=False), on the CPU
         # The compiled kernel's parameters (catalog/fused.py), where the definition has a kernel.
-        self._kernel = (fused.kernel_params(spec, resolved)
+        self._kernel = (tuple(fused.kernel_params(spec, resolved))
                         if self._native and spec.fused is not None and not self._learned else None)
+        self._kernel_key = None if self._kernel is None else (spec.name, *self._kernel)
         self.path = self._choose_path()
+
+    @classmethod
+    def _function_for(cls, spec: Activation) -> type[torch.autograd.Function] | None:
+        """The analytic Function of ``spec``'s module class (None where there is none: vector and stochastic
+        units); the gated units' base gives their product's."""
+        if spec.vector or spec.stochastic:
+            return None
+        return analytic_function(spec, tuple(p.name for p in spec.params if p.passed))
 
     def _choose_path(self) -> str:
         """Which implementation forward uses: "native", "analytic" or "composite" (see the module docstring)."""
@@ -316,7 +359,9 @@ class ActivationModule(nn.Module):
                     self.spec, self._kwargs(), x, self._native_faults, read=False)
             if native:
                 return self.spec.native(x, **self._fixed)  # a kernel means no learned parameter: the kwargs
-            return fused.apply_op()(x, self.spec.name, self._kernel)
+            if type(x) is torch.Tensor:  # fused.cpp's Kernel, called directly
+                return (fused._KERNELS.get(self._kernel_key) or fused.kernel(self._kernel_key))(x)
+            return fused.apply_op()(x, self.spec.name, self._kernel)  # a subclass: its __torch_function__ holds
         x = as_float_tensor(x)
         if x.layout != torch.strided:
             return self._forward_not_strided(x)
@@ -327,10 +372,10 @@ class ActivationModule(nn.Module):
             # PyTorch's op after one read of x (the guard), where the kernels do not apply.
             if native_trusted(self.spec, kw, x, self._native_faults):
                 return self.spec.native(x, **kw)
-            return self._function.apply(x, *kw.values())
+            return run_function(self._function, x, *kw.values())
         if self.path == "composite":
             return self.spec.forward(x, **kw)
-        return self._function.apply(x, *kw.values())
+        return run_function(self._function, x, *kw.values())
 
     def _forward_not_strided(self, x: torch.Tensor) -> torch.Tensor:
         """A sparse (or other non-strided) tensor: PyTorch's own op where it is the definition with nothing to
@@ -400,11 +445,10 @@ def make_module_class(spec: Activation, doc: str, base: type[ActivationModule] |
     """
     if base is None:
         base = VectorActivationModule if spec.vector else ActivationModule
-    names = tuple(p.name for p in spec.params if p.passed)
     ns = {
         "spec": spec,
         "__doc__": doc,
         "__module__": "actlab.modules",
-        "_function": None if spec.vector or spec.stochastic else analytic_function(spec, names),
+        "_function": base._function_for(spec),
     }
     return type(spec.class_name, (base,), ns)
