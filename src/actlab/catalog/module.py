@@ -268,6 +268,7 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
 
 
 _peek_transform = torch._C._functorch.peek_interpreter_stack  # looked up once: run_function is on the hot path
+_STRIDED = torch.strided
 
 
 def run_function(function: type[torch.autograd.Function], x: torch.Tensor, *values) -> torch.Tensor:
@@ -362,16 +363,19 @@ class ActivationModule(nn.Module):
             if type(x) is torch.Tensor:  # fused.cpp's Kernel, called directly
                 return (fused._KERNELS.get(self._kernel_key) or fused.kernel(self._kernel_key))(x)
             return fused.apply_op()(x, self.spec.name, self._kernel)  # a subclass: its __torch_function__ holds
-        x = as_float_tensor(x)
-        if x.layout != torch.strided:
+        if type(x) is not torch.Tensor or not x.is_floating_point():  # the check costs less than the call
+            x = as_float_tensor(x)
+        if x.layout != _STRIDED:
             return self._forward_not_strided(x)
-        kw = self._kwargs()
-        if self.spec.stochastic and self.training:
-            return self.spec.native(x, training=True, **kw)
+        spec = self.spec
+        kw = self._kwargs() if self._learned else self._fixed  # read, never changed, below
+        if spec.stochastic and self.training:
+            return spec.native(x, training=True, **kw)
         if self.path == "native":
-            # PyTorch's op after one read of x (the guard), where the kernels do not apply.
-            if native_trusted(self.spec, kw, x, self._native_faults):
-                return self.spec.native(x, **kw)
+            # PyTorch's op after one read of x (the guard), where the kernels do not apply; an op with nothing
+            # to guard (ReLU, tanh, ...) with no more Python than this.
+            if spec.native_range is None or native_trusted(spec, kw, x, self._native_faults):
+                return spec.native(x, **kw)
             return run_function(self._function, x, *kw.values())
         if self.path == "composite":
             return self.spec.forward(x, **kw)
