@@ -39,10 +39,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from common import command_line, interleaved_times, machine_info, machine_line, medians, num_threads, today  # noqa: E402
+from common import (command_line, interleaved_times, machine_info, machine_line, medians, num_threads,  # noqa: E402
+                    today, torch_module)
 
 import actlab  # noqa: E402
 from actlab.catalog import fused  # noqa: E402
+from actlab.catalog.module import run_function  # noqa: E402
 from actlab.compare.engine import steady_allocator  # noqa: E402
 from actlab.catalog.cost import forward_backward, input_for, saved_bytes_per_element  # noqa: E402
 
@@ -67,7 +69,7 @@ def candidates(spec_string: str) -> tuple[torch.nn.Module, dict]:
         fns["native"] = lambda x: spec.native(x, **kw)
     function = module._function
     if function is not None and not list(module.parameters()):
-        fns["analytic"] = lambda x: function.apply(x, *kw.values())
+        fns["analytic"] = lambda x: run_function(function, x, *kw.values())  # as the module calls it
     fns["composite"] = lambda x: spec.forward(x, **kw)
     return module, fns
 
@@ -109,6 +111,10 @@ def bench_one(spec_string: str, numel: int, repeats: int, clock, dtype=torch.flo
     if module.path == "native" and "native" in fns and not module.spec.stochastic:
         steps["actlab_inference"] = inference_step(fns["actlab"], x)
         steps["native_inference"] = inference_step(fns["native"], x)
+        theirs = torch_module(spec_string)
+        if theirs is not None:  # PyTorch's own module: a module's call costs Python either way
+            steps["torch_module"] = forward_backward(theirs, x, [])
+            steps["torch_module_inference"] = inference_step(theirs, x)
     if kernel:  # the same module on its Python guard, as where the kernels are not built
         guard = actlab.get(spec_string).eval()
         guard._kernel = None
@@ -118,7 +124,9 @@ def bench_one(spec_string: str, numel: int, repeats: int, clock, dtype=torch.flo
     per_element = {k: v / x.numel() for k, v in medians(times).items()}
     # Ratios side by side: the median over rounds of each round's ratio (steadier than a ratio of medians).
     pairs = (("actlab", "native"), ("actlab_inference", "native_inference"), ("guard", "native"),
-             ("guard_inference", "native_inference"))
+             ("guard_inference", "native_inference"), ("actlab", "torch_module"),
+             ("actlab_inference", "torch_module_inference"), ("torch_module", "native"),
+             ("torch_module_inference", "native_inference"))
     ratios = {f"{a}/{b}": sorted(ta / tb for ta, tb in zip(times[a], times[b])) for a, b in pairs
               if a in times and b in times}
     paired = {k: statistics.median(v) for k, v in ratios.items()}
@@ -193,6 +201,11 @@ def summary(rows) -> list[str]:
     python_guard = [(r["spec"], r["paired"]["guard/native"], r["paired"]["guard_inference/native_inference"])
                     for r in rows if "guard/native" in r["paired"]]
     paths = sorted({r["path"] for r in rows if r.get("guarded")})
+    theirs = [(r["spec"], r["paired"]["actlab/torch_module"], r["paired"]["actlab_inference/torch_module_inference"])
+              for r in rows if "actlab/torch_module" in r["paired"]]
+    theirs_wrap = [(r["spec"], r["paired"]["torch_module/native"],
+                    r["paired"]["torch_module_inference/native_inference"])
+                   for r in rows if "torch_module/native" in r["paired"]]
     return [
         f"- Exact limits (path {' / '.join(paths) or '-'}: "
         + ("actlab's fused kernel, the limits inside the op's one pass; " if "fused" in paths else "")
@@ -209,6 +222,10 @@ def summary(rows) -> list[str]:
            + ("All within target." if not inference_over else f"Over target: {', '.join(inference_over)}.")
            + (f" Unguarded native ops, the noise floor of this ratio: {', '.join(unguarded)}." if unguarded else "")]
           if inference else []),
+        *(["- Against PyTorch's own module (nn.GELU, nn.Hardtanh, ...: a module's call costs Python either way), "
+           "forward+backward / inference: " + ", ".join(f"{s} {g:.2f} / {i:.2f}" for s, g, i in theirs)
+           + ". PyTorch's own module against its bare op, the same pairs: "
+           + ", ".join(f"{s} {g:.2f} / {i:.2f}" for s, g, i in theirs_wrap) + "."] if theirs else []),
         *(["- For comparison, the Python guard that runs where the kernels are not built (one read of x, "
            "skipped where a run-time probe finds the op right at +-inf and NaN), forward+backward / inference: "
            + ", ".join(f"{s} {g:.2f} / {i:.2f}" for s, g, i in python_guard) + "."] if python_guard else []),

@@ -32,20 +32,16 @@ import time
 import types
 
 import torch
-from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
-from common import command_line, interleaved_times, machine_info, machine_line, num_threads, today  # noqa: E402
+from common import (command_line, interleaved_times, machine_info, machine_line, num_threads, today,  # noqa: E402
+                    torch_module)
 
 import actlab  # noqa: E402
 import actlab.functional as AF  # noqa: E402
 from actlab.catalog import fused  # noqa: E402
-from actlab.catalog.torch_map import _PYTORCH  # noqa: E402
 
-# Each catalog name PyTorch has a module for with the same definition at its defaults.
-TORCH_MODULES = {name: cls for cls, entries in _PYTORCH.items() for name, params in entries
-                 if not params or name == "gelu"}
 COLUMNS = ("actlab", "functional", "torch", "op", "before")
 
 
@@ -54,8 +50,9 @@ def candidates(name: str) -> dict:
     module = actlab.get(name).eval()
     spec, kw = module.spec, module._kwargs()
     fns = {"actlab": module, "functional": getattr(AF, name)}
-    if name in TORCH_MODULES:
-        fns["torch"] = TORCH_MODULES[name]().eval()
+    theirs = torch_module(name)
+    if theirs is not None:
+        fns["torch"] = theirs
     if spec.native is not None and spec.native_when(module.params):
         fns["op"] = lambda x: spec.native(x, **kw)
     before = former(name)

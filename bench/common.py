@@ -23,7 +23,26 @@ from actlab.catalog.cost import interleaved_times, medians, num_threads
 from actlab.compare.outputs import cpu_model
 
 __all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "machine_line",
-           "matmul_gflops", "median_time", "medians", "num_threads", "today"]
+           "matmul_gflops", "median_time", "medians", "num_threads", "today", "torch_module"]
+
+
+def torch_module(name: str):
+    """PyTorch's own module (``torch.nn.ELU()``, ...) with the same definition as the catalog's ``name`` at both
+    sides' defaults, in eval mode; None where PyTorch has none (or none without arguments: nn.Threshold)."""
+    from torch import nn
+
+    from actlab.catalog.torch_map import _PYTORCH
+
+    for cls, entries in _PYTORCH.items():
+        for entry, params in entries:
+            if entry == name and (not params or name == "gelu"):
+                if cls in (nn.Softmax, nn.Softmin, nn.LogSoftmax):
+                    return cls(dim=-1).eval()  # without a dim they warn on every call (the catalog's is -1)
+                try:
+                    return cls().eval()
+                except TypeError:
+                    return None
+    return None
 
 
 def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:

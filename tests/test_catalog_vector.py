@@ -194,3 +194,21 @@ def test_softmax_jacobian_still_matches_its_closed_form():
     y = torch.softmax(x / 2.0, dim=-1)
     want = (torch.diag_embed(y) - y.unsqueeze(-1) * y.unsqueeze(-2)) / 2.0
     torch.testing.assert_close(sm.jacobian(x), want, rtol=0, atol=0)
+
+
+def test_softmax_at_the_default_temperature_makes_no_extra_pass():
+    """x / 1 is x to the bit, so at T = 1 the module calls softmax on x itself: no division op, hence no
+    extra pass over x (and no extra tensor) per call; at another T the division runs. Same values either way."""
+    x = torch.randn(64, 10, dtype=torch.float64)
+
+    def ops_run(module):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            y = module(x)
+        return {e.name for e in prof.events()}, y
+
+    names, y = ops_run(actlab.get("softmax"))
+    assert "aten::div" not in names and any("softmax" in n for n in names), names
+    torch.testing.assert_close(y, torch.softmax(x, dim=-1), rtol=0, atol=0)
+    names, y = ops_run(actlab.get("softmax", temperature=0.5))
+    assert "aten::div" in names, names
+    torch.testing.assert_close(y, torch.softmax(x / 0.5, dim=-1), rtol=0, atol=0)

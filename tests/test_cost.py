@@ -285,3 +285,27 @@ def test_overhead_benchmark_writes_its_table(tmp_path, monkeypatch):
     assert "- Inference: actlab's module against PyTorch's own module: median" in text
     with pytest.raises(SystemExit):
         bench.main(["--only", "no_such_activation"])
+
+
+@pytest.mark.parametrize("name, bare", [
+    ("glu", lambda x, m: torch.nn.functional.glu(x, -1)),
+    ("prelu", lambda x, m: torch.nn.functional.prelu(x, m.weight)),
+    ("relu", lambda x, m: torch.relu(x)),
+])
+def test_a_native_module_runs_no_op_beyond_pytorchs(name, bare):
+    """On a small tensor each extra op costs a microsecond or more, about the op itself: a module on the
+    native path runs exactly the ops PyTorch's own call runs (GLU's odd-size check reads the shape without
+    splitting x; PReLU's own weight is already 1-D in x's dtype; softmax at T = 1: test_catalog_vector.py)."""
+    import collections
+
+    module = actlab.get(name)
+    x = torch.randn(8, 6)
+
+    def ops(f):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            f()
+        return collections.Counter(e.name for e in prof.events())
+
+    assert module.path == "native"
+    with torch.no_grad():
+        assert ops(lambda: module(x)) == ops(lambda: bare(x, module))

@@ -114,6 +114,19 @@ def test_a_number_for_an_always_learned_parameter_is_a_constant():
     w = torch.tensor([0.1, 0.2, 0.4])
     xc = torch.randn(2, 3, 4)
     assert torch.equal(AF.prelu(xc, weight=w), torch.nn.functional.prelu(xc, w))
+    # Repeated, and differentiated in x: the slope stays a constant (no parameter anywhere gets a gradient),
+    # and another value is another constant. Mixed with a tensor (APL's coefficients), numbers stay constants.
+    for _ in range(2):
+        xg = x.clone().requires_grad_(True)
+        AF.prelu(xg, weight=0.3).sum().backward()
+        assert torch.equal(xg.grad, torch.where(x > 0, 1.0, 0.3))
+    assert torch.equal(AF.prelu(x, weight=0.6), torch.where(x > 0, x, torch.tensor(0.6) * x))
+    frozen = [m for k, m in AF._MODULES.items() if k[0] == "prelu" and k[-1] is not None]
+    assert frozen and all(not p.requires_grad and p.grad is None for m in frozen for p in m.parameters())
+    a1 = torch.tensor(0.5, requires_grad=True)
+    y = AF.apl(x, a1=a1, b1=1.0, a2=0.0, b2=0.0)
+    y.sum().backward()
+    assert a1.grad is not None
 
 
 def test_positional_parameters_follow_the_definition_order():

@@ -57,18 +57,23 @@ _MODULES: dict[tuple, nn.Module] = {}
 _MAX_MODULES = 4096  # a bound, not an LRU: a program uses few parameter settings
 
 
-def _module(name: str, resolved: tuple, training: bool, thread: int, method: str) -> nn.Module:
+def _module(name: str, resolved: tuple, training: bool, thread: int, method: str,
+            frozen_on: torch.device | None = None) -> nn.Module:
     """The catalog module for these (already validated) parameters, or a wrapper calling its ``method``.
 
     ``thread`` is 0 for modules used as they are; a module whose parameters functional_call
     swaps for the caller's tensors is kept per thread, so that two threads never swap the same one.
+    ``frozen_on``: a module whose parameters are given as numbers, held on that device with
+    ``requires_grad`` off (constants: no cached nn.Parameter is trained by accident).
     """
-    key = (name, resolved, training, thread, method)
+    key = (name, resolved, training, thread, method, None if frozen_on is None else str(frozen_on))
     found = _MODULES.get(key)
     if found is None:
         if len(_MODULES) >= _MAX_MODULES:
             _MODULES.clear()
         found = CLASSES[name](**dict(resolved)).train(training)
+        if frozen_on is not None:
+            found = found.requires_grad_(False).to(frozen_on)
         found = _MODULES[key] = _Method(found, method) if method != "forward" else found
     return found
 
@@ -77,9 +82,10 @@ def _learned(spec: Activation) -> set[str]:
     return {q.name for q in spec.params if q.can_learn or q.always_learned}
 
 
-def _target(spec: Activation, args: tuple, params: dict, training: bool, method: str) -> tuple[nn.Module, dict]:
+def _target(spec: Activation, args: tuple, params: dict, training: bool, method: str) -> tuple[nn.Module, dict, bool]:
     """Validate ``params`` as the module would; (the cached module, or its ``method``'s wrapper, for them;
-    the caller's tensors that replace its parameters, {} if none)."""
+    the caller's tensors that replace its parameters, {} if none; whether a repeated call may reuse the
+    module: not where it takes the caller's tensors; one frozen on x's device, per device)."""
     x = args[0]
     learned = _learned(spec)
     given, tensors = {}, {}
@@ -93,15 +99,19 @@ def _target(spec: Activation, args: tuple, params: dict, training: bool, method:
             value = LEARNABLE
         given[key] = value
     resolved = spec.resolve_params(given)  # the module's validation, with its messages
-    # A parameter the module always learns (PReLU's weight), given as a number, becomes the
-    # constant tensor the module would hold, so that no cached nn.Parameter is trained by accident.
-    for q in spec.params:
-        if q.always_learned and q.name not in tensors:
+    # Parameters the module always learns (PReLU's weight), given as numbers: all of them, a module holding
+    # them frozen on x's device; beside tensors for others, the constant tensors the module would hold.
+    numbers = [q for q in spec.params if q.always_learned and q.name not in tensors]
+    device = x.device if torch.is_tensor(x) else torch.device("cpu")
+    if numbers and tensors:
+        for q in numbers:
             tensors[q.name] = torch.full((resolved.get("num_parameters", 1),), float(resolved[q.name]),
-                                         device=torch.as_tensor(x).device)
+                                         device=device)
             resolved[q.name] = LEARNABLE
+    frozen_on = device if numbers and not tensors else None
     thread = threading.get_ident() if tensors else 0
-    return _module(spec.name, tuple(sorted(resolved.items())), training, thread, method), tensors
+    module = _module(spec.name, tuple(sorted(resolved.items())), training, thread, method, frozen_on)
+    return module, tensors, not tensors
 
 
 # Parameter values a call may be remembered by (hashable, and equal only to their like); a tensor never is.
@@ -156,6 +166,8 @@ def _make(spec: Activation, kind: str) -> Callable:
     # The module a call's parameters (plain numbers, given the same way) resolved to, so that a repeated call
     # skips binding and validation (3 us, more than a small tensor's activation): a program uses few settings.
     seen: dict[tuple, nn.Module] = {}
+    # A module whose parameters are given as numbers is frozen on x's device (_target): remembered per device.
+    per_device = any(q.always_learned for q in spec.params)
 
     def fn(*args: Any, **kwargs: Any) -> torch.Tensor:
         key = None
@@ -167,17 +179,19 @@ def _make(spec: Activation, kind: str) -> Callable:
             types = tuple(map(type, rest)) + tuple(type(v) for _, v in named)
             if _PLAIN.issuperset(types):
                 key = (rest, named, types)
+        if key is not None and per_device:
+            key = (key, str(args[0].device)) if torch.is_tensor(args[0]) else None
         if key is not None:
             target = seen.get(key)
             if target is not None:
                 return target(*args[:n])
         training = bool(kwargs.pop("training", False)) if with_training else False
         values, params = _bind(spec, fname, inputs, args, kwargs)
-        target, tensors = _target(spec, values, params, training, method)
+        target, tensors, reusable = _target(spec, values, params, training, method)
         if tensors:
             prefix = "" if method == "forward" else "module."
             return functional_call(target, {prefix + k: v for k, v in tensors.items()}, values)
-        if key is not None:
+        if key is not None and reusable:
             if len(seen) >= _MAX_MODULES:
                 seen.clear()
             seen[key] = target

@@ -340,6 +340,11 @@ LEAKY_RELU = Activation(
            "seed 000's experiment uses 0.2, which is what `actlab compare` uses.",),
 )
 
+def _as_prelu_weight(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """F.prelu's weight: 1-D, in x's dtype (the module's own already is: no op then, felt on small tensors)."""
+    return weight if weight.dim() == 1 and weight.dtype == dtype else weight.reshape(-1).to(dtype)
+
+
 PRELU = Activation(
     name="prelu", title="Parametric ReLU", family="rectifier", class_name="PReLU",
     params=(
@@ -352,7 +357,7 @@ PRELU = Activation(
     description="Leaky ReLU whose negative slope is learned by gradient descent, "
     "either one slope shared by the layer or one per channel.",
     forward=lambda x, weight: torch.where(x > 0, x, _channel(weight, x) * x),
-    native=lambda x, weight: F.prelu(x, weight.reshape(-1).to(x.dtype)),
+    native=lambda x, weight: F.prelu(x, _as_prelu_weight(weight, x.dtype)),
     derivative=lambda x, weight: _keep_nan(
         x, torch.where(x > 0, torch.ones_like(x), (_channel(weight, x) * torch.ones_like(x)).to(x.dtype))),
     reference=lambda x, weight: x if x > 0 else weight * x,
@@ -837,7 +842,8 @@ SOFTMAX = Activation(
     "number per element; use .jacobian(x) or .jvp(x, v). The temperature T "
     "divides the scores first. Computed stably by subtracting the maximum.",
     forward=_softmax, derivative=_softmax_diag, jvp=_softmax_jvp, jacobian=_softmax_jacobian,
-    native=lambda x, temperature, dim: F.softmax(x / temperature, dim=dim),
+    # x / 1 is x to the bit: at the default temperature the division's extra pass over x is skipped.
+    native=lambda x, temperature, dim: F.softmax(x if temperature == 1 else x / temperature, dim=dim),
     reference=lambda xs, temperature, dim: [e / mp.fsum(mp.exp(v / temperature) for v in xs)
                                             for e in (mp.exp(v / temperature) for v in xs)],
     bounds=(0.0, 1.0), vector=True, monotonic=True,

@@ -45,6 +45,12 @@ _DIM = Param("dim", -1, "the dimension split into (a, b); its size must be even 
 
 def halves(x: torch.Tensor, dim: int, owner: str = "gated unit") -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b): the first and second halves of x along ``dim``, as views; a clear error when that is impossible."""
+    n = half_size(x, dim, owner)
+    return x.narrow(dim, 0, n), x.narrow(dim, n, n)
+
+
+def half_size(x: torch.Tensor, dim: int, owner: str = "gated unit") -> int:
+    """The size of each half of x along ``dim`` (:func:`halves` without the views); the same errors."""
     if x.dim() == 0:
         raise ValueError(f"{owner}: got a 0-dimensional tensor; a gated unit splits its input along "
                          f"dim={dim} into two halves, so give it at least one dimension of even size")
@@ -56,7 +62,7 @@ def halves(x: torch.Tensor, dim: int, owner: str = "gated unit") -> tuple[torch.
         raise ValueError(f"{owner}: the input's size along dim={dim} is {n}, which is odd; a gated unit "
                          "splits it into two equal halves (a, b), so it must be even. Give the layer before "
                          "it twice the hidden width as its output size.")
-    return x.narrow(dim, 0, n // 2), x.narrow(dim, n // 2, n // 2)
+    return n // 2
 
 
 def gate_of(spec: Activation, params: dict) -> tuple[Activation, dict]:
@@ -303,7 +309,7 @@ class GatedActivationModule(ActivationModule):
         x = as_float_tensor(x)
         kw = self._kwargs()
         if self.path == "native":
-            halves(x, self.dim, self.spec.name)  # the catalog's message rather than the op's
+            half_size(x, self.dim, self.spec.name)  # the catalog's message rather than the op's
             return self.spec.native(x, **kw)
         if self.path == "composite":
             return self.spec.forward(x, **kw)
