@@ -859,3 +859,26 @@ def test_declared_monotonic_is_monotonic(case, a, b):
     with torch.no_grad():
         flo, fhi = module(case)(torch.tensor([lo, hi], dtype=torch.float64)).tolist()
     assert flo <= fhi + 4 * EPS64 * abs(fhi), (lo, hi, flo, fhi)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_keep_nan_passes_y_through_bit_for_bit_and_nan_where_x_is_nan(dtype):
+    """definitions._keep_nan (y, NaN wherever x is NaN) as y * clamp(x, 2, 1): y's bits (-0, infinities, NaN)
+    wherever x is not NaN, at x = 1 and 2 (clamp's bounds) too; NaN where x is NaN; no gradient reaches x
+    through the factor (a constant 1), and y's gradient is g times the factor."""
+    from actlab.catalog.definitions import _keep_nan
+
+    inf, nan = math.inf, math.nan
+    x = torch.tensor([nan, inf, -inf, 1.0, 2.0, 1.5, -0.0, 0.0, -3.0, nan], dtype=dtype, requires_grad=True)
+    y = torch.tensor([2.0, -0.0, inf, -inf, nan, 0.0, -7.5, 3.0, -0.0, -1.0], dtype=dtype, requires_grad=True)
+    out = _keep_nan(x, y)
+    want = torch.where(torch.isnan(x), x, y).detach()
+    assert out.dtype == dtype
+    assert torch.equal(torch.isnan(out), torch.isnan(want))
+    keep = ~torch.isnan(want)
+    bits = {2: torch.int16, 4: torch.int32, 8: torch.int64}[dtype.itemsize]
+    assert torch.equal(out.detach()[keep].view(bits), want[keep].view(bits))
+    gx, gy = torch.autograd.grad(out, (x, y), torch.full_like(out.detach(), 3.0))
+    assert torch.equal(gx, torch.zeros_like(gx))
+    x_nan = torch.isnan(x.detach())
+    assert torch.isnan(gy[x_nan]).all() and torch.equal(gy[~x_nan], torch.full_like(gy[~x_nan], 3.0))

@@ -34,8 +34,14 @@ inf = math.inf
 
 
 def _keep_nan(x, y):
-    """Return y, but NaN wherever x is NaN (comparisons drop NaN silently)."""
-    return torch.where(torch.isnan(x), x, y)
+    """Return y, but NaN wherever x is NaN (comparisons drop NaN silently).
+
+    As y times clamp(x, 2, 1): with min above max, clamp gives max, 1, for every x but NaN (infinities
+    included), NaN for NaN, and a zero gradient everywhere (documented PyTorch semantics, on every backend).
+    Two vectorised passes, where ``torch.where(torch.isnan(x), x, y)`` takes PyTorch's unvectorised bool
+    kernels (about 3.6 ns an element against 0.3 on the benchmark machine).
+    """
+    return y * torch.clamp(x, 2.0, 1.0)
 
 
 def _mask(cond, x):
@@ -112,7 +118,8 @@ BINARY_STEP = Activation(
     "non-negative, off otherwise. Its derivative is zero wherever it exists, so "
     "gradient descent receives no signal through it; it is here for history and "
     "for contrast.",
-    forward=lambda x: _keep_nan(x, _mask(x >= 0, x)),
+    # where rather than _keep_nan: differentiated, it keeps a 1-byte mask, not the float step and factor
+    forward=lambda x: torch.where(torch.isnan(x), x, _mask(x >= 0, x)),
     derivative=lambda x: _keep_nan(x, torch.zeros_like(x)),
     reference=lambda x: mp.mpf(1) if x >= 0 else mp.mpf(0),
     bounds=(0.0, 1.0), smoothness="discontinuous", kinks=(0.0,),
