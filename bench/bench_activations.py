@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
 from common import (command_line, interleaved_times, machine_info, machine_line, medians, num_threads,  # noqa: E402
-                    today, torch_module)
+                    today, torch_module, write_report)
 
 import actlab  # noqa: E402
 from actlab.catalog import fused  # noqa: E402
@@ -311,12 +311,7 @@ def main(argv=None) -> int:
         "forward+backward. *saved B/elem* counts distinct tensors autograd keeps for backward, per input "
         "element (float32 input = 4 B). See the docstring of bench/bench_activations.py.",
     ]
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    if args.markdown:
-        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, "w") as f:
-            f.write(text)
+    write_report(lines, args.markdown)
     return 0
 
 

@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
 from common import (command_line, interleaved_times, machine_info, machine_line, num_threads, today,  # noqa: E402
-                    torch_module)
+                    torch_module, write_report)
 
 import actlab  # noqa: E402
 import actlab.functional as AF  # noqa: E402
@@ -201,12 +201,7 @@ def main(argv=None) -> int:
         "2026-11-30 (the analytic path's Function.apply; the fused kernels through torch.ops). A ratio is the "
         "median over rounds of that round's ratio.",
     ]
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    if args.markdown:
-        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
-        with open(args.markdown, "w") as f:
-            f.write(text)
+    write_report(lines, args.markdown)
     return 0
 
 

@@ -23,7 +23,7 @@ from actlab.catalog.cost import interleaved_times, medians, num_threads
 from actlab.compare.outputs import cpu_model
 
 __all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "machine_line",
-           "matmul_gflops", "median_time", "medians", "num_threads", "today", "torch_module"]
+           "matmul_gflops", "median_time", "medians", "num_threads", "today", "torch_module", "write_report"]
 
 
 def torch_module(name: str):
@@ -43,6 +43,16 @@ def torch_module(name: str):
                 except TypeError:
                     return None
     return None
+
+
+def write_report(lines: list[str], markdown: str | None) -> None:
+    """Print a benchmark's report (its lines) and, with a path, write it there as Markdown."""
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if markdown:
+        os.makedirs(os.path.dirname(os.path.abspath(markdown)), exist_ok=True)
+        with open(markdown, "w") as f:
+            f.write(text)
 
 
 def median_time(fn, repeats: int = 5, warmup: int = 1) -> float:

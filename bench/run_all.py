@@ -123,8 +123,10 @@ NOTES = {
         "hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, softshrink 0.98. GELU read 0.71 in training and 0.68 "
         "in inference with the former rational erf (the same day, 11:58), which cost 1.23 and 1.56 on a wider "
         "input; with Phi from one exponential on every lane, 1.08 in inference until the changes to e^x and "
-        "the division (this run: 0.79 and 0.98). This run's machine was busy (matmul at about half its quiet "
-        "172 GFLOP/s)."),
+        "the division (0.79 and 0.98 in that afternoon's run). This run (2026-11-30, evening) is the first with the "
+        "kernels called through fused.cpp's Python binding rather than torch.ops, about 1 us less a call "
+        "(bench_overhead), which at 16 MiB is noise; it also times PyTorch's own modules. The machine was busy "
+        "(matmul at about half its quiet 172 GFLOP/s)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store; on a CPU with AVX512-BF16 "
@@ -154,13 +156,27 @@ NOTES = {
     "guard-cache": (
         "The same at 2**18 float32 elements (1 MiB), which fit in cache: the kernels' arithmetic and each "
         "call's fixed cost show here rather than memory. The ops with an exponential stay at or below PyTorch's "
-        "in training (GELU 0.76, GELU-tanh 0.37, SiLU 0.83, Mish 0.18; the ELUs 1.01-1.02); GELU's forward, "
-        "arithmetic-bound here, reads 1.08 in inference (0.94 with the former rational erf, whose cost "
-        "depended on the input: guard-wide). The clips and shrinks read 1.15-1.27x in training and "
-        "1.22-1.33x in inference, where ReLU, whose module calls exactly PyTorch's op, reads 1.06 and 1.15: "
-        "at ~30 us a pass, the module's Python, autograd's per-call work and the cache state left by the other "
-        "candidates (the composite and analytic rows cost far more and leave the caches cold) weigh as much "
-        "as the pass itself. This benchmark does not time the kernels apart from the module."),
+        "in training (GELU 0.77, GELU-tanh 0.34, SiLU 0.82, Mish 0.16; the ELUs 0.99-1.00). The clips and "
+        "shrinks read 1.07-1.20x in training and 1.21-1.31x in inference, where ReLU, whose module calls "
+        "exactly PyTorch's op, reads 1.02 and 1.17, and where PyTorch's own modules (nn.Softshrink, ...) read "
+        "1.02-1.14 over their bare op: at ~30 us a pass, a module call's Python and the cache state left by the "
+        "other candidates (the composite and analytic rows cost far more and leave the caches cold) weigh as "
+        "much as the pass itself. In a tight loop of one candidate the same calls read differently: at this "
+        "size and 300 rounds of 10 calls (one-off, not a benchmark here), softshrink's module against "
+        "nn.Softshrink 1.06 and Hard-Swish's 0.71. Against PyTorch's own modules (the line above), the clips "
+        "and shrinks read 1.05-1.15 in training. This run (2026-11-30, evening) is the first with the kernels "
+        "called through fused.cpp's Python binding (about 1 us less a call: bench_overhead); the run before, "
+        "the same afternoon, read 1.15-1.27x in training and 1.22-1.33x in inference."),
+    "overhead": (
+        "What a call costs on a small tensor, where Python and dispatch are most of it. *before* is the same "
+        "module as it ran until 2026-11-30: the analytic path through `autograd.Function.apply`, which binds "
+        "its arguments with `inspect.signature` on every call when the Function defines `setup_context` (about "
+        "20 us), and the fused kernels through `torch.ops` (the dispatcher parses a schema's arguments into a "
+        "boxed stack, about 1 us). Now the analytic path runs the same Function written the older way (or, "
+        "under no_grad, the formula alone) outside torch.compile and torch.func, and the kernels are called "
+        "through fused.cpp's Python binding. In inference the clips and shrinks run PyTorch's op (the run-time "
+        "probe finds it exact forward), so *before* equals *actlab* there. PyTorch's softplus is one op cut to "
+        "the identity above 20; actlab's default is the exact value, a formula of several ops."),
     "guard-avx2": (
         "The float32 benchmark with this process's kernels at AVX2 width, the width of most laptops: "
         "`ATEN_CPU_CAPABILITY=avx2` (PyTorch's own ATen kernels run their AVX2 versions, and actlab builds and "
