@@ -309,3 +309,27 @@ def test_a_native_module_runs_no_op_beyond_pytorchs(name, bare):
     assert module.path == "native"
     with torch.no_grad():
         assert ops(lambda: module(x)) == ops(lambda: bare(x, module))
+
+
+def test_a_parameter_at_1_costs_no_pass():
+    """1 * x and y / 1 are x and y to the bit, so at beta = 1 softplus (forward and derivative) and Swish's
+    gate (SwiGLU) skip them: a pass over the tensor each. At beta = 2 they run."""
+    import collections
+
+    x = torch.randn(8, 6)
+
+    def ops(f):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            f()
+        return collections.Counter(e.name for e in prof.events())
+
+    for beta, runs in ((1.0, False), (2.0, True)):
+        softplus = actlab.get("softplus", beta=beta)
+        with torch.no_grad():
+            forward, derivative = ops(lambda: softplus(x)), ops(lambda: softplus.derivative(x))
+        assert ("aten::mul" in forward and "aten::div" in forward) == runs, (beta, forward)
+        assert ("aten::mul" in derivative) == runs, (beta, derivative)
+        swiglu = actlab.get("swiglu", beta=beta)
+        with torch.no_grad():
+            gated = ops(lambda: swiglu(x))
+        assert gated["aten::mul"] == (3 if runs else 2), (beta, gated)  # beta * b, b * sigma, a * gate

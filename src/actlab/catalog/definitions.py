@@ -233,19 +233,28 @@ SOFTPLUS = Activation(
 )
 
 
+def _is_one(v) -> bool:
+    """Is v the number 1 (not a tensor: a learned parameter is never skipped)? 1 * x and y / 1 are x and y to
+    the bit (-0, infinities and NaN included), so a formula may skip them: each is a pass over the tensor."""
+    return not torch.is_tensor(v) and v == 1
+
+
 def _softplus(x, beta, threshold):
-    bx = beta * x
+    one = _is_one(beta)
+    bx = x if one else beta * x
     # max(x, 0) outside the division: beta * x may overflow where the result does not.
-    y = torch.clamp_min(x, 0) + torch.log1p(torch.exp(-bx.abs())) / beta
+    tail = torch.log1p(torch.exp(-bx.abs()))
+    y = torch.clamp_min(x, 0) + (tail if one else tail / beta)
     if threshold is not None:
         y = torch.where(bx > threshold, x, y)
     return y
 
 
 def _softplus_d(x, beta, threshold):
-    d = torch.sigmoid(beta * x)
+    bx = x if _is_one(beta) else beta * x
+    d = torch.sigmoid(bx)
     if threshold is not None:
-        d = torch.where(beta * x > threshold, torch.ones_like(d), d)
+        d = torch.where(bx > threshold, torch.ones_like(d), d)
     return d
 
 
@@ -605,13 +614,14 @@ GELU_SIGMOID = Activation(
 
 def _silu(x, beta):
     xf = _no_neg_inf(x)
-    return xf * torch.sigmoid(beta * xf)
+    return xf * torch.sigmoid(xf if _is_one(beta) else beta * xf)
 
 
 def _silu_d(x, beta):
     # 1 - sigmoid(z) = sigmoid(-z) keeps precision in the right tail.
-    z = torch.clamp(beta * x, -_SIGMOID_CLAMP, _SIGMOID_CLAMP)
-    return torch.sigmoid(beta * x) * (1 + z * torch.sigmoid(-z))
+    bx = x if _is_one(beta) else beta * x
+    z = torch.clamp(bx, -_SIGMOID_CLAMP, _SIGMOID_CLAMP)
+    return torch.sigmoid(bx) * (1 + z * torch.sigmoid(-z))
 
 
 SILU = Activation(
