@@ -82,10 +82,10 @@ def _learned(spec: Activation) -> set[str]:
     return {q.name for q in spec.params if q.can_learn or q.always_learned}
 
 
-def _target(spec: Activation, args: tuple, params: dict, training: bool, method: str) -> tuple[nn.Module, dict, bool]:
+def _target(spec: Activation, args: tuple, params: dict, training: bool, method: str) -> tuple[nn.Module, dict]:
     """Validate ``params`` as the module would; (the cached module, or its ``method``'s wrapper, for them;
-    the caller's tensors that replace its parameters, {} if none; whether a repeated call may reuse the
-    module: not where it takes the caller's tensors; one frozen on x's device, per device)."""
+    the caller's tensors that replace its parameters, {} if none). A module given no tensors serves every
+    call with these parameters (one frozen on x's device, every call on that device)."""
     x = args[0]
     learned = _learned(spec)
     given, tensors = {}, {}
@@ -111,7 +111,7 @@ def _target(spec: Activation, args: tuple, params: dict, training: bool, method:
     frozen_on = device if numbers and not tensors else None
     thread = threading.get_ident() if tensors else 0
     module = _module(spec.name, tuple(sorted(resolved.items())), training, thread, method, frozen_on)
-    return module, tensors, not tensors
+    return module, tensors
 
 
 # Parameter values a call may be remembered by (hashable, and equal only to their like); a tensor never is.
@@ -187,11 +187,11 @@ def _make(spec: Activation, kind: str) -> Callable:
                 return target(*args[:n])
         training = bool(kwargs.pop("training", False)) if with_training else False
         values, params = _bind(spec, fname, inputs, args, kwargs)
-        target, tensors, reusable = _target(spec, values, params, training, method)
+        target, tensors = _target(spec, values, params, training, method)
         if tensors:
             prefix = "" if method == "forward" else "module."
             return functional_call(target, {prefix + k: v for k, v in tensors.items()}, values)
-        if key is not None and reusable:
+        if key is not None:
             if len(seen) >= _MAX_MODULES:
                 seen.clear()
             seen[key] = target
