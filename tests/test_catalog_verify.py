@@ -882,3 +882,20 @@ def test_keep_nan_passes_y_through_bit_for_bit_and_nan_where_x_is_nan(dtype):
     assert torch.equal(gx, torch.zeros_like(gx))
     x_nan = torch.isnan(x.detach())
     assert torch.isnan(gy[x_nan]).all() and torch.equal(gy[~x_nan], torch.full_like(gy[~x_nan], 3.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_leaky_relu6_derivative_is_branch_free_and_keeps_the_kink_convention(dtype):
+    """Leaky ReLU6's f' from sign and clamp (no comparison or where, whose CPU kernels are not vectorised):
+    a for x <= 0 (-0 and -inf included), 1 inside (0, 6), 0 from 6 on (+inf included), NaN for NaN."""
+    import collections
+
+    a = 0.2
+    module = actlab.get("leaky_relu6", negative_slope=a)
+    x = torch.tensor([-math.inf, -1.0, -0.0, 0.0, 1e-3, 3.0, 6.0, 6.5, math.inf, math.nan], dtype=dtype)
+    want = torch.tensor([a, a, a, a, 1.0, 1.0, 0.0, 0.0, 0.0, math.nan], dtype=torch.float64).to(dtype)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        got = module.derivative(x)
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    ops = collections.Counter(e.name for e in prof.events())
+    assert not {"aten::where", "aten::lt", "aten::le", "aten::gt", "aten::ge"} & set(ops), ops
