@@ -839,6 +839,8 @@ def test_other_cpu_widths_build_and_match_mpmath(ops):
         assert out["status"].startswith("fused kernels in use") and f"-{cap.lower()}-" in out["status"], out["status"]
         # The modules reach the kernels through the binding where it was built, else through torch.ops.
         assert (DIRECT if cap == "AVX2" and PYTHON_HEADERS else THROUGH_OPS) in out["status"], out["status"]
+        if cap == "DEFAULT":  # and says why
+            assert f"{THROUGH_OPS} (ACTLAB_FUSED_PYTHON=0: about 1 us more a call)" in out["status"], out["status"]
         assert out["applies"] == [True, True], cap
         bad += [f"[{cap}] {b}" for b in _check_child_results(out)]
     assert not bad, "\n".join(bad)
@@ -889,6 +891,18 @@ def test_the_modules_call_the_binding_and_subclasses_the_op(ops):
         seen.clear()
         mod(x.detach().as_subclass(Logged).requires_grad_(True))
         assert "actlab_fused.apply.default" in seen, (name, seen)
+
+
+def test_a_binding_that_does_not_import_keeps_the_op_and_says_why(ops, monkeypatch):
+    """A library built with the binding that Python cannot import as an extension (here: libc10, which defines
+    no PyInit_libactlab_fused) gives no Kernel and a reason naming the import error, not 'no headers'."""
+    from torch.utils.cpp_extension import library_paths
+
+    monkeypatch.setattr(fused, "_python_flags", lambda: ["-DACTLAB_PYTHON"])
+    kernel, why = fused._binding(Path(library_paths()[0]) / "libc10.so")
+    assert kernel is None and why.startswith("its Python binding did not import:"), why
+    monkeypatch.setattr(fused, "_python_flags", lambda: [])
+    assert fused._binding(Path("/nonexistent.so")) == (None, "built without Python's headers")
 
 
 def test_the_binding_refuses_an_unknown_kernel_and_wrong_parameters(ops):

@@ -191,23 +191,27 @@ def _load():
     except ValueError as e:  # a mistyped setting: keep the guard (the same values) and say why
         return None, str(e)
     torch.ops.actlab_fused.set_stream_threshold(_state["stream"])
-    _state["binding"] = _binding(path)
+    _state["binding"], _state["binding_why"] = _binding(path)
     return torch.ops.actlab_fused, f"loaded {path}"
 
 
 def _binding(path: Path):
-    """fused.cpp's ``Kernel`` class, where the library was built as a Python extension too; else None.
+    """(fused.cpp's ``Kernel`` class, "") where the library was built as a Python extension too; else
+    (None, why not).
 
     Imported from the file torch.ops just loaded: the dynamic loader hands back the same library, so the
     op registrations are not run twice."""
+    if not _python_flags():
+        return None, ("ACTLAB_FUSED_PYTHON=0" if os.environ.get("ACTLAB_FUSED_PYTHON", "1") == "0"
+                      else "built without Python's headers")
     loader = importlib.machinery.ExtensionFileLoader("libactlab_fused", str(path))
     spec = importlib.util.spec_from_loader("libactlab_fused", loader)
     try:
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
-    except ImportError:  # built without Python's headers: no PyInit_libactlab_fused
-        return None
-    return module.Kernel
+    except ImportError as e:  # built with the binding, yet it does not import here: say so, keep the op
+        return None, f"its Python binding did not import: {e}"
+    return module.Kernel, ""
 
 
 def _cache_share(root: Path) -> Optional[int]:
@@ -293,7 +297,7 @@ def status() -> str:
                f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores")
     bf16 = "; bfloat16 rounded by AVX512-BF16" if "-mavx512bf16" in _flags(capability()) else ""
     called = ("; called directly from Python" if _state.get("binding") is not None else
-              "; called through torch.ops (built without Python's headers: about 1 us more a call)")
+              f"; called through torch.ops ({_state.get('binding_why')}: about 1 us more a call)")
     return f"fused kernels in use: {_state['why']} ({streams}){bf16}{called}"
 
 
