@@ -40,7 +40,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
 from common import (command_line, interleaved_times, machine_info, machine_line, medians, num_threads,  # noqa: E402
-                    today, torch_module, write_report)
+                    fmt, today, torch_module, write_report)
 
 import actlab  # noqa: E402
 from actlab.catalog import fused  # noqa: E402
@@ -140,10 +140,6 @@ def bench_one(spec_string: str, numel: int, repeats: int, clock, dtype=torch.flo
 
 def ratio(a, b):
     return None if a is None or b is None else a / b
-
-
-def fmt(v, digits=2, suffix=""):
-    return "-" if v is None else f"{v:.{digits}f}{suffix}"
 
 
 def verdict(row) -> str:

@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run as a script from anywhere
 
 from common import (command_line, interleaved_times, machine_info, machine_line, num_threads, today,  # noqa: E402
-                    torch_module, write_report)
+                    fmt, torch_module, write_report)
 
 import actlab  # noqa: E402
 import actlab.functional as AF  # noqa: E402
@@ -111,16 +111,9 @@ def bench_one(name: str, numel: int, calls: int, repeats: int) -> dict:
 
     ratios = {f"{a}/{b}": {train: ratio(a, b, train) for train in (False, True)}
               for a, b in (("actlab", "torch"), ("actlab", "op"), ("actlab", "before"), ("functional", "actlab"))}
-    return {"name": name, "path": "fused" if name in fused_names() else actlab.get(name).path, "us": us,
-            "ratios": ratios}
-
-
-def fused_names() -> set:
-    return {n for n in actlab.names() if actlab.get(n)._kernel is not None and fused.ops() is not None}
-
-
-def fmt(v, digits=2):
-    return "-" if v is None else f"{v:.{digits}f}"
+    module = fns["actlab"]
+    path = "fused" if module._kernel is not None and fused.ops() is not None else module.path
+    return {"name": name, "path": path, "us": us, "ratios": ratios}
 
 
 def table(rows) -> list[str]:

@@ -22,7 +22,7 @@ import torch
 from actlab.catalog.cost import interleaved_times, medians, num_threads
 from actlab.compare.outputs import cpu_model
 
-__all__ = ["command_line", "cpu_model", "interleaved_times", "machine_info", "machine_line",
+__all__ = ["command_line", "cpu_model", "fmt", "interleaved_times", "machine_info", "machine_line",
            "matmul_gflops", "median_time", "medians", "num_threads", "today", "torch_module", "write_report"]
 
 
@@ -43,6 +43,11 @@ def torch_module(name: str):
                 except TypeError:
                     return None
     return None
+
+
+def fmt(v, digits=2, suffix=""):
+    """A table cell: v to ``digits`` decimals (and ``suffix``), or "-" for None."""
+    return "-" if v is None else f"{v:.{digits}f}{suffix}"
 
 
 def write_report(lines: list[str], markdown: str | None) -> None:

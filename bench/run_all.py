@@ -164,11 +164,9 @@ NOTES = {
         "1.02-1.14 over their bare op. At ~30 us a pass, a module call's Python weighs, and more so here: the "
         "composite candidate interleaved with the others (about 2 ms a call at this size: PyTorch's where and "
         "comparisons are not vectorised) evicts the interpreter's working set, and the Python after it runs "
-        "cold. One-off, softshrink in inference at this size, 400 shuffled rounds: with the composite in the "
-        "mix the module took 46 us, nn.Softshrink 42 and F.softshrink 36 (all three run the same op); without "
-        "it 40, 38 and 36. In a tight loop of one candidate (300 rounds of 10 calls), softshrink's module "
-        "against nn.Softshrink read 1.06 and Hard-Swish's 0.71. Against PyTorch's own modules (the line "
-        "above), the clips and shrinks read 1.05-1.15 in training. This run (2026-11-30, evening) is the first with the kernels "
+        "cold; the module, which runs more Python per call than PyTorch's own (bench_overhead), pays more for "
+        "that. Against PyTorch's own modules (the line above), the clips and shrinks read 1.05-1.15 in "
+        "training. This run (2026-11-30, evening) is the first with the kernels "
         "called through fused.cpp's Python binding (about 1 us less a call: bench_overhead); the run before, "
         "the same afternoon, read 1.15-1.27x in training and 1.22-1.33x in inference."),
     "overhead": (
