@@ -26,6 +26,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -891,6 +892,135 @@ def test_the_modules_call_the_binding_and_subclasses_the_op(ops):
         seen.clear()
         mod(x.detach().as_subclass(Logged).requires_grad_(True))
         assert "actlab_fused.apply.default" in seen, (name, seen)
+
+
+def _kernel_object(mod):
+    """The module's fused.cpp Kernel (the binding), or None where the op serves every call (no Python headers)."""
+    if fused._state.get("binding") is None:
+        assert not PYTHON_HEADERS, fused.status()
+        return None
+    return fused.kernel(mod._kernel_key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_fast_call_gives_what_the_python_path_gives(ops, name, monkeypatch):
+    """Kernel.fast, the module's one-call path (fused.cpp), answers nothing until the Python path has routed
+    x's dtype (differentiated or not) and then gives that path's output, bit for bit, with the same backward:
+    the kernel where the Python path takes it, PyTorch's op where the run-time probe lets the module call it
+    unread (ELU's forward in inference). After the first call the module no longer runs its Python checks
+    (fused.applies raises here) and still gives the limits."""
+    x = torch.tensor([-math.inf, -7.0, -3.0, -0.5, 0.0, 0.5, 0.7, 3.0, 6.0, 9.0, math.inf, math.nan])
+    for dtype in ALL_DTYPES:
+        for grad in (False, True):
+            monkeypatch.setattr(fused, "_KERNELS", {})  # a fresh Kernel, routed nowhere (they are kept per key)
+            mod = _module(name)
+            kernel = _kernel_object(mod)
+            xi = x.to(dtype).clone().requires_grad_(grad)
+            with torch.set_grad_enabled(grad):
+                if kernel is not None:
+                    assert kernel.fast(xi) is None, "answered before any routing"
+                slow = mod(xi)  # the Python path: decides, and routes the Kernel
+                if kernel is None:
+                    continue
+                assert mod._fast is not None
+                with monkeypatch.context() as m:
+                    m.setattr(fused, "applies", lambda t: pytest.fail("the module ran its Python checks"))
+                    fast = mod(xi)
+            torch.testing.assert_close(fast.detach(), slow.detach(), rtol=0, atol=0, equal_nan=True)
+            assert (fast.grad_fn is None) == (slow.grad_fn is None) == (not grad), (name, dtype, grad)
+            if grad:
+                assert fast.grad_fn.name() == slow.grad_fn.name(), (fast.grad_fn.name(), slow.grad_fn.name())
+                g = torch.linspace(-2, 2, len(x)).to(dtype)
+                (d_fast,) = torch.autograd.grad(fast, xi, g)
+                (d_slow,) = torch.autograd.grad(slow, xi, g)
+                torch.testing.assert_close(d_fast, d_slow, rtol=0, atol=0, equal_nan=True)
+            want = [expected(name, t)[0] for t in x.double().tolist()]
+            bad = _mismatches(x.double().tolist(), fast.detach().double().tolist(), want, dtype,
+                              {torch.float64: 1e-14, torch.float32: 2e-6}.get(dtype, 2 ** -7), 0.0,
+                              f"{name} fast {dtype} grad={grad}")
+            assert not [b for b in bad if "inf" in b or "nan" in b], "\n".join(bad)
+
+
+def test_the_fast_call_declines_what_only_the_python_path_handles(ops, monkeypatch):
+    """Kernel.fast answers None (and the module's Python path serves the call) for a Tensor subclass or a
+    Parameter, another dtype, another device, a sparse tensor, inside a torch.func transform, inside a
+    forward-mode AD level, and for a dtype not routed yet; its route() refuses what fast() would decline."""
+    monkeypatch.setattr(fused, "_KERNELS", {})  # a fresh Kernel, routed nowhere
+    mod = _module("gelu")
+    kernel = _kernel_object(mod)
+    if kernel is None:
+        return
+    x = torch.randn(6, requires_grad=True)
+    assert kernel.fast(x) is None
+    mod(x)  # routes float32, differentiated
+    assert kernel.fast(x) is not None
+    assert kernel.fast(x.detach()) is None  # float32 not differentiated: not routed yet
+    assert kernel.fast(x.double()) is None  # float64: not routed yet
+    declined = {
+        "subclass": x.detach().as_subclass(type("Sub", (torch.Tensor,), {})).requires_grad_(True),
+        "parameter": torch.nn.Parameter(x.detach().clone()),
+        "int64": torch.arange(6),
+        "meta": torch.empty(6, device="meta", requires_grad=True),
+        "sparse": x.detach().to_sparse().requires_grad_(True),
+        "not a tensor": [1.0, 2.0],
+    }
+    for what, t in declined.items():
+        assert kernel.fast(t) is None, what
+        assert kernel.route(t, True) is False, what
+    seen = []
+
+    def inside(t):
+        seen.append(kernel.fast(t))
+        return mod(t)
+
+    torch.func.vmap(inside)(torch.randn(3, 6))
+    torch.func.grad(lambda t: inside(t).sum())(torch.randn(6))
+    torch.func.jvp(inside, (torch.randn(6),), (torch.ones(6),))
+    import torch.autograd.forward_ad as fwAD
+    with fwAD.dual_level():
+        seen.append(kernel.fast(x))  # a plain tensor, but a level is open: the Function's jvp may be needed
+        dual = fwAD.make_dual(torch.randn(6), torch.ones(6))
+        tangent = fwAD.unpack_dual(mod(dual)).tangent
+        assert tangent is not None and tangent.isfinite().all()
+    assert seen == [None] * 4, seen
+    assert kernel.fast(x) is not None  # and again outside
+
+
+def test_a_routed_module_copies_pickles_and_compiles(ops, tmp_path):
+    """A module whose Kernel is routed keeps working where Python copies it (copy.deepcopy, torch.save and
+    torch.load: the Kernel's method is not copied, the copy routes again) and under torch.compile (Dynamo sees
+    is_compiling first and never traces the Kernel call)."""
+    import copy
+
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.fail("torch.compile's CPU backend needs a C compiler (gcc), which CI installs")
+    mod = _module("silu")
+    x = torch.tensor([-math.inf, -2.0, 0.0, 1.5, math.inf, math.nan], dtype=torch.float64, requires_grad=True)
+    want = mod(x)
+    for twin in (copy.deepcopy(mod), _saved_and_loaded(mod, tmp_path / "silu.pt")):
+        assert twin._fast is None
+        torch.testing.assert_close(twin(x), want, rtol=0, atol=0, equal_nan=True)
+        assert (twin._fast is None) == (_kernel_object(mod) is None)
+    torch._dynamo.reset()
+    finite = x.detach()[:4].clone().requires_grad_(True)
+    # Dynamo breaks the graph at the analytic Function (a custom jvp: unsupported), never at the Kernel.
+    explained = torch._dynamo.explain(mod)(finite)
+    reasons = " ".join(str(b.reason) for b in explained.break_reasons)
+    assert explained.graph_count >= 1, "Dynamo compiled nothing (it gives up a frame that calls the Kernel)"
+    assert "Kernel" not in reasons and "fast" not in reasons and "pybind" not in reasons, reasons
+    torch._dynamo.reset()
+    compiled = torch.compile(mod)
+    y = compiled(finite)
+    torch.testing.assert_close(y, mod(finite), rtol=1e-12, atol=1e-300)
+    (d,) = torch.autograd.grad(y.sum(), finite)
+    (d_eager,) = torch.autograd.grad(mod(finite).sum(), finite)
+    torch.testing.assert_close(d, d_eager, rtol=1e-12, atol=1e-300)
+    torch._dynamo.reset()
+
+
+def _saved_and_loaded(mod, path):
+    torch.save(mod, path)
+    return torch.load(path, weights_only=False)
 
 
 def test_a_binding_that_does_not_import_keeps_the_op_and_says_why(ops, monkeypatch):

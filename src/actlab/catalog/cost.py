@@ -39,7 +39,8 @@ _CACHE_VERSION = 1
 
 
 def interleaved_times(fns: Mapping[str, Callable[[], object]], repeats: int = 5, warmup: int = 1,
-                      clock: Callable[[], float] = time.perf_counter, shuffle: bool = False) -> dict[str, list[float]]:
+                      clock: Callable[[], float] = time.perf_counter, shuffle: bool = False,
+                      warm: bool = False, before: Optional[Callable[[], object]] = None) -> dict[str, list[float]]:
     """Seconds per call of each function, measured round-robin.
 
     Each of the ``warmup + repeats`` rounds calls every function once; round r
@@ -50,7 +51,14 @@ def interleaved_times(fns: Mapping[str, Callable[[], object]], repeats: int = 5,
     predecessor, whose freed buffers and dirty cache lines can bias a fast
     op's time by 10% or more. Warmup rounds are discarded. ``clock`` is wall
     time by default; pass ``time.thread_time`` to count only this thread's CPU
-    time (see :func:`clock_for`). Returns ``{key: [seconds, ...]}``.
+    time (see :func:`clock_for`). With ``warm`` every timed call follows an
+    untimed call of the same function, so its data and code are in cache
+    whatever ran before it: the steady cost of calling it again and again,
+    for tensors that fit in cache (without it, a predecessor that sweeps the
+    cache makes the next call pay for main memory and for the interpreter's
+    own data). ``before``, if given, is called untimed right before every
+    timed call (after the warm one): a sweep of the caches, say, to time
+    calls that start cold. Returns ``{key: [seconds, ...]}``.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1 (got {repeats})")
@@ -60,6 +68,10 @@ def interleaved_times(fns: Mapping[str, Callable[[], object]], repeats: int = 5,
     for r in range(warmup + repeats):
         shift = r % len(keys) if keys else 0
         for k in (order.sample(keys, len(keys)) if shuffle else keys[shift:] + keys[:shift]):
+            if warm:
+                fns[k]()
+            if before is not None:
+                before()
             start = clock()
             fns[k]()
             elapsed = clock() - start

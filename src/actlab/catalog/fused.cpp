@@ -941,25 +941,92 @@ TORCH_LIBRARY(actlab_fused, m) {
 // small tensor's whole op). It takes plain torch.Tensors only; fused.py sends subclasses, whose
 // __torch_function__ the dispatcher honours, through the op. The GIL is released while it runs, as for
 // PyTorch's own ops.
+//
+// `Kernel.fast(x)` is the module's whole eager decision in one call: the output the module's Python path
+// would give, where that path would call the kernel or PyTorch's op unread, else None, and the Python path
+// decides (and tells the Kernel with `route(x, use_kernel)`). It answers None unless x is exactly a
+// torch.Tensor (not a subclass, not a Parameter) of a kernel dtype, dense, on the CPU, with no torch.func
+// transform and no forward-mode AD level open, and unless Python has routed this dtype, differentiated or
+// not: to the kernel, or to PyTorch's op (native_forward: ELU's forward in inference, where the run-time
+// probe finds the op exact without reading x and the op is the faster at 16 MiB). The checks that
+// Python made one attribute at a time cost about 20 us a call when the interpreter's and torch's data are
+// out of cache (after a large layer), a few hundred ns when in cache. torch.compile is checked in Python
+// before the call (Dynamo must see the check; it never traces the call).
 #ifdef ACTLAB_PYTHON
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/csrc/autograd/forward_grad.h>
+#include <torch/csrc/autograd/python_variable.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include <array>
+
 namespace {
+// The kernel dtypes, in catalog/fused.py's DTYPES order; -1 for any other.
+int dtype_slot(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return 0;
+    case at::kDouble: return 1;
+    case at::kBFloat16: return 2;
+    case at::kHalf: return 3;
+    default: return -1;
+  }
+}
+
 struct Kernel {
   std::string name;
   std::vector<double> p;
+  // Per dtype slot and whether autograd differentiates the call: 0 not known yet, 1 the kernel, 2 PyTorch's op.
+  std::array<std::array<uint8_t, 2>, 4> routes{};
 };
+
+// The route slot of x for `fast` (dtype, differentiated), or nullptr where `fast` never calls the kernel.
+uint8_t* route_of(Kernel& k, PyObject* obj) {
+  if (Py_TYPE(obj) != reinterpret_cast<PyTypeObject*>(THPVariableClass)) return nullptr;
+  const Tensor& x = THPVariable_Unpack(obj);
+  const int slot = dtype_slot(x.scalar_type());
+  if (slot < 0 || !x.is_cpu() || x.layout() != at::kStrided) return nullptr;
+  return &k.routes[slot][at::GradMode::is_enabled() && x.requires_grad()];
+}
+
+// A torch.func transform (vmap, grad, jvp, ...) is open: functorch includes its front-mode key in the thread's
+// dispatch keys while its layer stack is not empty (ATen/functorch/DynamicLayer.h, which is not installable
+// without nlohmann/json; torch._C._functorch.peek_interpreter_stack() in Python).
+bool functorch_layer_open() {
+  return c10::impl::tls_is_dispatch_key_included(c10::DispatchKey::FuncTorchDynamicLayerFrontMode);
+}
+
+pybind11::object fast(Kernel& k, pybind11::handle obj) {
+  const uint8_t* route = route_of(k, obj.ptr());
+  if (route == nullptr || *route == 0 || functorch_layer_open() ||
+      torch::autograd::ForwardADLevel::try_get_by_idx(0) != nullptr)
+    return pybind11::none();
+  const Tensor& x = THPVariable_Unpack(obj.ptr());
+  Tensor y;
+  {
+    pybind11::gil_scoped_release no_gil;
+    y = *route == 1 ? apply(x, k.name, k.p) : native_forward(k.name, x, k.p);
+  }
+  return pybind11::reinterpret_steal<pybind11::object>(THPVariable_Wrap(std::move(y)));
+}
 }  // namespace
 
 PYBIND11_MODULE(libactlab_fused, m) {
   pybind11::class_<Kernel>(m, "Kernel")
       .def(pybind11::init([](std::string name, std::vector<double> p) {
              check_params(name, p);
-             return Kernel{std::move(name), std::move(p)};
+             return Kernel{std::move(name), std::move(p), {}};
            }),
            pybind11::arg("name"), pybind11::arg("p"))
       .def("__call__", [](const Kernel& k, const Tensor& x) { return apply(x, k.name, k.p); },
            pybind11::arg("x"), pybind11::call_guard<pybind11::gil_scoped_release>())
+      .def("fast", &fast, pybind11::arg("x"))
+      .def("route",
+           [](Kernel& k, pybind11::handle x, bool use_kernel) {
+             uint8_t* route = route_of(k, x.ptr());
+             if (route != nullptr) *route = use_kernel ? 1 : 2;
+             return route != nullptr;
+           },
+           pybind11::arg("x"), pybind11::arg("use_kernel"))
       .def_readonly("name", &Kernel::name)
       .def_readonly("p", &Kernel::p);
 }

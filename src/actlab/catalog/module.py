@@ -268,6 +268,7 @@ def analytic_function(spec: Activation, names: tuple[str, ...], vjp=None, jvp=No
 
 
 _peek_transform = torch._C._functorch.peek_interpreter_stack  # looked up once: run_function is on the hot path
+_compiling = torch.compiler.is_compiling  # Dynamo recognises the function itself, whatever it is called here
 _STRIDED = torch.strided
 
 
@@ -299,6 +300,7 @@ class ActivationModule(nn.Module):
 
     spec: Activation
     _function: type[torch.autograd.Function] | None = None
+    _fast = None  # fused.cpp's Kernel.fast for this module's kernel, once a call has routed a dtype to it
 
     def __init__(self, **params):
         super().__init__()
@@ -348,6 +350,15 @@ class ActivationModule(nn.Module):
         return kw
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fast = self._fast
+        if fast is not None and not _compiling():
+            # fused.cpp's Kernel.fast: the output of the kernel, or of PyTorch's op unread, where the code below
+            # would call it, else None (see fused.cpp). One call instead of a dozen attribute checks: the same
+            # answer, at a fraction of the cost when the interpreter's data are out of cache. Dynamo sees the
+            # check above and never traces the call.
+            y = fast(x)
+            if y is not None:
+                return y
         if self._kernel is not None and self.path == "native" and isinstance(x, torch.Tensor) and fused.applies(x):
             # actlab's fused kernel where built (exact in one pass), or PyTorch's op where the run-time probe
             # finds it exact without reading x (ELU's forward in inference). The choice depends only on the
@@ -358,6 +369,8 @@ class ActivationModule(nn.Module):
             if native is None and x.numel():  # native_trusted says yes to any empty tensor: not an answer to keep
                 native = self._native_unread[key] = native_trusted(
                     self.spec, self._kwargs(), x, self._native_faults, read=False)
+            if native is not None:
+                self._learn_route(x, not native)
             if native:
                 return self.spec.native(x, **self._fixed)  # a kernel means no learned parameter: the kwargs
             if type(x) is torch.Tensor:  # fused.cpp's Kernel, called directly
@@ -380,6 +393,35 @@ class ActivationModule(nn.Module):
         if self.path == "composite":
             return self.spec.forward(x, **kw)
         return run_function(self._function, x, *kw.values())
+
+    def _learn_route(self, x: torch.Tensor, use_kernel: bool) -> None:
+        """Tell this module's Kernel (where fused.cpp's Python binding is built) whether x's dtype, differentiated
+        or not as this call is, takes the kernel or PyTorch's op, and keep its ``fast`` for :meth:`forward`."""
+        kernel = fused.kernel(self._kernel_key)
+        route = getattr(kernel, "route", None)  # None: the kernels are called through torch.ops
+        if route is not None and route(x, use_kernel) and self._fast is None:
+            self.__dict__["_fast"] = kernel.fast
+
+    @property
+    def path(self) -> str:
+        """Which implementation :meth:`forward` uses: "native", "analytic" or "composite" (the module
+        docstring). Chosen at construction; setting it makes the module compute by that path from then on."""
+        return self._path
+
+    @path.setter
+    def path(self, value: str) -> None:
+        self.__dict__["_path"] = value
+        self.__dict__["_fast"] = None  # the Kernel's one-call path serves the native path only: decide again
+
+    def __getstate__(self):
+        # The Kernel's bound method does not pickle (torch.save, copy.deepcopy): a copy learns it again.
+        return {**super().__getstate__(), "_fast": None}
+
+    def __setstate__(self, state):
+        if "path" in state:  # pickled before path became a property
+            state = {**state, "_path": state["path"]}
+            del state["path"]
+        super().__setstate__(state)
 
     def _forward_not_strided(self, x: torch.Tensor) -> torch.Tensor:
         """A sparse (or other non-strided) tensor: PyTorch's own op where it is the definition with nothing to
