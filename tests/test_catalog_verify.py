@@ -262,6 +262,28 @@ def test_derivative_convention_at_kinks_matches_pytorch(case):
     assert torch.equal(mod.derivative(x.detach()), native_grad), (kinks, native_grad)
 
 
+def _with_kinks(case):
+    return bool(DEFINITIONS[case[0]].kinks_at(case[1]))
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _with_kinks(c)],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if _with_kinks(c)])
+def test_module_gradient_at_kinks_is_the_convention(case):
+    """At each kink the module's own gradient (whatever path it takes: the op, its kernel, the analytic
+    Function or plain autograd of the formula) is the definition's derivative there, its stated convention.
+    Plain autograd of a formula gives its ops' choice (clamp counts both ends as inside), so a formula that
+    would otherwise serve as the path (it keeps no more than x) serves only where that choice agrees
+    (module.composite_agrees_at_kinks): Leaky ReLU6's and the sparse sigmoid's are sums of clamps."""
+    name, params = case
+    mod = module(case).double()
+    kinks = [k for k in DEFINITIONS[name].kinks_at(mod.params) if math.isfinite(k)]
+    for dtype in (torch.float64, torch.float32):
+        x = torch.tensor(kinks, dtype=dtype, requires_grad=True)
+        (grad,) = torch.autograd.grad(mod.to(dtype)(x).sum(), x)
+        want = mod.derivative(x.detach())
+        assert torch.equal(grad, want), (name, params, dtype, mod.path, kinks, grad.tolist(), want.tolist())
+
+
 def test_hardswish_kink_convention():
     """PyTorch gives 0 at -3 and 1 at 3 (the outer pieces); so does actlab, and docs say so."""
     x = torch.tensor([-3.0, 3.0], dtype=torch.float64)

@@ -322,7 +322,7 @@ RELU = Activation(
     "with depth, and the zeros make representations sparse. A unit whose input "
     "stays negative gets no gradient and can die.",
     forward=lambda x: torch.clamp_min(x, 0), native=F.relu,
-    derivative=lambda x: _keep_nan(x, _mask(x > 0, x)),
+    derivative=lambda x: _keep_nan(x, _above(x, 0.0)),  # branch-free (_above): ReGLU's gate derivative
     reference=lambda x: max(mp.mpf(0), x),
     bounds=(0.0, inf), smoothness="C0", kinks=(0.0,),
     pros=("Cheapest non-linearity; no saturation for x > 0; sparse activations.",),
@@ -433,9 +433,10 @@ LEAKY_RELU6 = Activation(
     description="The hybrid that seed 002 suggests and no framework ships: ReLU6's "
     "cap at 6 against exploding activations, with Leaky ReLU's slope for "
     "negative inputs against dead units. Above 6 the unit still saturates.",
-    # where, not a branch-free sum of clamps: differentiated by plain autograd that would keep no more than x,
-    # so the module would take the composite path, whose clamp gradients at 0 and 6 are not the convention below.
-    forward=lambda x, negative_slope: torch.where(x < 0, negative_slope * x, torch.clamp_max(x, 6.0)),
+    # Branch-free: the clip to [0, 6] plus the slope's share below 0. Plain autograd of it would keep no more
+    # than x, but its clamp gradients at 0 and 6 are not the convention below, so the module takes the analytic
+    # Function (module.composite_agrees_at_kinks).
+    forward=lambda x, negative_slope: torch.clamp(x, 0.0, 6.0) + negative_slope * torch.clamp_max(x, 0.0),
     # At 0 the slope a, as F.leaky_relu's backward; at 6 zero, as F.relu6's. Branch-free: _step_le, _inside.
     derivative=lambda x, negative_slope: _keep_nan(x, negative_slope * _step_le(x, 0.0) + _inside(x, 0.0, 6.0)),
     reference=lambda x, negative_slope: negative_slope * x if x < 0 else min(x, mp.mpf(6)),
@@ -733,16 +734,23 @@ SQUAREPLUS = Activation(
 
 
 def _squareplus(x, b):
-    r = torch.hypot(x, torch.full_like(x, math.sqrt(b)))
-    # x/2 + r/2 rather than (x + r)/2: the sum overflows for x > 9e307.
-    return torch.where(x >= 0, x / 2 + r / 2, b / (2 * (r - x)))
+    # (x + r)/2 = max(x, 0) + b / (2 (r + |x|)), r = sqrt(x^2 + b): on either side one sum of positive terms
+    # (x + r loses everything for very negative x, and (x + r)/2 overflows for x > 9e307), branch-free.
+    if b == 0:
+        return torch.clamp_min(x, 0)  # ReLU (the formula's 0/0 at x = 0)
+    a = x.abs()
+    return torch.clamp_min(x, 0) + b / (2 * (torch.hypot(a, torch.full_like(x, math.sqrt(b))) + a))
 
 
 def _squareplus_d(x, b):
-    xf = _finite(x)  # x/r at +inf would be inf/inf
-    r = torch.hypot(xf, torch.full_like(x, math.sqrt(b)))
-    # 1 + x/r loses everything for very negative x; b/(r(r - x)) equals it exactly.
-    return torch.where(x >= 0, (1 + xf / r) / 2, b / (2 * r * (r - xf)))
+    # (1 + x/r)/2 = [x > 0] + 1/2 [x = 0] - sign(x) b / (2 r (r + |x|)), the same sums of positive terms (1 + x/r
+    # cancels for very negative x); at +-inf the fraction is b / inf = 0, never inf/inf.
+    if b == 0:
+        return _keep_nan(x, _above(x, 0))  # ReLU's derivative (0 at 0)
+    a = x.abs()
+    r = torch.hypot(a, torch.full_like(x, math.sqrt(b)))
+    s = torch.sign(x)
+    return (1 + s) / 2 - s * b / (2 * r * (r + a))
 
 
 SNAKE = Activation(
@@ -948,16 +956,18 @@ EXPONENTIAL = Activation(
 
 
 def _sparse_plus(x):
-    xc = torch.clamp(x, -1, 1)  # the quadratic piece, kept finite where it is not selected
-    return torch.where(x >= 1, x, (xc + 1) ** 2 / 4)
+    # max(x, q) with q the parabola on x clipped to [-1, 1]: q - x = (x - 1)^2 / 4 >= 0 inside, q = 0 >= x
+    # below -1, q = 1 <= x above 1, so the maximum is each piece exactly (x itself above 1); maximum passes
+    # NaN on. Branch-free: PyTorch's where and comparisons are not vectorised on the CPU (_above).
+    return torch.maximum(x, (torch.clamp(x, -1, 1) + 1) ** 2 / 4)
 
 
 def _sparse_sigmoid(x):
-    return _keep_nan(x, torch.where(x.abs() < 1, (x + 1) / 2, _mask(x >= 1, x)))
+    return torch.clamp((x + 1) / 2, 0, 1)  # clamp passes NaN on; exactly 0 and 1 outside [-1, 1]
 
 
 def _sparse_sigmoid_d(x):
-    return _keep_nan(x, _mask(x.abs() < 1, x) / 2)
+    return _keep_nan(x, _inside(x, -1.0, 1.0) / 2)
 
 
 SPARSE_PLUS = Activation(
@@ -1001,7 +1011,8 @@ def _hard_mish(x):
 
 
 def _hard_mish_d(x):
-    return _keep_nan(x, torch.where(x < -2, torch.zeros_like(x), torch.where(x <= 0, x + 1, torch.ones_like(x))))
+    # x + 1 clipped to [-1, 1] (1 from 0 on), times the step 1 for x >= -2 (1 - [x < -2]); NaN stays NaN in both.
+    return torch.clamp(x + 1, -1, 1) * (1 - _above(-2 - x, 0))
 
 
 HARD_MISH = Activation(

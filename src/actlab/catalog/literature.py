@@ -24,8 +24,8 @@ import mpmath as mp
 import torch
 
 from .definitions import (
-    _SIGMOID_CLAMP, _channel, _finite, _keep_nan, _mp_sig, _mp_softplus, _no_neg_inf, _silu_d, _softplus,
-    _tanh_d,
+    _SIGMOID_CLAMP, _above, _channel, _finite, _inside, _keep_nan, _mp_sig, _mp_softplus, _no_neg_inf, _silu_d,
+    _softplus, _tanh_d,
 )
 from .spec import Activation, Param
 
@@ -87,10 +87,10 @@ _BASIRAT = ("Basirat & Roth (2018), The quest for the golden activation function
 
 
 def _elish(x):
-    # Each branch sees only its own half-line, so neither computes inf * 0 or
-    # overflows where torch.where discards it (its gradient would be NaN).
-    pos, neg = torch.clamp_min(x, 0), torch.clamp_max(x, 0)
-    return torch.where(x >= 0, pos * torch.sigmoid(pos), torch.expm1(neg) * torch.sigmoid(neg))
+    # (max(x, 0) + expm1(min(x, 0))) sigma(x): on each half-line one of the two terms is exactly 0, so the
+    # sum is that side's factor, with nothing that overflows or meets inf * 0 (-1 * sigma(-inf) = 0 at -inf).
+    # Branch-free: PyTorch's where and comparisons are not vectorised on the CPU (definitions._above).
+    return (torch.clamp_min(x, 0) + torch.expm1(torch.clamp_max(x, 0))) * torch.sigmoid(x)
 
 
 _ELISH_X0 = math.log(math.sqrt(2) - 1)  # -asinh(1) = -0.8814: the minimum of ELiSH
@@ -102,7 +102,8 @@ def _elish_d(x):
     pos, neg = torch.clamp_min(x, 0), torch.clamp_max(x, 0)
     u = torch.exp(neg)
     left = u * (u + 1 + math.sqrt(2)) * (math.sqrt(2) - 1) * torch.expm1(neg - _ELISH_X0) / (1 + u) ** 2
-    return torch.where(x >= 0, _silu_d(pos, 1.0), left)
+    below = _above(-x, 0)  # 1 for x < 0 (0 for NaN: left is NaN there)
+    return left * below + _silu_d(pos, 1.0) * (1 - below)  # each product exact; one of the two is 0
 
 
 ELISH = Activation(
@@ -133,15 +134,18 @@ def _hard_gate(x):
 
 
 def _hard_elish(x):
-    pos, neg = torch.clamp_min(x, 0), torch.clamp_max(x, 0)
-    return torch.where(x >= 0, pos * _hard_gate(pos), torch.expm1(neg) * _hard_gate(neg))
+    # As ELiSH's: one of the two terms is exactly 0 on each half-line (the gate is 0 at -inf, 1 at +inf).
+    return (torch.clamp_min(x, 0) + torch.expm1(torch.clamp_max(x, 0))) * _hard_gate(x)
 
 
 def _hard_elish_d(x):
-    # x + 1 is exact near -1, so the left branch keeps its precision at the kink.
-    left = torch.exp(x) * (x + 1) / 2 + torch.expm1(x) / 2
-    inner = torch.where(x >= 0, (2 * x + 1) / 2, left)
-    return _keep_nan(x, torch.where(x <= -1, torch.zeros_like(x), torch.where(x >= 1, torch.ones_like(x), inner)))
+    # The three pieces, each on x clipped to its interval and times its interval's step (0 or 1, exact):
+    # (-1, 0) the exponential piece, [0, 1) x + 1/2, [1, inf) 1; 0 from -inf to -1. NaN: the middle step is
+    # 1 - 1 = 0 there, times clamp(NaN) = NaN.
+    c = torch.clamp(x, -1, 0)
+    left = torch.exp(c) * (c + 1) / 2 + torch.expm1(c) / 2  # c + 1 exact near -1: precise at the kink
+    from_0, from_1 = 1 - _above(-x, 0), 1 - _above(1 - x, 0)  # [x >= 0], [x >= 1]
+    return left * _inside(x, -1.0, 0.0) + (torch.clamp(x, 0, 1) + 0.5) * (from_0 - from_1) + from_1
 
 
 HARD_ELISH = Activation(
@@ -284,21 +288,24 @@ _ALPHA = Param("alpha", 1.0, "scale of the square root; the limits of the satura
                "+-1/sqrt(alpha)", low=0.0, open_low=True)
 
 
+def _isru_parts(x, alpha):
+    """(t, u, s) with t = x clipped to [-1, 1], u = 1 / max(|x|, 1), s = sqrt(u^2 + a t^2): f = t / s and
+    sqrt(1 + a x^2) = s / u. For |x| <= 1 (u = 1) that is x / sqrt(1 + a x^2) itself; beyond, sign(x) /
+    sqrt(1/x^2 + a), which neither overflows (a x^2 does for |x| > 1e154) nor meets inf/inf at +-inf (u = 0).
+    Branch-free: PyTorch's where and comparisons are not vectorised on the CPU (definitions._above)."""
+    t = torch.clamp(x, -1, 1)
+    u = torch.reciprocal(torch.clamp_min(x.abs(), 1))
+    return t, u, torch.sqrt(u * u + alpha * t * t)
+
+
 def _isru(x, alpha):
-    # |x| <= 1: x / sqrt(1 + a x^2) directly; beyond, sign(x) / sqrt(1/x^2 + a), which neither
-    # overflows (a x^2 does for |x| > 1e154) nor meets inf/inf at +-inf.
-    a2 = alpha * x * x
-    inside = x / torch.sqrt(1 + a2)
-    xo = torch.where(x.abs() > 1, x, torch.ones_like(x))  # keeps 1/x^2 finite on the discarded side
-    outside = torch.sign(xo) / torch.sqrt(1 / (xo * xo) + alpha)
-    return torch.where(x.abs() > 1, outside, inside)
+    t, _, s = _isru_parts(x, alpha)
+    return t / s
 
 
 def _isru_d(x, alpha):
-    # (1 + a x^2)^(-3/2) = r^-3 with r = |x| sqrt(1/x^2 + a) for |x| > 1, which does not overflow.
-    xo = torch.where(x.abs() > 1, x, torch.ones_like(x))
-    r = torch.where(x.abs() > 1, xo.abs() * torch.sqrt(1 / (xo * xo) + alpha), torch.sqrt(1 + alpha * x * x))
-    return torch.pow(r, -3)
+    _, u, s = _isru_parts(x, alpha)
+    return torch.pow(s / u, -3)  # (1 + a x^2)^(-3/2); s / u = inf at +-inf, whose cube's reciprocal is 0
 
 
 ISRU = Activation(
@@ -322,11 +329,11 @@ ISRU = Activation(
 
 
 def _isrlu(x, alpha):
-    return torch.where(x >= 0, x, _isru(torch.clamp_max(x, 0), alpha))
+    return torch.clamp_min(x, 0) + _isru(torch.clamp_max(x, 0), alpha)  # one of the two terms is exactly 0
 
 
 def _isrlu_d(x, alpha):
-    return torch.where(x >= 0, torch.ones_like(x), _isru_d(torch.clamp_max(x, 0), alpha))
+    return _isru_d(torch.clamp_max(x, 0), alpha)  # ISRU'(0) = 1 exactly: the right half-line's 1
 
 
 ISRLU = Activation(

@@ -14,7 +14,10 @@ construction). Inside ``forward`` the module picks, in this order:
 3. otherwise the composite formula: autograd then reaches learned parameters,
    and where the formula keeps no more than the input (identity keeps
    nothing, the binary step a 1-byte mask) it is also faster than the
-   Function, which recomputes the derivative in backward.
+   Function, which recomputes the derivative in backward; the formula
+   without learned parameters serves only where autograd's gradient at each
+   kink is the definition's derivative (a sum of clamps is not: clamp's
+   backward counts both ends as inside).
 """
 from __future__ import annotations
 
@@ -82,6 +85,32 @@ def composite_keeps_more_than_input(spec: Activation, fixed: dict) -> bool:
         total = sum(t.untyped_storage().nbytes() for t in kept if t.numel() == x.numel())
         _KEEPS_MORE[key] = total > x.numel() * x.element_size()
     return _KEEPS_MORE[key]
+
+
+_KINKS_AGREE: dict[tuple, bool] = {}
+
+
+def composite_agrees_at_kinks(spec: Activation, params: dict, fixed: dict) -> bool:
+    """Does plain autograd of ``spec.forward`` give the definition's derivative at each of its kinks?
+
+    A formula's gradient at a kink is whatever its ops' backward says there (clamp's counts both ends as
+    inside, where's takes the selected side), while the catalog's convention is its ``derivative``
+    (PyTorch's one-sided choice for its own ops). A formula that keeps no more than x may serve as the
+    module's path only where the two agree. Probed once per (activation, parameters) in float64.
+    """
+    key = (spec.name, tuple(sorted(fixed.items())))
+    if key not in _KINKS_AGREE:
+        kinks = [float(k) for k in spec.kinks_at(params) if math.isfinite(float(k))]
+        agree = True
+        if kinks:
+            with torch.inference_mode(False), torch.enable_grad():
+                x = torch.tensor(kinks, dtype=torch.float64, requires_grad=True)
+                (grad,) = torch.autograd.grad(spec.forward(x, **fixed).sum(), x, allow_unused=True)
+            grad = torch.zeros_like(x) if grad is None else grad
+            want = spec.derivative(x.detach(), **fixed)
+            agree = bool(torch.isclose(grad, want, rtol=1e-12, atol=1e-300, equal_nan=True).all())
+        _KINKS_AGREE[key] = agree
+    return _KINKS_AGREE[key]
 
 
 class NativeFaults(NamedTuple):
@@ -341,7 +370,9 @@ class ActivationModule(nn.Module):
             return "native"
         if self._learned or self._function is None:
             return "composite"
-        return "analytic" if composite_keeps_more_than_input(self.spec, self._fixed) else "composite"
+        if composite_keeps_more_than_input(self.spec, self._fixed):
+            return "analytic"
+        return "composite" if composite_agrees_at_kinks(self.spec, self.params, self._fixed) else "analytic"
 
     def _kwargs(self) -> dict:
         kw = dict(self._fixed)
