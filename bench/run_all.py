@@ -97,16 +97,24 @@ NOTES = {
         "synchronous successive halving (the asynchronous rule is `asha:async`). The early-stopping rows "
         "describe the asynchronous rule until this benchmark is rerun."),
     "activations": (
-        "The whole catalog at 16 MiB, rerun 2026-11-30 16:50 on a quiet machine (matmul 172 GFLOP/s, two "
+        "The whole catalog at 16 MiB, rerun 2026-11-30 18:55 on a quiet machine (matmul 180 GFLOP/s, two "
         "threads, wall time, 5 rounds); the twelve exact-limit ops are measured more closely, one thread and "
         "81 rounds, in their own section below. How to read the *actlab / native* column: every activation "
         "whose *actlab path* is `native` calls exactly the PyTorch op it is compared with "
         "(`actlab.get(name).path`), so its true ratio is 1.00 and what the column shows beyond that is noise "
-        "(here leaky ReLU at slope 0.2 reads 1.38 in inference with five rounds). Path `fused` is actlab's own "
-        "kernel. Rows with path `analytic` run the definition's formula as PyTorch ops, one pass each (softplus, "
-        "exact, 2.81 ns/elem against 1.17 for PyTorch's one-op softplus cut at 20); since 2026-11-30 their "
-        "where/keep-NaN steps and a parameter at 1 cost fewer passes (`_keep_nan`, `_is_one`). The table "
-        "before this run was measured 2026-11-22, before the exact-limit guard and kernels existed."),
+        "(here ReLU reads 1.20 in training and in inference, quartiles 0.77-1.26, with five rounds). Path "
+        "`fused` is actlab's own kernel. Rows with path `analytic` run the definition's formula as PyTorch "
+        "ops, one pass each (softplus, exact, 2.54 ns/elem against 1.13 for PyTorch's one-op softplus cut at "
+        "20). Since 2026-11-30 evening the formulas avoid torch.where and comparisons wherever a branch-free "
+        "form is exact (PyTorch's bool kernels are not vectorised on the CPU): side by side in one process "
+        "(one-off, one thread, the formula and its derivative) squareplus, sparse plus and sigmoid, Hard "
+        "Mish, Leaky ReLU6, ELiSH, Hard ELiSH, ISRU and ISRLU cost 0.43-0.78x what they did (ISRU 28.0 -> "
+        "12.2 ns/elem); in this table squareplus reads 7.08 ns/elem against 10.82 at 16:50, ISRU 7.34 "
+        "against 16.07, ELiSH 10.40 against 13.99. The sparse sigmoid's and Leaky ReLU6's formulas are now "
+        "sums of clamps, which plain autograd differentiates faster (*composite / analytic* 0.72 and 1.11) "
+        "but with clamp's gradients at the kinks, not the catalog's convention, so the module keeps the "
+        "analytic Function (module.composite_agrees_at_kinks). The module and the ops it is held to are timed "
+        "in their own interleaved group, apart from the candidates that only explain it."),
     "guard": (
         "The twelve ops run actlab's fused CPU kernels (src/actlab/catalog/fused.cpp, built by `make`): one "
         "pass forward and one backward with the exact limits inside the formula (path `fused`). *actlab / "
@@ -129,10 +137,19 @@ NOTES = {
         "hardshrink 1.08, Hard-Swish 1.04, ReLU6 1.00, softshrink 0.98. GELU read 0.71 in training and 0.68 "
         "in inference with the former rational erf (the same day, 11:58), which cost 1.23 and 1.56 on a wider "
         "input; with Phi from one exponential on every lane, 1.08 in inference until the changes to e^x and "
-        "the division (0.79 and 0.98 in that afternoon's run). This run (2026-11-30, evening) is the first with the "
-        "kernels called through fused.cpp's Python binding rather than torch.ops, about 1 us less a call "
-        "(bench_overhead), which at 16 MiB is noise; it also times PyTorch's own modules. The machine was busy "
-        "(matmul at about half its quiet 172 GFLOP/s)."),
+        "the division (0.79 and 0.98 in that afternoon's run). Since 2026-11-30 evening the kernels are called "
+        "through fused.cpp's Python binding rather than torch.ops, from one call that also makes the module's "
+        "checks (`Kernel.fast`), which at 16 MiB is noise, and the module and the ops it is held to are timed "
+        "in their own interleaved group, apart from the composite, analytic and guard candidates that only "
+        "explain it. The run with both (2026-11-30 18:47) had every op within 5% in training and in inference. "
+        "This run (18:58, matmul at about half its quiet 172 GFLOP/s) also writes a forward pass's output "
+        "with ordinary stores where no backward is recorded (fused.cpp, `forward_may_stream`): in inference "
+        "GELU 0.96 -> 0.84, SiLU 0.95 -> 0.72, GELU-tanh 0.31 -> 0.23 against 18:47, and at two threads "
+        "Hard-Swish 1.28 -> 1.05-1.12 (bench_activations --only, 21 rounds, three runs), but here, at one "
+        "thread, Hard-Swish 1.02 -> 1.14, the one op over the target (float64: 1.12; within it in bfloat16 "
+        "and float16, which never stream, and on the AVX2 build). At 16 MiB in and 16 MiB out against this machine's "
+        "32 MiB last-level cache, which store wins depends on what the next call finds in cache, and run to "
+        "run the bare ops move by 10-15%; training is unchanged (both passes still stream)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
         "float32 vectors at a time, compute in float32 and round once on the store; on a CPU with AVX512-BF16 "
@@ -140,39 +157,54 @@ NOTES = {
         "subnormal lane excepted: the instruction flushes them). GELU's half types take Phi and GELU' from 32 "
         "degree-4 pieces (tools/fit_gelu_pieces.py) instead of a rational erf and an exp, correctly rounded for "
         "every finite bfloat16 and float16 input. Every op within 5% of PyTorch's bfloat16 op in training, "
-        "most faster (GELU 0.60; it read 1.36 before these changes, 2026-11-30 morning). In inference ReLU6 "
-        "reads 1.09 (1.05 in the run before) against ReLU's own 1.03."),
+        "most faster (GELU 0.53 in this run, 2026-11-30 19:02; it read 1.36 before these changes, that "
+        "morning). In inference every op within 5% (ReLU6 1.01; 1.09 and 1.05 in earlier runs that day), "
+        "against ReLU's own 1.03."),
     "guard-wide": (
         "The float32 benchmark on a wider input, normal with standard deviation 3 (`--scale 3`), for the ops "
         "whose kernel might depend on the input. GELU's did until 2026-11-30 afternoon: below x = -3 it "
         "computed Phi from Mills' ratio (one exponential) for every vector with such a lane, besides its "
         "rational erf, and here, where most vectors have such a lane, it read 1.23x in training and 1.56x "
         "forward only (11:58 the same day). Now every lane takes Phi from one exponential and a rational "
-        "function, so the cost no longer depends on the spread: 0.73 and 0.90 here, 0.79 and 0.98 at standard "
-        "deviation 1 (guard). PyTorch's float32 GELU returns 0 from x = -12.8 on, where the kernel keeps the "
+        "function, so the cost no longer depends on the spread: 0.75 in training and 0.78 in inference here "
+        "(2026-11-30 19:05), 0.78 and 0.84 at standard deviation 1 (guard). PyTorch's float32 GELU returns 0 from x = -12.8 on, where the kernel keeps the "
         "value's relative precision. GELU-tanh, SiLU and ELU do not depend on the input's spread."),
     "guard-f16": (
         "The same on float16 tensors: every op within 5% in training, most faster; GELU at 0.40 with the half "
-        "types' pieces (0.73 before, with the float32 formula). In inference ReLU6 and softshrink read "
-        "1.06-1.07 against ReLU's own 1.09."),
+        "types' pieces (0.73 before, with the float32 formula). In inference every op within 5% too (ReLU6, "
+        "softshrink and hardshrink 1.04; 2026-11-30 19:03)."),
     "guard-f64": (
         "The same on float64 tensors, 2**21 of them (16 MiB). e^x in float64 is inline too (a Chebyshev fit "
         "at 50 digits, within 1 ulp of mpmath). Every op within 5% in training (GELU, with ATen's float64 erf, "
-        "0.98); in inference GELU reads 1.06 against ReLU's own 1.05."),
+        "1.01 in the run of 2026-11-30 19:05); in inference Hard-Swish reads 1.12 against ReLU's own 0.99, as "
+        "in float32 since a forward pass without backward writes with ordinary stores (guard)."),
     "guard-cache": (
-        "The same at 2**18 float32 elements (1 MiB), which fit in cache: the kernels' arithmetic and each "
-        "call's fixed cost show here rather than memory. The ops with an exponential stay at or below PyTorch's "
-        "in training (GELU 0.77, GELU-tanh 0.34, SiLU 0.82, Mish 0.16; the ELUs 0.99-1.00). The clips and "
-        "shrinks read 1.07-1.20x in training and 1.21-1.31x in inference, where ReLU, whose module calls "
-        "exactly PyTorch's op, reads 1.02 and 1.17, and where PyTorch's own modules (nn.Softshrink, ...) read "
-        "1.02-1.14 over their bare op. At ~30 us a pass, a module call's Python weighs, and more so here: the "
-        "composite candidate interleaved with the others (about 2 ms a call at this size: PyTorch's where and "
-        "comparisons are not vectorised) evicts the interpreter's working set, and the Python after it runs "
-        "cold; the module, which runs more Python per call than PyTorch's own (bench_overhead), pays more for "
-        "that. Against PyTorch's own modules (the line above), the clips and shrinks read 1.05-1.15 in "
-        "training. This run (2026-11-30, evening) is the first with the kernels "
-        "called through fused.cpp's Python binding (about 1 us less a call: bench_overhead); the run before, "
-        "the same afternoon, read 1.15-1.27x in training and 1.22-1.33x in inference."),
+        "The same at 2**18 float32 elements (1 MiB), which fit in cache, with `--warm`: each timed call follows "
+        "an untimed call of the same step, so x, its gradient and the code are in cache, and what shows is the "
+        "kernels' arithmetic and each call's fixed cost. The module and the ops it is held to are timed in one "
+        "interleaved group, the candidates that only explain it (composite, analytic Function, guard) in "
+        "another. Until 2026-11-30 evening all ran in one group without `--warm`, and the composite candidate, "
+        "several ms a call at this size (PyTorch's where and comparisons are not vectorised), swept the caches "
+        "between the others: most calls then ran with x in main memory and the interpreter's data cold, and "
+        "the clips and shrinks read 1.07-1.23x in training and 1.21-1.31x in inference with quartiles of "
+        "0.85-1.4 (that evening's runs). Calls that start cold have their own section now (guard-cold). Here "
+        "the ops with an exponential are at or below PyTorch's in training (GELU 0.73, SiLU 0.66, Mish 0.11, "
+        "the ELUs 0.91-0.93), the clips and shrinks at 0.94-1.08 (hardshrink 1.08, quartiles 1.05-1.11), "
+        "where ReLU's own module, which calls exactly PyTorch's op, reads 1.04 (1.02-1.07): at about 100 us a "
+        "step, what remains over the bare op is a module call's Python, which PyTorch's own modules pay too "
+        "(against them: at most 1.07). In inference 1.00-1.07, where ReLU's module reads 1.09."),
+    "guard-cold": (
+        "The same 1 MiB tensors with `--cold`: before each timed call an untimed write of 64 MiB (twice this "
+        "machine's last-level cache) evicts x, its gradient and the interpreter's and torch's data, as a large "
+        "layer between two activations does. A step then costs two to three times its warm time, and a call's "
+        "Python weighs more than warm: ReLU's module, which calls exactly PyTorch's op, reads 1.04 in training "
+        "and 1.14 in inference. A kernel module's checks (a plain tensor of a kernel dtype on the CPU, no "
+        "transform, the dtype's route) cost about 20 us cold when made one Python attribute at a time; since "
+        "2026-11-30 evening they are one call into fused.cpp (`Kernel.fast`), and a module call costs about "
+        "what PyTorch's own module does (one-off probes on 16 elements: 1.5x PyTorch's module before, par "
+        "after). Here the clips, shrinks and Hard-Swish read 0.99-1.09 in training and 1.08-1.20 in "
+        "inference, the other kernels at most 0.99 and 1.07; against PyTorch's own modules every kernel is at "
+        "most 1.07 in training and 1.09 in inference."),
     "overhead": (
         "What a call costs on a small tensor, where Python and dispatch are most of it. *before* is the same "
         "module as it ran until 2026-11-30: the analytic path through `autograd.Function.apply`, which binds "
@@ -180,8 +212,11 @@ NOTES = {
         "20 us), and the fused kernels through `torch.ops` (the dispatcher parses a schema's arguments into a "
         "boxed stack, about 1 us). Now the analytic path runs the same Function written the older way (or, "
         "under no_grad, the formula alone) outside torch.compile and torch.func, and the kernels are called "
-        "through fused.cpp's Python binding. In inference the clips and shrinks run PyTorch's op (the run-time "
-        "probe finds it exact forward), so *before* equals *actlab* there. PyTorch's softplus is one op cut to "
+        "through fused.cpp's Python binding, since 2026-11-30 evening from one call (`Kernel.fast`) that makes "
+        "the module's checks in C++. In inference the clips and shrinks run PyTorch's op (the run-time probe "
+        "finds it exact forward), called from that same one call; *before* runs the module's Python path "
+        "there. The other native-path modules (ReLU, sigmoid, softmax, ...) still make a few Python checks "
+        "before the op: 1.1-1.3x PyTorch's module in inference at this size. PyTorch's softplus is one op cut to "
         "the identity above 20; actlab's default is the exact value, a formula of several ops."),
     "guard-avx2": (
         "The float32 benchmark with this process's kernels at AVX2 width, the width of most laptops: "
@@ -189,7 +224,8 @@ NOTES = {
         "loads its AVX2 library) and `ONEDNN_MAX_CPU_ISA=AVX2` (PyTorch's float32 GELU runs oneDNN, which "
         "otherwise uses AVX-512 whatever ATen's capability says; this section's command without it, the same "
         "day, read GELU 1.27 in inference, AVX2 against AVX-512 code). Every op within 5% "
-        "in training; in inference GELU reads 1.04 and softshrink 1.06 against ReLU's own 1.02. Before the loops computed two vectors before storing (2026-11-30, this section's "
+        "in training and, in the run of 2026-11-30 19:07, in inference (at most 1.02, hardshrink; ReLU's own "
+        "1.09; GELU 1.04 and softshrink 1.06 in the run before). Before the loops computed two vectors before storing (2026-11-30, this section's "
         "command, one run): SiLU read 1.17 in training and 1.28 in inference, GELU 1.25; on AVX2 a vector is half "
         "a cache line, and a streaming store's line written one computation apart made SiLU's streamed forward "
         "far slower than its plain one."),

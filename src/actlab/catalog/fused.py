@@ -294,7 +294,7 @@ def status() -> str:
         return "fused kernels NOT in use: " + _state["why"]
     threshold = _state["stream"]
     streams = ("no streaming stores" if threshold < 0 else
-               f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores")
+               f"outputs from {threshold / 2**20:.3g} MiB written with streaming stores (forward: in training)")
     bf16 = "; bfloat16 rounded by AVX512-BF16" if "-mavx512bf16" in _flags(capability()) else ""
     called = ("; called directly from Python" if _state.get("binding") is not None else
               f"; called through torch.ops ({_state.get('binding_why')}: about 1 us more a call)")

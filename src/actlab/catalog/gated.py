@@ -308,10 +308,10 @@ class GatedActivationModule(ActivationModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = as_float_tensor(x)
         kw = self._kwargs()
-        if self.path == "native":
+        if self._path == "native":
             half_size(x, self.dim, self.spec.name)  # the catalog's message rather than the op's
             return self.spec.native(x, **kw)
-        if self.path == "composite":
+        if self._path == "composite":
             return self.spec.forward(x, **kw)
         return run_function(self._function, x, *kw.values())
 

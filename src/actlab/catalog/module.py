@@ -390,7 +390,7 @@ class ActivationModule(nn.Module):
             y = fast(x)
             if y is not None:
                 return y
-        if self._kernel is not None and self.path == "native" and isinstance(x, torch.Tensor) and fused.applies(x):
+        if self._kernel is not None and self._path == "native" and isinstance(x, torch.Tensor) and fused.applies(x):
             # actlab's fused kernel where built (exact in one pass), or PyTorch's op where the run-time probe
             # finds it exact without reading x (ELU's forward in inference). The choice depends only on the
             # dtype and on whether autograd differentiates this call (the kernels run on the CPU only), so
@@ -415,13 +415,13 @@ class ActivationModule(nn.Module):
         kw = self._kwargs() if self._learned else self._fixed  # read, never changed, below
         if spec.stochastic and self.training:
             return spec.native(x, training=True, **kw)
-        if self.path == "native":
+        if self._path == "native":
             # PyTorch's op after one read of x (the guard), where the kernels do not apply; an op with nothing
             # to guard (ReLU, tanh, ...) with no more Python than this.
             if spec.native_range is None or native_trusted(spec, kw, x, self._native_faults):
                 return spec.native(x, **kw)
             return run_function(self._function, x, *kw.values())
-        if self.path == "composite":
+        if self._path == "composite":
             return self.spec.forward(x, **kw)
         return run_function(self._function, x, *kw.values())
 
