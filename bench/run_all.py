@@ -25,7 +25,8 @@ GUARDED = ("gelu", "gelu_tanh", "silu", "mish", "hardswish", "elu", "celu", "sel
 
 # name -> (command, result file); order = order in BENCHMARKS.md
 BENCHMARKS = {
-    "activations": ([sys.executable, "bench/bench_activations.py", "--markdown", "bench/results/activations.md"],
+    "activations": ([sys.executable, "bench/bench_activations.py", "--repeats", "11", "--markdown",
+                     "bench/results/activations.md"],
                     "activations.md"),
     "training": ([sys.executable, "bench/bench_training.py", "--repeats", "5", "--step", "5",
                   "--markdown", "bench/results/training.md"],
@@ -97,24 +98,29 @@ NOTES = {
         "synchronous successive halving (the asynchronous rule is `asha:async`). The early-stopping rows "
         "describe the asynchronous rule until this benchmark is rerun."),
     "activations": (
-        "The whole catalog at 16 MiB, rerun 2026-11-30 18:55 on a quiet machine (matmul 180 GFLOP/s, two "
-        "threads, wall time, 5 rounds); the twelve exact-limit ops are measured more closely, one thread and "
-        "81 rounds, in their own section below. How to read the *actlab / native* column: every activation "
+        "The whole catalog at 16 MiB, rerun 2026-11-30 19:33 on a quiet machine (matmul 180 GFLOP/s, two "
+        "threads, wall time, 11 rounds since that evening, 5 before); the twelve exact-limit ops are "
+        "measured more closely, one thread and 81 rounds, in their own section below. How to read the *actlab / native* column: every activation "
         "whose *actlab path* is `native` calls exactly the PyTorch op it is compared with "
         "(`actlab.get(name).path`), so its true ratio is 1.00 and what the column shows beyond that is noise "
-        "(here ReLU reads 1.20 in training and in inference, quartiles 0.77-1.26, with five rounds). Path "
+        "(with five rounds ReLU read 1.20, quartiles 0.77-1.26, at 18:55; here 0.94 and 1.00). Path "
         "`fused` is actlab's own kernel. Rows with path `analytic` run the definition's formula as PyTorch "
-        "ops, one pass each (softplus, exact, 2.54 ns/elem against 1.13 for PyTorch's one-op softplus cut at "
+        "ops, one pass each (softplus, exact, 2.32 ns/elem against 1.12 for PyTorch's one-op softplus cut at "
         "20). Since 2026-11-30 evening the formulas avoid torch.where and comparisons wherever a branch-free "
         "form is exact (PyTorch's bool kernels are not vectorised on the CPU): side by side in one process "
         "(one-off, one thread, the formula and its derivative) squareplus, sparse plus and sigmoid, Hard "
         "Mish, Leaky ReLU6, ELiSH, Hard ELiSH, ISRU and ISRLU cost 0.43-0.78x what they did (ISRU 28.0 -> "
-        "12.2 ns/elem); in this table squareplus reads 7.08 ns/elem against 10.82 at 16:50, ISRU 7.34 "
-        "against 16.07, ELiSH 10.40 against 13.99. The sparse sigmoid's and Leaky ReLU6's formulas are now "
-        "sums of clamps, which plain autograd differentiates faster (*composite / analytic* 0.72 and 1.11) "
+        "12.2 ns/elem); in this table squareplus reads 5.62 ns/elem against 10.82 at 16:50, ISRU 5.53 "
+        "against 16.07, ELiSH 8.39 against 13.99. The sparse sigmoid's and Leaky ReLU6's formulas are now "
+        "sums of clamps, which plain autograd differentiates fast (*composite / analytic* 0.82 and 1.34) "
         "but with clamp's gradients at the kinks, not the catalog's convention, so the module keeps the "
         "analytic Function (module.composite_agrees_at_kinks). The module and the ops it is held to are timed "
-        "in their own interleaved group, apart from the candidates that only explain it."),
+        "in their own interleaved group, apart from the candidates that only explain it. Every exact-limit "
+        "op is within 5% in training; in inference Hard-Swish reads 1.26 at two threads (see guard). One-off "
+        "probes after this run: PyTorch's hardswish forward takes 0.89x the time of its own x * 2 at 16 MiB "
+        "(its clamp, neg and relu 0.99-1.00x), and actlab's AVX2 build of the Hard-Swish kernel 0.85x the time "
+        "of its AVX-512 build, while the AVX2 and AVX-512 builds of hardtanh take the same; PyTorch registers "
+        "AVX-512 code for few of its CPU kernels, so its hardswish likely runs 256-bit vectors here."),
     "guard": (
         "The twelve ops run actlab's fused CPU kernels (src/actlab/catalog/fused.cpp, built by `make`): one "
         "pass forward and one backward with the exact limits inside the formula (path `fused`). *actlab / "
@@ -147,8 +153,8 @@ NOTES = {
         "GELU 0.96 -> 0.84, SiLU 0.95 -> 0.72, GELU-tanh 0.31 -> 0.23 against 18:47, and at two threads "
         "Hard-Swish 1.28 -> 1.05-1.12 (bench_activations --only, 21 rounds, three runs), but here, at one "
         "thread, Hard-Swish 1.02 -> 1.14, the one op over the target (float64: 1.12; within it in bfloat16 "
-        "and float16, which never stream, and on the AVX2 build). At 16 MiB in and 16 MiB out against this machine's "
-        "32 MiB last-level cache, which store wins depends on what the next call finds in cache, and run to "
+        "and float16, which never stream, and on the AVX2 build). At 16 MiB in and 16 MiB out against this "
+        "machine's 32 MiB last-level cache, which store wins depends on what the next call finds in cache, and run to "
         "run the bare ops move by 10-15%; training is unchanged (both passes still stream)."),
     "guard-bf16": (
         "The same benchmark on bfloat16 tensors (`--dtype bfloat16`). The kernels load the half types two "
