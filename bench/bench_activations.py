@@ -296,10 +296,7 @@ def main(argv=None) -> int:
     # As in training: 16 MiB buffers from the heap, kept, rather than freshly mapped (4,096 page faults each,
     # about the cost of a cheap op's pass) in an order that differs between candidates.
     steady = steady_allocator()
-    sweep_buffer = torch.empty(COLD_SWEEP // 4)
-
-    def sweep():
-        sweep_buffer.fill_(1.0)
+    sweep_buffer = torch.empty(COLD_SWEEP // 4) if args.cold else None
 
     specs = args.only if args.only else [*actlab.names(), *EXTRA]
     with num_threads(args.threads):
@@ -307,7 +304,7 @@ def main(argv=None) -> int:
         rows = []
         for s in specs:
             rows.append(bench_one(s, args.numel, args.repeats, clock, getattr(torch, args.dtype), args.scale,
-                                  args.warm, sweep if args.cold else None))
+                                  args.warm, (lambda: sweep_buffer.fill_(1.0)) if args.cold else None))
             print(table([rows[-1]])[-1], flush=True)
     lines = [
         "# Activation speed and memory",

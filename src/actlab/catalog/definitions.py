@@ -1011,8 +1011,8 @@ def _hard_mish(x):
 
 
 def _hard_mish_d(x):
-    # x + 1 clipped to [-1, 1] (1 from 0 on), times the step 1 for x >= -2 (1 - [x < -2]); NaN stays NaN in both.
-    return torch.clamp(x + 1, -1, 1) * (1 - _above(-2 - x, 0))
+    # x + 1 clipped to [-1, 1] (1 from 0 on), times the step [x >= -2] = [-x <= 2]; NaN stays NaN (the clamp's).
+    return torch.clamp(x + 1, -1, 1) * _step_le(-x, 2.0)
 
 
 HARD_MISH = Activation(

@@ -25,7 +25,7 @@ import torch
 
 from .definitions import (
     _SIGMOID_CLAMP, _above, _channel, _finite, _inside, _keep_nan, _mp_sig, _mp_softplus, _no_neg_inf, _silu_d,
-    _softplus, _tanh_d,
+    _softplus, _step_le, _tanh_d,
 )
 from .spec import Activation, Param
 
@@ -144,7 +144,7 @@ def _hard_elish_d(x):
     # 1 - 1 = 0 there, times clamp(NaN) = NaN.
     c = torch.clamp(x, -1, 0)
     left = torch.exp(c) * (c + 1) / 2 + torch.expm1(c) / 2  # c + 1 exact near -1: precise at the kink
-    from_0, from_1 = 1 - _above(-x, 0), 1 - _above(1 - x, 0)  # [x >= 0], [x >= 1]
+    from_0, from_1 = _step_le(-x, 0.0), _step_le(-x, -1.0)  # [x >= 0], [x >= 1]
     return left * _inside(x, -1.0, 0.0) + (torch.clamp(x, 0, 1) + 0.5) * (from_0 - from_1) + from_1
 
 

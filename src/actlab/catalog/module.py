@@ -400,7 +400,7 @@ class ActivationModule(nn.Module):
             if native is None and x.numel():  # native_trusted says yes to any empty tensor: not an answer to keep
                 native = self._native_unread[key] = native_trusted(
                     self.spec, self._kwargs(), x, self._native_faults, read=False)
-            if native is not None:
+            if native is not None and type(x) is torch.Tensor:  # the next such call takes Kernel.fast
                 self._learn_route(x, not native)
             if native:
                 return self.spec.native(x, **self._fixed)  # a kernel means no learned parameter: the kwargs
